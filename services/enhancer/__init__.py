@@ -1,0 +1,1 @@
+"""FaceCast enhancer service."""

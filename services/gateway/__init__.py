@@ -1,0 +1,1 @@
+"""FaceCast gateway service."""

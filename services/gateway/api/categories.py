@@ -1,0 +1,40 @@
+"""`/v1/categories`: teach a category by example (fitting / not fitting candidates), fit it, list them."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from sqlalchemy import select
+
+from services.gateway import castings as casting_service
+from services.gateway.api.deps import GatewayDep, Reader, Writer
+from services.gateway.db.models import Category
+from services.gateway.schemas import CategoryExampleCreate, CategoryExampleOut, CategoryFit, CategoryList, CategoryOut
+
+router = APIRouter(prefix="/v1/categories", tags=["categories"])
+Label = Annotated[str, Path(pattern=r"^[\w-]{1,30}$", description="category name, e.g. elegant or 청량한")]
+
+
+@router.get("", response_model=CategoryList, summary="Categories this tenant has fitted")
+async def list_categories(gw: GatewayDep, caller: Reader) -> dict:
+    async with gw.reader() as session:
+        rows = (await session.scalars(select(Category).where(Category.tenant_id == caller.tenant_id)
+                                      .order_by(Category.label, Category.engine))).all()
+    return {"data": [casting_service.category_view(c) for c in rows]}
+
+
+@router.post("/{label}/examples", status_code=201, response_model=CategoryExampleOut,
+             summary="Mark a casting candidate as fitting (or not fitting) the label")
+async def add_example(label: Label, body: CategoryExampleCreate, gw: GatewayDep, caller: Writer) -> dict:
+    example, counts = await casting_service.add_example(gw, caller.tenant_id, label, body.casting_id, body.candidate,
+                                                        body.fits)
+    return {"id": example.id, "label": label, "engine": example.engine, "fits": example.fits,
+            "casting_id": example.casting_id, "candidate": example.candidate, "created_at": example.created_at,
+            "counts": counts}
+
+
+@router.post("/{label}:fit", response_model=CategoryOut,
+             summary="Fit the label's direction from its examples (at least 10 of each kind)")
+async def fit(label: Label, body: CategoryFit, gw: GatewayDep, caller: Writer) -> dict:
+    category = await casting_service.fit_category(gw, caller.tenant_id, label, body.engine, body.default_strength)
+    return casting_service.category_view(category)

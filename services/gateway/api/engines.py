@@ -1,0 +1,14 @@
+"""`/v1/engines`: every engine with its licence; demo engines are marked (non-commercial)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.gateway.api.deps import GatewayDep, Reader
+from services.gateway.schemas import EngineList
+
+router = APIRouter(prefix="/v1/engines", tags=["engines"])
+
+
+@router.get("", response_model=EngineList, summary="Engines of every stage, with licences and demo flags")
+async def list_engines(gw: GatewayDep, caller: Reader) -> dict:
+    return {"data": gw.catalog.engines()}

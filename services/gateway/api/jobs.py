@@ -1,0 +1,170 @@
+"""`/v1/jobs`: submit (one image or a batch), read, list, cancel, delete, follow (SSE)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+
+from services.gateway import jobs as job_service
+from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
+from services.gateway.db.models import Job, JobEventRecord
+from services.gateway.responses import json_response
+from services.gateway.schemas import BatchOut, JobCreate, JobList, JobOut, JobStatus
+from shared.errors import InvalidInput, UnsupportedImage
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["options"],
+                "properties": {
+                    "options": {"type": "string", "description": "JobCreate as JSON"},
+                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                },
+            }},
+        },
+    }
+}
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+def _parse_options(raw: bytes | str) -> JobCreate:
+    if not raw or not (raw.strip() if isinstance(raw, (bytes, str)) else raw):
+        raise InvalidInput("the request body is empty: send the job options (steps, images)")
+    try:
+        return JobCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise InvalidInput(f"{where}: {first['msg']}", errors=[
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:10]]) from None
+
+
+async def _read_request(request: Request, max_files: int, max_bytes: int) -> tuple[JobCreate, list]:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            form = await request.form(max_files=max_files, max_fields=20)
+        except Exception as exc:  # malformed multipart, too many parts
+            raise InvalidInput(f"cannot read the multipart body: {exc}") from None
+        options = form.get("options")
+        if isinstance(options, UploadFile):
+            options = await options.read()
+        spec = _parse_options(options or b"")
+        files = []
+        for part in form.getlist("image"):
+            if not isinstance(part, UploadFile):
+                raise InvalidInput("`image` must be a file part")
+            data = await part.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise InvalidInput(f"{part.filename or 'an image'} is larger than {max_bytes:,} bytes")
+            if not data:
+                raise UnsupportedImage(f"{part.filename or 'an image'} is empty")
+            files.append(job_service.FilePart(filename=part.filename or "", data=data))
+        return spec, files
+    if content_type in ("application/json", ""):
+        return _parse_options(await request.body()), []
+    raise UnsupportedImage(f"send application/json or multipart/form-data, not {content_type!r}")
+
+
+@router.post("", status_code=202, response_model=JobOut | BatchOut, openapi_extra=_BODY_DOC,
+             summary="Submit a job for one image, or a batch (one job per image)",
+             responses={202: {"description": "queued"}})
+async def create_job(request: Request, gw: GatewayDep, caller: Writer,
+                     idempotency_key: IdempotencyKey = None) -> Response:
+    spec, files = await _read_request(request, gw.settings.max_batch_images, gw.settings.max_upload_bytes)
+    created = await job_service.submit(gw, caller, spec, files, idempotency_key)
+    views = [job_service.job_view(gw, job, caller.retention_days) for job in created]
+    if len(views) == 1:
+        return json_response(views[0], 202, headers={"Location": f"/v1/jobs/{created[0].id}"})
+    return json_response({"batch_id": created[0].batch_id, "object": "batch", "jobs": views}, 202)
+
+
+@router.get("", response_model=JobList, summary="List jobs, newest first (cursor pagination)")
+async def list_jobs(gw: GatewayDep, caller: Reader, status: JobStatus | None = None,
+                    created_after: datetime | None = None, batch_id: Annotated[str | None, Query(max_length=64)] = None,
+                    cursor: Cursor = None, limit: Limit = 20) -> Response:
+    query = select(Job).where(Job.tenant_id == caller.tenant_id, Job.deleted_at.is_(None))
+    if status:
+        query = query.where(Job.status == status)
+    if created_after:
+        query = query.where(Job.created_at > created_after)
+    if batch_id:
+        query = query.where(Job.batch_id == batch_id)
+    if cursor:
+        query = query.where(Job.id < cursor)
+    async with gw.reader() as session:
+        rows = (await session.scalars(query.order_by(Job.id.desc()).limit(limit + 1))).all()
+    page = rows[:limit]
+    return json_response({"data": [job_service.job_view(gw, job, caller.retention_days) for job in page],
+                          "next_cursor": page[-1].id if len(rows) > limit else None})
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job: state, steps with timings, results, engines")
+async def get_job(job_id: str, gw: GatewayDep, caller: Reader) -> Response:
+    async with gw.reader() as session:
+        job = await job_service.get_job(session, caller.tenant_id, job_id)
+    return json_response(job_service.job_view(gw, job, caller.retention_days))
+
+
+@router.post("/{job_id}:cancel", response_model=JobOut, summary="Cancel a queued or running job")
+async def cancel_job(job_id: str, gw: GatewayDep, caller: Writer) -> dict:
+    job = await job_service.cancel(gw, caller.tenant_id, job_id)
+    return job_service.job_view(gw, job, caller.retention_days)
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete the job's images now (the job is then gone)")
+async def delete_job(job_id: str, gw: GatewayDep, caller: Writer) -> Response:
+    await job_service.delete(gw, caller.tenant_id, job_id)
+    return Response(status_code=204)
+
+
+@router.get("/{job_id}/events", summary="Server-Sent Events: progress per step until the job finishes",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def job_events(job_id: str, request: Request, gw: GatewayDep, caller: Reader,
+                     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None):
+    async with gw.reader() as session:
+        await job_service.get_job(session, caller.tenant_id, job_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream():
+        nonlocal after
+        yield "retry: 2000\n\n"
+        idle = 0.0
+        while True:
+            async with gw.reader() as session:
+                records = (await session.scalars(select(JobEventRecord).where(
+                    JobEventRecord.job_id == job_id, JobEventRecord.id > after).order_by(JobEventRecord.id))).all()
+                job = await session.get(Job, job_id)
+            for record in records:
+                after = record.id
+                data = {"job_id": job_id, "kind": record.kind, "stage": record.stage, "step": record.step,
+                        "sequence": record.sequence, "at": record.at.isoformat(), **record.data}
+                yield f"id: {record.id}\nevent: {record.kind}\ndata: {json.dumps(data)}\n\n"
+            if job is None or job.status in job_service.TERMINAL:
+                status = job.status if job is not None else "deleted"
+                yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'status': status})}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if idle >= 15.0:
+                yield ": keep-alive\n\n"
+                idle = 0.0
+            started = asyncio.get_running_loop().time()
+            await gw.changes.wait(1.0)
+            idle += asyncio.get_running_loop().time() - started
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,58 @@
+"""`/v1/objects/{key}`: serves the local store's presigned URLs (embedded mode; S3 serves its own).
+
+The signature is the authorisation: it names the method, key, expiry (and for PUT the content type).
+An upload PUT is checked like any image (magic bytes, pixel limit) before it is stored.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.gateway.api.deps import GatewayDep
+from services.gateway.jobs import check_image
+from shared.errors import InvalidInput, NotFound, UnsupportedImage
+from shared.images import CONTENT_TYPES
+from shared.store import validate_key
+
+router = APIRouter(prefix="/v1/objects", tags=["objects"])
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "json": "application/json",
+               "npy": "application/x-npy"}
+Expires = Annotated[int, Query(ge=0, le=2**40)]
+Signature = Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")]
+
+
+def _verify(gw, method: str, key: str, expires: int, signature: str, content_type: str = "") -> None:
+    verify = getattr(gw.store, "verify_signature", None)
+    if verify is None:
+        raise NotFound("objects are served by the object store in this deployment")
+    validate_key(key)
+    verify(method, key, expires, signature, content_type)
+
+
+@router.get("/{key:path}", summary="Download an object through a presigned URL",
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}})
+async def get_object(key: str, expires: Expires, signature: Signature, gw: GatewayDep) -> Response:
+    _verify(gw, "GET", key, expires, signature)
+    data = await asyncio.to_thread(gw.store.get_bytes, key)
+    media_type = MEDIA_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.put("/{key:path}", status_code=200, summary="Upload an object through a presigned URL")
+async def put_object(key: str, expires: Expires, signature: Signature, request: Request, gw: GatewayDep) -> dict:
+    content_type = request.headers.get("content-type", "")
+    _verify(gw, "PUT", key, expires, signature, content_type)
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > gw.settings.max_upload_bytes:
+            raise InvalidInput(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes")
+    if not data:
+        raise UnsupportedImage("the upload is empty")
+    fmt = await asyncio.to_thread(check_image, bytes(data), gw.settings.max_pixels)
+    if CONTENT_TYPES[fmt] != content_type:
+        raise UnsupportedImage(f"the upload is {CONTENT_TYPES[fmt]} but was announced as {content_type}")
+    ref = await asyncio.to_thread(gw.store.put, key, bytes(data), content_type)
+    return {"key": ref.key, "sha256": ref.sha256, "size": ref.size}

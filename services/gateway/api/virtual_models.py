@@ -1,0 +1,78 @@
+"""`/v1/virtual-models`: accept a candidate, import a portrait with a rights attestation, read, rename, delete."""
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from services.gateway import castings as casting_service
+from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
+from services.gateway.db.models import VirtualModel, new_id
+from services.gateway.jobs import resolve_source
+from services.gateway.schemas import (VirtualModelCreate, VirtualModelImport, VirtualModelList, VirtualModelOut,
+                                      VirtualModelUpdate)
+from shared.errors import NotFound
+from shared.store import delete_prefix
+
+router = APIRouter(prefix="/v1/virtual-models", tags=["virtual models"])
+
+
+async def _model(session, tenant_id: str, model_id: str) -> VirtualModel:
+    model = await session.scalar(select(VirtualModel).where(VirtualModel.id == model_id,
+                                                            VirtualModel.tenant_id == tenant_id))
+    if model is None:
+        raise NotFound(f"virtual model {model_id!r} does not exist")
+    return model
+
+
+@router.post("", status_code=201, response_model=VirtualModelOut, summary="Keep a casting candidate as a virtual model")
+async def create_model(body: VirtualModelCreate, gw: GatewayDep, caller: Writer) -> dict:
+    model = await casting_service.accept_candidate(gw, caller.tenant_id, body.casting_id, body.candidate, body.name)
+    return casting_service.model_view(gw, model)
+
+
+@router.post(":import", status_code=201, response_model=VirtualModelOut,
+             summary="Import a portrait the shop has rights to (the consent attestation is required and recorded)")
+async def import_model(body: VirtualModelImport, gw: GatewayDep, caller: Writer) -> dict:
+    async with gw.reader() as session:
+        image = await resolve_source(gw, session, caller.tenant_id, body.image,
+                                     f"tenants/{caller.tenant_id}/uploads/{new_id('upl')}")
+    model = await casting_service.import_portrait(gw, caller.tenant_id, body.name, image,
+                                                  body.consent.model_dump(mode="json"))
+    return casting_service.model_view(gw, model)
+
+
+@router.get("", response_model=VirtualModelList, summary="The tenant's virtual models, newest first")
+async def list_models(gw: GatewayDep, caller: Reader, cursor: Cursor = None, limit: Limit = 50) -> dict:
+    query = select(VirtualModel).where(VirtualModel.tenant_id == caller.tenant_id)
+    if cursor:
+        query = query.where(VirtualModel.id < cursor)
+    async with gw.reader() as session:
+        rows = (await session.scalars(query.order_by(VirtualModel.id.desc()).limit(limit + 1))).all()
+    page = rows[:limit]
+    return {"data": [casting_service.model_view(gw, m) for m in page],
+            "next_cursor": page[-1].id if len(rows) > limit else None}
+
+
+@router.get("/{model_id}", response_model=VirtualModelOut, summary="One virtual model")
+async def get_model(model_id: str, gw: GatewayDep, caller: Reader) -> dict:
+    async with gw.reader() as session:
+        return casting_service.model_view(gw, await _model(session, caller.tenant_id, model_id))
+
+
+@router.patch("/{model_id}", response_model=VirtualModelOut, summary="Rename a virtual model")
+async def rename_model(model_id: str, body: VirtualModelUpdate, gw: GatewayDep, caller: Writer) -> dict:
+    async with gw.sessionmaker() as session, session.begin():
+        model = await _model(session, caller.tenant_id, model_id)
+        model.name = body.name
+    return casting_service.model_view(gw, model)
+
+
+@router.delete("/{model_id}", status_code=204, summary="Delete a virtual model and its portrait and latent")
+async def delete_model(model_id: str, gw: GatewayDep, caller: Writer) -> Response:
+    async with gw.sessionmaker() as session, session.begin():
+        model = await _model(session, caller.tenant_id, model_id)
+        await session.delete(model)
+    await asyncio.to_thread(delete_prefix, gw.store, f"tenants/{caller.tenant_id}/models/{model_id}/")
+    return Response(status_code=204)

@@ -1,0 +1,294 @@
+"""Castings (generator jobs), virtual models made from their candidates or imported with consent,
+and categories taught by example (fitted per tenant, saved in the model store under a tenant name)."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import select
+
+from services.gateway.db.models import (Casting, Category, CategoryExample, Job, VirtualModel, new_id, random_hex,
+                                        utcnow)
+from services.gateway.jobs import check_quota, object_view
+from services.gateway.schemas import CastingCreate
+from shared.errors import InvalidInput, NoFaceFound, NotFound
+from shared.events import ObjectRef, Step
+from shared.weights import ModelStore
+
+if TYPE_CHECKING:
+    from services.gateway.app import Gateway
+    from services.gateway.auth import Principal
+
+NPY = "application/x-npy"
+
+
+def tenant_category_name(tenant_id: str, label: str) -> str:
+    """The name a tenant's own category has in the shared model store (labels stay private per tenant)."""
+    return f"t{hashlib.sha256(tenant_id.encode()).hexdigest()[:8]}-{label}"
+
+
+def model_store(gw: "Gateway") -> ModelStore:
+    return ModelStore.from_settings(gw.settings)
+
+
+async def get_casting(session, tenant_id: str, casting_id: str) -> tuple[Casting, Job]:
+    casting = await session.scalar(select(Casting).where(Casting.id == casting_id, Casting.tenant_id == tenant_id))
+    if casting is None:
+        raise NotFound(f"casting {casting_id!r} does not exist")
+    return casting, await session.get(Job, casting.job_id)
+
+
+def candidates(job: Job) -> list[dict]:
+    """[{index, image ref, latent ref, seed}] from the generator step's outcome."""
+    outcome = (job.step_states.get("1") or {}).get("outcome") or {}
+    outputs, report = outcome.get("outputs", {}), outcome.get("report", {})
+    seeds = {c.get("artifact"): c.get("seed") for c in report.get("candidates", [])}
+    found = []
+    index = 0
+    while f"candidate-{index}" in outputs:
+        found.append({"index": index, "image": outputs[f"candidate-{index}"],
+                      "latent": outputs.get(f"latent-{index}"), "seed": seeds.get(f"candidate-{index}")})
+        index += 1
+    return found
+
+
+def candidate(job: Job, index: int) -> dict:
+    if job.status != "succeeded":
+        raise InvalidInput(f"the casting is {job.status}; candidates exist once it succeeded")
+    found = candidates(job)
+    if not 0 <= index < len(found):
+        raise NotFound(f"the casting has no candidate {index} (it has {len(found)})")
+    return found[index]
+
+
+def casting_view(gw: "Gateway", casting: Casting, job: Job, expires_s: int | None = None) -> dict:
+    purged = job.purged_at is not None
+    return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id, "request": casting.request,
+            "created_at": casting.created_at, "engines": job.engines, "error": job.error,
+            "candidates": [{"index": c["index"], "seed": c["seed"],
+                            "image": object_view(gw, c["image"], purged, expires_s),
+                            "latent": object_view(gw, c["latent"], purged, expires_s)} for c in candidates(job)]}
+
+
+def casting_webhook_data(gw: "Gateway", casting: Casting, job: Job, expires_s: int) -> dict:
+    view = casting_view(gw, casting, job, expires_s)
+    return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id,
+            "engines": [{k: e[k] for k in ("stage", "engine", "licence", "commercial_use", "demo")}
+                        for e in job.engines],
+            "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
+                           for c in view["candidates"]]}
+
+
+async def _latent_ref(gw: "Gateway", session, tenant_id: str, ref: str) -> ObjectRef:
+    """A latent to sample near: `<casting id>/<candidate>` or a virtual model id."""
+    if "/" in ref:
+        casting_id, _, index = ref.partition("/")
+        if not index.isdigit():
+            raise InvalidInput(f"near {ref!r}: expected <casting id>/<candidate index> or a virtual model id")
+        _, job = await get_casting(session, tenant_id, casting_id)
+        latent = candidate(job, int(index))["latent"]
+    else:
+        model = await session.scalar(select(VirtualModel).where(VirtualModel.id == ref,
+                                                                VirtualModel.tenant_id == tenant_id))
+        if model is None:
+            raise NotFound(f"virtual model {ref!r} does not exist")
+        latent = model.latent
+    if not latent:
+        raise InvalidInput(f"near {ref!r} has no latent (an imported portrait cannot be sampled near)")
+    return ObjectRef(**latent)
+
+
+async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCreate) -> tuple[Casting, Job]:
+    from services.generator.stage import preflight
+
+    stage = gw.catalog.get("generator")
+    tenant = principal.tenant_id
+    raw: dict = {"engine": body.engine}
+    if body.seed is not None:
+        raw["seeds"] = [(body.seed + i) % 2**31 for i in range(body.n)]
+    else:
+        raw["n"] = body.n
+    for field in ("truncation", "strength", "brief", "spread", "mix"):
+        if getattr(body, field) is not None:
+            raw[field] = getattr(body, field)
+    async with gw.reader() as session:
+        if body.category is not None:
+            own = await session.get(Category, (tenant, body.category, body.engine))
+            raw["category"] = tenant_category_name(tenant, body.category) if own else body.category
+        near = [await _latent_ref(gw, session, tenant, ref) for ref in body.near]
+    params = gw.catalog.validate_params(stage, raw)
+    await asyncio.to_thread(preflight, stage.parse_params(raw), len(near), model_store(gw))
+    step = Step(number=1, stage="generator", params=params, inputs={f"near-{i}": ref for i, ref in enumerate(near)})
+    now = utcnow()
+    job = Job(id=new_id("job"), tenant_id=tenant, kind="casting", status="queued", created_at=now, updated_at=now,
+              trace_id=random_hex(32), steps=[step.model_dump(mode="json")], input=None, metadata_={})
+    casting = Casting(id=new_id("cast"), tenant_id=tenant, job_id=job.id, created_at=now,
+                      request=body.model_dump(mode="json", exclude_none=True))
+    async with gw.reader() as session:
+        await check_quota(gw, session, principal, 1)
+    async with gw.sessionmaker() as session, session.begin():
+        session.add(job)
+        await session.flush()
+        session.add(casting)
+    await gw.relay.dispatch([job])
+    return casting, job
+
+
+# ---- virtual models ---------------------------------------------------------------------------------
+def portrait_embedding(data: bytes, max_pixels: int, what: str) -> list[float]:
+    """SFace embedding of the portrait's largest face. A portrait without a detectable face is refused:
+    the swapper could never use it, and the shop should pick another now rather than at its first job."""
+    from shared.faces.identity import identity_embedding
+    from shared.faces.select import largest_face
+    from shared.images import decode_image
+
+    pixels = decode_image(data, max_pixels).pixels
+    try:
+        face = largest_face(pixels)
+    except NoFaceFound:
+        raise NoFaceFound(f"no face was found in {what}: it cannot become a virtual model") from None
+    return [round(float(v), 6) for v in identity_embedding(pixels, face)]
+
+
+def model_view(gw: "Gateway", model: VirtualModel) -> dict:
+    return {"id": model.id, "object": "virtual_model", "name": model.name, "source": model.source,
+            "engine": model.engine, "engine_info": model.engine_info, "weights_sha256": model.weights_sha256,
+            "seed": model.seed, "casting_id": model.casting_id, "candidate": model.candidate,
+            "portrait": object_view(gw, model.portrait, False), "latent": object_view(gw, model.latent, False),
+            "consent": model.consent, "created_at": model.created_at}
+
+
+async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index: int, name: str) -> VirtualModel:
+    async with gw.reader() as session:
+        _, job = await get_casting(session, tenant_id, casting_id)
+    chosen = candidate(job, index)
+    report = ((job.step_states.get("1") or {}).get("outcome") or {}).get("report", {})
+    model_id = new_id("vm")
+    prefix = f"tenants/{tenant_id}/models/{model_id}"
+
+    def copy() -> tuple[ObjectRef, ObjectRef | None, list[float]]:
+        image = gw.store.get_bytes(chosen["image"]["key"])
+        embedding = portrait_embedding(image, gw.settings.max_pixels, f"candidate {index}; pick another candidate")
+        portrait = gw.store.put(f"{prefix}/portrait.png", image, chosen["image"]["content_type"])
+        latent = None
+        if chosen["latent"]:
+            latent = gw.store.put(f"{prefix}/latent.npy", gw.store.get_bytes(chosen["latent"]["key"]), NPY)
+        return portrait, latent, embedding
+
+    portrait, latent, embedding = await asyncio.to_thread(copy)
+    weights = report.get("weights_record") or {}
+    model = VirtualModel(
+        id=model_id, tenant_id=tenant_id, name=name, source="casting", engine=report.get("engine"),
+        engine_info={k: report.get(k) for k in ("stage", "licence", "commercial_use", "demo", "resolution",
+                                                "latent_space")} | {"weights": weights},
+        weights_sha256=weights.get("sha256"), seed=chosen["seed"], casting_id=casting_id, candidate=index,
+        portrait=portrait.model_dump(), latent=latent.model_dump() if latent else None, embedding=embedding)
+    async with gw.sessionmaker() as session, session.begin():
+        session.add(model)
+    return model
+
+
+async def import_portrait(gw: "Gateway", tenant_id: str, name: str, image: ObjectRef, consent: dict) -> VirtualModel:
+    """A shop's own portrait: the attestation is recorded with the model; there must be a face in it."""
+    model_id = new_id("vm")
+
+    def store() -> tuple[ObjectRef, list[float]]:
+        data = gw.store.get_bytes(image.key)
+        embedding = portrait_embedding(data, gw.settings.max_pixels, "the imported portrait")  # NoFaceFound → 422
+        ext = image.key.rsplit(".", 1)[-1]
+        portrait = gw.store.put(f"tenants/{tenant_id}/models/{model_id}/portrait.{ext}", data, image.content_type)
+        return portrait, embedding
+
+    portrait, embedding = await asyncio.to_thread(store)
+    model = VirtualModel(id=model_id, tenant_id=tenant_id, name=name, source="import",
+                         engine_info={"licence": "the shop's own portrait (rights attested)",
+                                      "commercial_use": bool(consent.get("commercial_use_permitted")), "demo": False},
+                         portrait=portrait.model_dump(), embedding=embedding,
+                         consent={**consent, "recorded_at": utcnow().isoformat()})
+    async with gw.sessionmaker() as session, session.begin():
+        session.add(model)
+    return model
+
+
+# ---- categories -----------------------------------------------------------------------------------
+async def add_example(gw: "Gateway", tenant_id: str, label: str, casting_id: str, index: int,
+                      fits: bool) -> tuple[CategoryExample, dict[str, int]]:
+    async with gw.reader() as session:
+        casting, job = await get_casting(session, tenant_id, casting_id)
+    chosen = candidate(job, index)
+    if not chosen["latent"]:
+        raise InvalidInput("this candidate has no latent to learn from")
+    engine = casting.request.get("engine", "demo")
+    example = CategoryExample(id=new_id("cex"), tenant_id=tenant_id, label=label, engine=engine, fits=fits,
+                              latent=chosen["latent"], casting_id=casting_id, candidate=index)
+    # The latent outlives the casting's retention: keep a copy with the example.
+    key = f"tenants/{tenant_id}/categories/{label}/{example.id}.npy"
+    ref = await asyncio.to_thread(lambda: gw.store.put(key, gw.store.get_bytes(chosen["latent"]["key"]), NPY))
+    example.latent = ref.model_dump()
+    async with gw.sessionmaker() as session, session.begin():
+        session.add(example)
+        await session.flush()
+        rows = (await session.scalars(select(CategoryExample.fits).where(
+            CategoryExample.tenant_id == tenant_id, CategoryExample.label == label,
+            CategoryExample.engine == engine))).all()
+    return example, {"fits": sum(rows), "does_not_fit": len(rows) - sum(rows)}
+
+
+def engine_weights(engine: str, store: ModelStore) -> tuple[str, str]:
+    """(weights name, sha256) that the engine's latents belong to."""
+    if engine == "demo":
+        from services.generator.engines.demo import DCGAN_WEIGHTS
+
+        return DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256
+    from services.generator.engines.stylegan2 import DEFAULT_WEIGHTS
+
+    store.require([DEFAULT_WEIGHTS])
+    return DEFAULT_WEIGHTS, store.records()[DEFAULT_WEIGHTS].sha256
+
+
+async def fit_category(gw: "Gateway", tenant_id: str, label: str, engine: str,
+                       default_strength: float | None) -> Category:
+    from services.generator.casting import Direction, fit_direction, save_direction
+
+    async with gw.reader() as session:
+        examples = (await session.scalars(select(CategoryExample).where(
+            CategoryExample.tenant_id == tenant_id, CategoryExample.label == label,
+            CategoryExample.engine == engine))).all()
+    if not examples:
+        raise NotFound(f"no examples for category {label!r} with engine {engine!r}")
+
+    def fit() -> tuple[Category, dict]:
+        def load(ref: dict) -> np.ndarray:
+            return np.load(io.BytesIO(gw.store.get_bytes(ref["key"])), allow_pickle=False).reshape(-1)
+
+        positive = [load(e.latent) for e in examples if e.fits]
+        negative = [load(e.latent) for e in examples if not e.fits]
+        result = fit_direction(positive, negative)
+        store = model_store(gw)
+        weights_name, sha256 = engine_weights(engine, store)
+        strength = float(default_strength if default_strength is not None else result.default_strength)
+        direction = Direction(name=tenant_category_name(tenant_id, label), vector=result.vector,
+                              default_strength=strength, source=f"tenant examples ({label})")
+        save_direction(store, weights_name, sha256, int(result.vector.size), direction)
+        buffer = io.BytesIO()
+        np.save(buffer, result.vector, allow_pickle=False)
+        ref = gw.store.put(f"tenants/{tenant_id}/categories/{label}/direction-{engine}.npy", buffer.getvalue(), NPY)
+        report = {"fits": len(positive), "does_not_fit": len(negative),
+                  "training_accuracy": round(float(result.training_accuracy), 4),
+                  "shrinkage": round(float(result.shrinkage), 4),
+                  "fitted_strength": round(float(result.default_strength), 4), "weights": weights_name}
+        return Category(tenant_id=tenant_id, label=label, engine=engine, direction=ref.model_dump(),
+                        default_strength=strength, report=report, fitted_at=utcnow()), report
+
+    category, _ = await asyncio.to_thread(fit)
+    async with gw.sessionmaker() as session, session.begin():
+        await session.merge(category)
+    return category
+
+
+def category_view(category: Category) -> dict:
+    return {"label": category.label, "engine": category.engine, "default_strength": category.default_strength,
+            "fitted_at": category.fitted_at, "report": category.report}

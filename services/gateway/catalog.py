@@ -1,0 +1,74 @@
+"""The stages this deployment runs, by API name, loaded lazily (the model stages import torch)."""
+from __future__ import annotations
+
+import logging
+
+from pydantic import BaseModel, ValidationError
+
+from services.gateway.problems import StageUnavailable
+from services.stages import load_stage_by_name, stage_names
+from shared.errors import InvalidInput
+from shared.stage import StageDefinition
+
+logger = logging.getLogger("facecast.gateway")
+ALIASES = {"swap": "swapper", "enhance": "enhancer", "generate": "generator"}
+
+
+class StageCatalog:
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.names = stage_names(settings)
+        self._loaded: dict[str, StageDefinition | str] = {}
+
+    def canonical(self, name: str) -> str:
+        name = ALIASES.get(name, name)
+        if name not in self.names:
+            raise InvalidInput(f"unknown stage {name!r}; stages are {', '.join(sorted({*ALIASES, *self.names}))}",
+                               stage=name)
+        return name
+
+    def _load(self, name: str) -> StageDefinition | str:
+        if name not in self._loaded:
+            try:
+                self._loaded[name] = load_stage_by_name(name, self.settings)
+            except (ImportError, AttributeError, SystemExit) as exc:
+                logger.warning(f"stage {name} is unavailable: {exc}")
+                self._loaded[name] = f"{type(exc).__name__}: {exc}"
+        return self._loaded[name]
+
+    def get(self, name: str) -> StageDefinition:
+        name = self.canonical(name)
+        stage = self._load(name)
+        if isinstance(stage, str):
+            raise StageUnavailable(f"stage {name!r} is not installed in this deployment ({stage})", stage=name)
+        return stage
+
+    def validate_params(self, stage: StageDefinition, raw: dict, input_names: frozenset[str] = frozenset()) -> dict:
+        """The step's params as the stage will read them, or a 422 naming the first problem; the stage's
+        `check_inputs` sees them with the names of the step's inputs."""
+        try:
+            params: BaseModel = stage.parse_params(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "params"
+            raise InvalidInput(f"invalid parameters for stage {stage.name!r}: {where}: {first['msg']}",
+                               stage=stage.name, errors=[{"loc": [str(p) for p in e.get("loc", ())],
+                                                          "msg": e.get("msg", "")} for e in exc.errors()[:10]])
+        except (InvalidInput, ValueError) as exc:
+            raise InvalidInput(f"invalid parameters for stage {stage.name!r}: {exc}", stage=stage.name) from None
+        if stage.check_inputs is not None:
+            stage.check_inputs(params, input_names)
+        return params.model_dump(mode="json", exclude_unset=True)
+
+    def engines(self) -> list[dict]:
+        rows = []
+        for name in self.names:
+            stage = self._load(name)
+            if isinstance(stage, str):
+                rows.append({"stage": name, "engine": "*", "licence": "unknown", "commercial_use": False,
+                             "demo": False, "weights": [], "available": False, "unavailable_reason": stage})
+                continue
+            for engine in stage.engines.values():
+                rows.append({**engine.public(), "stage": name, "description": engine.description,
+                             "available": True, "unavailable_reason": None})
+        return rows

@@ -1,0 +1,64 @@
+"""Engine, sessions and migrations. The gateway migrates its database itself at start (Alembic)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 7_347_021  # pg advisory lock id: gateways starting together migrate one at a time
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # WAL: readers do not block the writer
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    # A pool large enough for the requests in flight plus the background loops: an overflow connection
+    # is closed when returned, and a new one costs a TCP (and TLS) handshake and cold statement caches.
+    # No pre-ping (a round trip per checkout); connections are recycled instead.
+    return create_async_engine(url, pool_size=32, max_overflow=16, pool_recycle=1800)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    """Sessions for writes: `async with maker() as s, s.begin():` is one transaction."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_reader(engine: AsyncEngine) -> async_sessionmaker:
+    """Sessions for reads in autocommit: a lookup is one round trip, without BEGIN and ROLLBACK."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent; safe when several gateways start at once)."""
+    def upgrade(connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
+        await conn.run_sync(upgrade)

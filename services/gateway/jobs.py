@@ -1,0 +1,346 @@
+"""Jobs: submission (validate everything, then one transaction for job rows, outbox and idempotency
+record), the public view of a job, cancellation and deletion of its objects."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+
+from services.gateway.db.models import (IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel, new_id,
+                                        random_hex, utcnow)
+from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimited
+from services.gateway.schemas import ImageSource, JobCreate, StepInput
+from shared.errors import InvalidInput, NotFound
+from shared.events import ObjectRef, Step
+from shared.images import CONTENT_TYPES, EXTENSIONS, decode_image
+from shared.store import cancel_marker_key, check_tenant_key, delete_prefix, sha256_hex
+
+if TYPE_CHECKING:
+    from services.gateway.app import Gateway
+    from services.gateway.auth import Principal
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+@dataclass
+class FilePart:
+    """An image sent in the multipart body."""
+    filename: str
+    data: bytes
+
+
+# ---- reading images -----------------------------------------------------------------------------
+def check_image(data: bytes, max_pixels: int) -> str:
+    """The format of an acceptable image (magic bytes, pixel limit from the header, full decode)."""
+    return decode_image(data, max_pixels).format
+
+
+async def stored_image(gw: "Gateway", tenant_id: str, key: str) -> ObjectRef:
+    """An image already in the store under the tenant's prefix, checked like an upload."""
+    check_tenant_key(tenant_id, key)
+    data = await asyncio.to_thread(gw.store.get_bytes, key)
+    fmt = await asyncio.to_thread(check_image, data, gw.settings.max_pixels)
+    return ObjectRef(key=key, content_type=CONTENT_TYPES[fmt], sha256=sha256_hex(data), size=len(data))
+
+
+async def put_image(gw: "Gateway", key_stem: str, data: bytes) -> ObjectRef:
+    if len(data) > gw.settings.max_upload_bytes:
+        raise InvalidInput(f"the image is {len(data):,} bytes; the limit is {gw.settings.max_upload_bytes:,}")
+
+    def check_and_put() -> ObjectRef:
+        fmt = check_image(data, gw.settings.max_pixels)
+        return gw.store.put(f"{key_stem}.{EXTENSIONS[fmt]}", data, CONTENT_TYPES[fmt])
+
+    return await asyncio.to_thread(check_and_put)
+
+
+def identity_origin(model: VirtualModel) -> dict:
+    """Where a virtual model's face came from: a result showing it must name that engine and licence too
+    (a face cast with the demo engine stays non-commercial whatever the stages after it)."""
+    info = model.engine_info or {}
+    weights = (info.get("weights") or {}).get("name")
+    return {"stage": "identity", "engine": model.engine or "import", "virtual_model_id": model.id,
+            "licence": str(info.get("licence", "unknown")), "commercial_use": bool(info.get("commercial_use")),
+            "demo": bool(info.get("demo")), "weights": [weights] if weights else []}
+
+
+async def resolve_source(gw: "Gateway", session, tenant_id: str, source: ImageSource | StepInput,
+                         key_stem: str) -> ObjectRef:
+    """An image source as an ObjectRef: an upload, a key, a fetched URL, or a virtual model's portrait."""
+    if getattr(source, "virtual_model_id", None):
+        model = await session.scalar(select(VirtualModel).where(
+            VirtualModel.id == source.virtual_model_id, VirtualModel.tenant_id == tenant_id))
+        if model is None:
+            raise NotFound(f"virtual model {source.virtual_model_id!r} does not exist")
+        return ObjectRef(**{**model.portrait, "origin": identity_origin(model)})
+    if source.upload_id:
+        upload = await session.scalar(select(Upload).where(Upload.id == source.upload_id,
+                                                           Upload.tenant_id == tenant_id))
+        if upload is None:
+            raise NotFound(f"upload {source.upload_id!r} does not exist")
+        if not await asyncio.to_thread(gw.store.exists, upload.key):
+            raise InvalidInput(f"upload {source.upload_id!r} has no content yet: PUT the image to its URL first")
+        return await stored_image(gw, tenant_id, upload.key)
+    if source.key:
+        if not await asyncio.to_thread(gw.store.exists, check_tenant_key(tenant_id, source.key)):
+            raise NotFound(f"object {source.key!r} does not exist")
+        return await stored_image(gw, tenant_id, source.key)
+    data, _ = await gw.http.fetch(source.url, gw.settings.max_upload_bytes, gw.settings.fetch_timeout_s)
+    ref = await put_image(gw, key_stem, data)
+    upload_id = key_stem.rsplit("/", 1)[-1]
+    if key_stem.startswith(f"tenants/{tenant_id}/uploads/"):  # not owned by one job: the sweeper must see it
+        async with gw.sessionmaker() as writer, writer.begin():
+            writer.add(Upload(id=upload_id, tenant_id=tenant_id, key=ref.key, content_type=ref.content_type))
+    return ref
+
+
+# ---- submission -----------------------------------------------------------------------------------
+def request_digest(spec: JobCreate, files: list[FilePart]) -> str:
+    body = {"spec": spec.model_dump(mode="json"), "files": [sha256_hex(f.data) for f in files]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+async def replay_idempotent(gw: "Gateway", principal: "Principal", idempotency_key: str,
+                            digest: str) -> list[Job] | None:
+    """The jobs a previous request with this key made, or None when the key is new (or expired)."""
+    async with gw.reader() as session:
+        record = await session.get(IdempotencyKey, (principal.tenant_id, idempotency_key))
+        if record is None or record.created_at < utcnow() - timedelta(seconds=gw.settings.idempotency_ttl_s):
+            return None
+        if record.request_sha256 != digest:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body",
+                                       idempotency_key=idempotency_key)
+        ids = record.response["job_ids"]
+        jobs = (await session.scalars(select(Job).where(Job.id.in_(ids)))).all()
+    order = {job_id: i for i, job_id in enumerate(ids)}
+    return sorted(jobs, key=lambda j: order[j.id])
+
+
+class ActiveJobCounts:
+    """Queued + running jobs per tenant, read from the database at most once per `ttl_s` per tenant and
+    counted up locally in between, so most submissions pay no round trip for the quota check. Other
+    gateways' submissions within that window are seen at the next read (the quota is a guard, not an
+    exact ledger)."""
+
+    def __init__(self, ttl_s: float = 1.0) -> None:
+        self.ttl_s = ttl_s
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    async def current(self, session, tenant_id: str, limit: int) -> int:
+        cached = self._counts.get(tenant_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < self.ttl_s:
+            return cached[0]
+        active_ids = select(Job.id).where(Job.tenant_id == tenant_id, Job.status.in_(ACTIVE)).limit(limit + 1)
+        count = await session.scalar(select(func.count()).select_from(active_ids.subquery("active")))
+        self._counts[tenant_id] = (count, now)
+        return count
+
+    def add(self, tenant_id: str, count: int) -> None:
+        if tenant_id in self._counts:
+            value, read_at = self._counts[tenant_id]
+            self._counts[tenant_id] = (value + count, read_at)
+
+
+async def check_quota(gw: "Gateway", session, principal: "Principal", adding: int) -> None:
+    limit = principal.max_active_jobs or gw.settings.max_active_jobs
+    active = await gw.active_jobs.current(session, principal.tenant_id, limit)
+    if active + adding > limit:
+        raise RateLimited(f"{active} jobs are queued or running; this tenant may have {limit} at once",
+                          retry_after_s=5.0, active=active, limit=limit)
+    gw.active_jobs.add(principal.tenant_id, adding)
+
+
+async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: list[FilePart],
+                 idempotency_key: str | None) -> list[Job]:
+    if not spec.images and not files:
+        raise InvalidInput("no image: send `image` files (multipart) or `images` (upload_id, key or url)")
+    count = len(spec.images) + len(files)
+    if count > gw.settings.max_batch_images:
+        raise InvalidInput(f"{count} images; a batch may have at most {gw.settings.max_batch_images}")
+    digest = request_digest(spec, files) if idempotency_key else ""
+    if idempotency_key and (previous := await replay_idempotent(gw, principal, idempotency_key, digest)) is not None:
+        return previous
+
+    tenant = principal.tenant_id
+    steps = []
+    for number, step_spec in enumerate(spec.steps, start=1):
+        stage = gw.catalog.get(step_spec.stage)
+        if stage.name == "generator":
+            raise InvalidInput("the generator runs through POST /v1/castings, not as a photo step")
+        unknown = set(step_spec.inputs) - set(stage.extra_inputs)
+        if unknown:
+            raise InvalidInput(f"stage {stage.name!r} takes no input named {sorted(unknown)[0]!r}; it takes "
+                               f"{', '.join(stage.extra_inputs) or 'none'}")
+        inputs = dict(step_spec.inputs)
+        if "source" in stage.extra_inputs and "source" not in inputs:
+            if spec.virtual_model_id is None:
+                raise InvalidInput(f"the {stage.name} step needs a face: give virtual_model_id")
+            inputs["source"] = StepInput(virtual_model_id=spec.virtual_model_id)
+        params = gw.catalog.validate_params(stage, step_spec.params, frozenset(inputs))
+        steps.append((number, stage.name, params, inputs))
+
+    job_ids = [new_id("job") for _ in range(count)]
+    batch_id = new_id("bat") if count > 1 else None
+    async with gw.reader() as session:
+        resolved_steps = []
+        for number, stage_name, params, inputs in steps:
+            refs = {}
+            for name, source in inputs.items():
+                stem = f"tenants/{tenant}/uploads/{new_id('upl')}"
+                refs[name] = await resolve_source(gw, session, tenant, source, stem)
+            resolved_steps.append(Step(number=number, stage=stage_name, params=params, inputs=refs))
+        images: list[ObjectRef] = []
+        for job_id, source in zip(job_ids, spec.images):
+            images.append(await resolve_source(gw, session, tenant, source, f"tenants/{tenant}/jobs/{job_id}/0-input"))
+    for job_id, part in zip(job_ids[len(spec.images):], files):
+        images.append(await put_image(gw, f"tenants/{tenant}/jobs/{job_id}/0-input", part.data))
+
+    now = utcnow()
+    jobs = [Job(id=job_id, tenant_id=tenant, kind="photo", batch_id=batch_id, status="queued", created_at=now,
+                updated_at=now, trace_id=random_hex(32), input=image.model_dump(),
+                steps=[s.model_dump(mode="json") for s in resolved_steps], metadata_=dict(spec.metadata))
+            for job_id, image in zip(job_ids, images)]
+    async with gw.reader() as session:
+        await check_quota(gw, session, principal, count)
+    if len(jobs) == 1 and not idempotency_key:
+        async with gw.reader() as session:  # one INSERT, atomic by itself: the job and its outbox record
+            session.add(jobs[0])
+            await session.flush()
+    else:
+        try:
+            async with gw.sessionmaker() as session, session.begin():
+                session.add_all(jobs)
+                if idempotency_key:
+                    session.add(IdempotencyKey(tenant_id=tenant, key=idempotency_key, request_sha256=digest,
+                                               status_code=202, response={"job_ids": job_ids, "batch_id": batch_id},
+                                               created_at=now))
+        except DbIntegrityError:
+            if idempotency_key:  # a concurrent request with the same key won the race
+                previous = await replay_idempotent(gw, principal, idempotency_key, digest)
+                if previous is not None:
+                    return previous
+            raise
+    await gw.relay.dispatch(jobs)
+    return jobs
+
+
+# ---- the public view ----------------------------------------------------------------------------------
+def object_view(gw: "Gateway", ref: dict | None, purged: bool, expires_s: int | None = None) -> dict | None:
+    if ref is None:
+        return None
+    if purged:
+        return {**ref, "url": None, "url_expires_at": None}
+    expires_s = expires_s or gw.settings.presign_expires_s
+    return {**ref, "url": gw.store.presign_get(ref["key"], expires_s),
+            "url_expires_at": utcnow() + timedelta(seconds=expires_s)}
+
+
+def retention_days(gw: "Gateway", tenant_retention: int | None) -> int:
+    return tenant_retention or gw.settings.retention_days
+
+
+def job_view(gw: "Gateway", job: Job, tenant_retention: int | None = None, expires_s: int | None = None) -> dict:
+    purged = job.purged_at is not None
+    steps = []
+    for spec in job.steps:
+        state = job.step_states.get(str(spec["number"]), {})
+        outcome = state.get("outcome") or {}
+        status = state.get("status", "pending")
+        if job.status == "canceled" and status in ("pending", "running"):
+            status = "canceled"
+        started, finished = _dt(state.get("started_at")), _dt(outcome.get("finished_at"))
+        steps.append({
+            "number": spec["number"], "stage": spec["stage"], "params": spec.get("params", {}), "status": status,
+            "started_at": started, "finished_at": finished,
+            "duration_ms": (finished - started).total_seconds() * 1000 if started and finished else None,
+            "outputs": {name: object_view(gw, ref, purged, expires_s)
+                        for name, ref in outcome.get("outputs", {}).items()},
+            "report": outcome.get("report", {}),
+        })
+    return {
+        "id": job.id, "object": "job", "kind": job.kind, "batch_id": job.batch_id, "status": job.status,
+        "created_at": job.created_at, "updated_at": job.updated_at, "finished_at": job.finished_at,
+        "input": object_view(gw, job.input, purged, expires_s), "steps": steps,
+        "result": object_view(gw, job.result, purged, expires_s), "engines": job.engines, "error": job.error,
+        "metadata": job.metadata_, "purged": purged,
+        "expires_at": job.created_at + timedelta(days=retention_days(gw, tenant_retention)),
+    }
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def get_job(session, tenant_id: str, job_id: str) -> Job:
+    job = await session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id,
+                                                 Job.deleted_at.is_(None)))
+    if job is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return job
+
+
+# ---- cancel and delete ------------------------------------------------------------------------------
+async def cancel(gw: "Gateway", tenant_id: str, job_id: str) -> Job:
+    async with gw.sessionmaker() as session, session.begin():
+        job = await get_job(session, tenant_id, job_id)
+        if job.status in TERMINAL:
+            raise Conflict(f"job {job_id!r} already {job.status}", status=job.status)
+        now = utcnow()
+        job.status = "canceled"
+        job.updated_at = job.finished_at = now
+        job.error = {"code": "canceled", "message": "canceled by the client", "stage": None}
+        session.add(JobEventRecord(job_id=job.id, sequence=job.last_sequence + 1, kind="canceled", stage="",
+                                   step=0, at=now, data={"status": "canceled"}))
+    await stop_stages(gw, job)
+    await gw.changes.notify()
+    return job
+
+
+async def stop_stages(gw: "Gateway", job: Job) -> None:
+    """Write the marker the stages check before starting a step, then remove what the job wrote so far;
+    objects of a step still running are removed when its late events arrive (the event consumer purges
+    canceled jobs, keeping the marker)."""
+    await asyncio.to_thread(gw.store.put, cancel_marker_key(job.tenant_id, job.id), b"", "text/plain")
+    await purge_objects(gw, job, keep_cancel_marker=True)
+
+
+async def purge_objects(gw: "Gateway", job: Job, keep_cancel_marker: bool = False) -> int:
+    """Delete the job's objects (and an upload it used); the cancel marker stays while stages may still
+    meet the job's events."""
+    keep = frozenset({cancel_marker_key(job.tenant_id, job.id)} if keep_cancel_marker else ())
+
+    def remove() -> int:
+        removed = delete_prefix(gw.store, f"tenants/{job.tenant_id}/jobs/{job.id}/", keep)
+        if job.input and job.input["key"].startswith(f"tenants/{job.tenant_id}/uploads/"):
+            gw.store.delete(job.input["key"])
+            removed += 1
+        return removed
+
+    return await asyncio.to_thread(remove)
+
+
+async def delete(gw: "Gateway", tenant_id: str, job_id: str) -> None:
+    """Remove the job's images now; the job is gone from the API (a running one is canceled first)."""
+    async with gw.sessionmaker() as session, session.begin():
+        job = await get_job(session, tenant_id, job_id)
+        now = utcnow()
+        was_active = job.status in ACTIVE
+        if was_active:
+            job.status = "canceled"
+            job.finished_at = now
+            job.error = {"code": "canceled", "message": "deleted by the client", "stage": None}
+        job.deleted_at = job.purged_at = job.updated_at = now
+    if was_active:
+        await stop_stages(gw, job)
+    else:
+        await purge_objects(gw, job)
+    await gw.changes.notify()

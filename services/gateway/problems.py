@@ -1,0 +1,110 @@
+"""Every error as `application/problem+json` (RFC 9457) with a stable `type` per error code."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import FaceCastError
+from shared.telemetry import log_fields, request_id_var
+
+logger = logging.getLogger("facecast.gateway")
+PROBLEM_BASE = "https://facecast.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+class Unauthorized(FaceCastError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(FaceCastError):
+    """The key is valid but lacks the scope the operation needs."""
+    code = "insufficient-scope"
+    http_status = 403
+
+
+class RateLimited(FaceCastError):
+    code = "rate-limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: float, **details):
+        super().__init__(message, **details)
+        self.retry_after_s = retry_after_s
+
+
+class Conflict(FaceCastError):
+    code = "conflict"
+    http_status = 409
+
+
+class IdempotencyKeyReused(FaceCastError):
+    code = "idempotency-key-reused"
+    http_status = 422
+
+
+class StageUnavailable(FaceCastError):
+    code = "stage-unavailable"
+    http_status = 503
+
+
+class UrlRefused(FaceCastError):
+    """A webhook or image URL that the SSRF guard will not reach."""
+    code = "url-refused"
+    http_status = 422
+
+
+class FetchFailed(FaceCastError):
+    code = "fetch-failed"
+    http_status = 422
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
+           429: "Too many requests", 500: "Internal error", 503: "Service unavailable"}
+
+
+def problem(status: int, code: str, detail: str, request: Request | None = None, headers: dict | None = None,
+            **extra) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + code, "title": _TITLES.get(status, "Error"), "status": status, "code": code,
+            "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+    if (request_id := request_id_var.get()) is not None:
+        body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FaceCastError)
+    async def _facecast_error(request: Request, exc: FaceCastError):
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
+        extra = {"details": exc.details} if exc.details else {}
+        if exc.http_status >= 500:
+            logger.error(f"{exc.code}: {exc.message}", extra=log_fields(path=request.url.path))
+        return problem(exc.http_status, exc.code, exc.message, request, headers, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        return problem(422, "invalid-request", detail, request, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, code, str(exc.detail), request, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        logger.exception("unhandled error", extra=log_fields(path=request.url.path))
+        return problem(500, "internal", "an unexpected error happened; the request id identifies it in the logs",
+                       request)

@@ -1,0 +1,357 @@
+"""Request and response bodies of the public API (they make the OpenAPI document)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Scope = Literal["read", "write", "admin"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+WebhookEventType = Literal["job.succeeded", "job.failed", "job.progress", "casting.ready"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- shared pieces ------------------------------------------------------------------------------
+class ObjectOut(BaseModel):
+    key: str
+    content_type: str
+    sha256: str
+    size: int
+    url: str | None = Field(None, description="presigned GET URL; null once the object was deleted")
+    url_expires_at: datetime | None = None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    stage: str | None = None
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last page")
+
+
+# ---- images and steps ---------------------------------------------------------------------------
+class ImageSource(Strict):
+    """Exactly one of: an upload from `POST /v1/uploads`, an object key of this tenant, an HTTPS URL."""
+    upload_id: str | None = Field(None, max_length=64)
+    key: str | None = Field(None, max_length=512)
+    url: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(v is not None for v in (self.upload_id, self.key, self.url)) != 1:
+            raise ValueError("give exactly one of upload_id, key, url")
+        return self
+
+
+class StepInput(Strict):
+    """An extra input of a step: a virtual model (its portrait) or an image."""
+    virtual_model_id: str | None = Field(None, max_length=64)
+    upload_id: str | None = Field(None, max_length=64)
+    key: str | None = Field(None, max_length=512)
+    url: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(v is not None for v in (self.virtual_model_id, self.upload_id, self.key, self.url)) != 1:
+            raise ValueError("give exactly one of virtual_model_id, upload_id, key, url")
+        return self
+
+
+class StepSpec(Strict):
+    stage: str = Field(min_length=1, max_length=64, description="swap | enhance | makeup (or swapper, enhancer)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, StepInput] = Field(default_factory=dict, description="e.g. makeup's `reference` image")
+
+
+class JobCreate(Strict):
+    """The options of a job. With multipart, send this as the `options` field and the images as `image` files."""
+    steps: list[StepSpec] = Field(min_length=1, max_length=8)
+    images: list[ImageSource] = Field(default_factory=list, max_length=100)
+    virtual_model_id: str | None = Field(None, max_length=64, description="the face for the swap step")
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+class StepOut(BaseModel):
+    number: int
+    stage: str
+    params: dict[str, Any]
+    status: Literal["pending", "running", "succeeded", "failed", "canceled"]
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    outputs: dict[str, ObjectOut] = Field(default_factory=dict)
+    report: dict[str, Any] = Field(default_factory=dict)
+
+
+class EngineUse(BaseModel):
+    stage: str
+    engine: str
+    licence: str
+    commercial_use: bool
+    demo: bool = False
+    weights: list[Any] = Field(default_factory=list)
+
+
+class JobOut(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    kind: Literal["photo", "casting"]
+    batch_id: str | None
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    input: ObjectOut | None
+    steps: list[StepOut]
+    result: ObjectOut | None
+    engines: list[EngineUse]
+    error: ErrorOut | None
+    metadata: dict[str, str]
+    expires_at: datetime = Field(description="when the retention sweeper deletes the job's images")
+    purged: bool = Field(description="the job's images were deleted (retention or DELETE)")
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    object: Literal["batch"] = "batch"
+    jobs: list[JobOut]
+
+
+class JobList(Page):
+    data: list[JobOut]
+
+
+# ---- uploads ------------------------------------------------------------------------------------
+class UploadCreate(Strict):
+    content_type: Literal["image/png", "image/jpeg", "image/webp"]
+    filename: str | None = Field(None, max_length=255)
+
+
+class UploadOut(BaseModel):
+    id: str
+    key: str
+    method: Literal["PUT"] = "PUT"
+    url: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+# ---- engines ------------------------------------------------------------------------------------
+class EngineOut(BaseModel):
+    stage: str
+    engine: str
+    licence: str
+    commercial_use: bool
+    demo: bool
+    weights: list[Any]
+    description: str = ""
+    available: bool
+    unavailable_reason: str | None = None
+
+
+class EngineList(BaseModel):
+    data: list[EngineOut]
+
+
+# ---- tenants and keys ---------------------------------------------------------------------------
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    retention_days: int
+    rate_limit_per_s: float
+    max_active_jobs: int
+
+
+class TenantUpdate(Strict):
+    retention_days: int | None = Field(None, ge=1, le=365)
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field("", max_length=200)
+    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = Field(None, description="the key itself: shown once, at creation")
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKeyOut]
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+class WebhookEndpointCreate(Strict):
+    url: str = Field(min_length=8, max_length=2000)
+    event_types: list[WebhookEventType] = Field(default_factory=lambda: ["job.succeeded", "job.failed"],
+                                                min_length=1)
+    description: str = Field("", max_length=500)
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    created_at: datetime
+    disabled: bool
+    disabled_reason: str | None
+    secret: str | None = Field(None, description="`whsec_…`: shown once, at creation or rotation")
+    previous_secret_expires_at: datetime | None = None
+
+
+class WebhookEndpointList(Page):
+    data: list[WebhookEndpointOut]
+
+
+class WebhookAttemptOut(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str
+    message_id: str
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    attempt_log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryList(Page):
+    data: list[WebhookDeliveryOut]
+
+
+# ---- castings, virtual models, categories -----------------------------------------------------
+class CastingCreate(Strict):
+    engine: str = Field("demo", max_length=40)
+    n: int = Field(4, ge=1, le=64)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="first seed (then seed+1, …); random when absent")
+    truncation: float | None = Field(None, ge=0.0, le=1.0)
+    category: str | None = Field(None, max_length=100)
+    strength: float | None = Field(None, ge=-10.0, le=10.0)
+    brief: str | None = Field(None, max_length=500, description='free text such as "fresh, cool, summer"')
+    near: list[str] = Field(default_factory=list, max_length=2,
+                            description="candidate refs `<casting id>/<index>` or virtual model ids to sample near")
+    spread: float | None = Field(None, ge=0.0, le=1.0, description="with `near`: 0 = the same face, 1 = unrelated")
+    mix: float | None = Field(None, ge=0.0, le=1.0, description="with two `near` faces: their blend (0 = the first)")
+
+
+class CandidateOut(BaseModel):
+    index: int
+    image: ObjectOut
+    latent: ObjectOut | None = None
+    seed: int | None = None
+
+
+class CastingOut(BaseModel):
+    id: str
+    object: Literal["casting"] = "casting"
+    status: JobStatus
+    job_id: str
+    request: dict[str, Any]
+    created_at: datetime
+    candidates: list[CandidateOut]
+    engines: list[EngineUse]
+    error: ErrorOut | None
+
+
+class VirtualModelCreate(Strict):
+    casting_id: str = Field(max_length=64)
+    candidate: int = Field(ge=0, le=1000)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ConsentAttestation(Strict):
+    """Required for imported portraits: who has which rights to this face."""
+    subject_name: str = Field(min_length=1, max_length=200)
+    rights_holder: str = Field(min_length=1, max_length=200)
+    consent_obtained: Literal[True] = Field(description="the person shown consented to this use")
+    commercial_use_permitted: bool
+    evidence_reference: str = Field(min_length=1, max_length=500, description="contract or release id")
+
+
+class VirtualModelImport(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    image: ImageSource
+    consent: ConsentAttestation
+
+
+class VirtualModelUpdate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class VirtualModelOut(BaseModel):
+    id: str
+    object: Literal["virtual_model"] = "virtual_model"
+    name: str
+    source: Literal["casting", "import"]
+    engine: str | None
+    engine_info: dict[str, Any]
+    weights_sha256: str | None
+    seed: int | None
+    casting_id: str | None
+    candidate: int | None
+    portrait: ObjectOut
+    latent: ObjectOut | None
+    consent: dict[str, Any] | None
+    created_at: datetime
+
+
+class VirtualModelList(Page):
+    data: list[VirtualModelOut]
+
+
+class CategoryExampleCreate(Strict):
+    casting_id: str = Field(max_length=64)
+    candidate: int = Field(ge=0, le=1000)
+    fits: bool
+
+
+class CategoryExampleOut(BaseModel):
+    id: str
+    label: str
+    engine: str
+    fits: bool
+    casting_id: str | None
+    candidate: int | None
+    created_at: datetime
+    counts: dict[str, int] = Field(description="examples of this label so far: fits / does_not_fit")
+
+
+class CategoryFit(Strict):
+    engine: str = Field("demo", max_length=40)
+    default_strength: float | None = Field(None, ge=-20.0, le=20.0,
+                                           description="the strength used when a casting names no strength; "
+                                                       "default: the fitted one")
+
+
+class CategoryOut(BaseModel):
+    label: str
+    engine: str
+    default_strength: float
+    fitted_at: datetime
+    report: dict[str, Any]
+
+
+class CategoryList(BaseModel):
+    data: list[CategoryOut]

@@ -1,0 +1,1 @@
+"""FaceCast client SDK for shop platforms and store plugins (`facecast.client`)."""

@@ -1,0 +1,1 @@
+"""FaceCast generator service."""

@@ -1,0 +1,201 @@
+"""The generator stage: cast candidate faces (images + latents) for a seller to choose from.
+
+One request asks for N faces from seeds (or N random ones), optionally steered by categories (by
+name or through a free-text brief), or sampled near faces chosen earlier (step inputs `near-0`,
+`near-1`, … holding their latents), or near a mix of two. Every candidate comes back as the
+artifacts `candidate-<i>` (BGR portrait) and `latent-<i>` (float32 latent), and the report names
+the engine, its weights hash and licence, and each candidate's seed, so any face can be made again.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.generator import casting
+from services.generator.engines import engine_infos, load_engine
+from services.generator.engines.base import SEED_MAX, CastingEngine
+from shared.errors import InvalidInput
+from shared.settings import get_settings
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.weights import ModelStore
+
+MAX_NEAR = 8
+MAX_STRENGTH = 20.0  # latent units along a unit direction; typical defaults are 1-5
+NEAR_INPUT = re.compile(r"^near-(\d+)$")
+
+
+def max_candidates() -> int:
+    """The operator's limit on faces per request (`FACECAST_GENERATOR_MAX_CANDIDATES`)."""
+    return get_settings().generator_max_candidates
+
+
+class GeneratorParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["stylegan2", "demo"] = Field("stylegan2", description="`demo` works out of the box; "
+                                                 "non-commercial, low quality")
+    weights: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
+                                description="stylegan2: model-store name (default stylegan2-ffhq-config-f)")
+    seeds: list[Annotated[int, Field(ge=0, le=SEED_MAX)]] | None = Field(None, min_length=1)
+    n: int | None = Field(None, ge=1, description="how many random faces (their seeds are reported)")
+    truncation: float = Field(0.7, ge=0.0, le=1.0, description="ψ: 0 = the average face, 1 = full variety")
+    category: str | None = Field(None, pattern=casting.CATEGORY_NAME.pattern)
+    strength: float | None = Field(None, ge=-MAX_STRENGTH, le=MAX_STRENGTH,
+                                   description="for `category`; default: the category's own strength")
+    brief: str | None = Field(None, min_length=1, max_length=500,
+                              description="free text; categories are picked by the operator's keywords")
+    spread: float = Field(0.3, ge=0.0, le=1.0, description="with near-latents: 0 = the same face, 1 = unrelated")
+    mix: float | None = Field(None, ge=0.0, le=1.0, description="blend of the two near-latents (0 = near-0)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GeneratorParams":
+        if (self.seeds is None) == (self.n is None):
+            raise ValueError("give either `seeds` (a list) or `n` (how many random faces), not both or neither")
+        count = len(self.seeds) if self.seeds is not None else self.n
+        limit = max_candidates()
+        if count > limit:
+            raise ValueError(f"{count} candidates requested; the maximum per request is {limit}")
+        if self.strength is not None and self.category is None:
+            raise ValueError("`strength` applies to `category`: name the category too")
+        return self
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds) if self.seeds is not None else self.n
+
+
+@dataclass
+class CastingPlan:
+    """The latents one request will render, and its report so far."""
+    engine: CastingEngine
+    latents: np.ndarray
+    report: dict
+
+
+def near_latents(extras: dict, dim: int, engine_name: str) -> list[tuple[str, np.ndarray]]:
+    """The `near-<i>` step inputs in index order, each checked to be one latent of this engine."""
+    found = []
+    for name, value in extras.items():
+        match = NEAR_INPUT.match(name)
+        if not match:
+            raise InvalidInput(f"the generator reads only near-<i> inputs (latents of chosen faces), got {name!r}")
+        if not isinstance(value, np.ndarray):
+            raise InvalidInput(f"{name} must be a latent (.npy array), not an image")
+        vector = value.astype(np.float32).reshape(-1)
+        if vector.size != dim:
+            raise InvalidInput(f"{name} has {vector.size} values; {engine_name} latents have {dim}")
+        if not np.isfinite(vector).all():
+            raise InvalidInput(f"{name} contains NaN or infinity")
+        found.append((int(match.group(1)), name, vector))
+    if len(found) > MAX_NEAR:
+        raise InvalidInput(f"at most {MAX_NEAR} near-latents per request, got {len(found)}")
+    return [(name, vector) for _, name, vector in sorted(found)]
+
+
+def steering_requests(params: GeneratorParams, models: ModelStore) -> tuple[list[tuple[str, float | None]], list]:
+    """(category, strength) pairs from `category` and `brief`, and the brief's keyword matches."""
+    requests: list[tuple[str, float | None]] = []
+    if params.category:
+        requests.append((params.category, params.strength))
+    matches = []
+    if params.brief:
+        keywords = casting.load_keywords(models)
+        matches = casting.parse_brief(params.brief, keywords)
+        if not matches:
+            raise InvalidInput(f"the brief {params.brief!r} names no known category; keywords exist for "
+                               f"{', '.join(sorted(keywords))}")
+        requests += [(category, None) for category, _ in matches if category != params.category]
+    return requests, [{"category": c, "keyword": k} for c, k in matches]
+
+
+def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> CastingPlan:
+    engine = load_engine(params.engine, params.weights, ctx.models)
+    anchors = near_latents(inputs.extras, engine.latent_dim, params.engine)
+    seeds = params.seeds if params.seeds is not None else [secrets.randbelow(SEED_MAX + 1) for _ in range(params.n)]
+    latents = engine.seed_latents(seeds, params.truncation)
+
+    if params.mix is not None:
+        if len(anchors) != 2:
+            raise InvalidInput(f"`mix` blends two chosen faces: give exactly near-0 and near-1 (got {len(anchors)})")
+        (name_a, a), (name_b, b) = anchors
+        anchors = [(f"mix({name_a},{name_b},{params.mix:g})", casting.mix_latents(a, b, params.mix))]
+    anchor_names: list[str | None] = [None] * len(seeds)
+    if anchors:
+        center = engine.center()
+        for i in range(len(seeds)):
+            anchor_names[i], anchor = anchors[i % len(anchors)]
+            latents[i] = casting.sample_near(anchor, latents[i], center, params.spread)
+
+    requests, brief_matches = steering_requests(params, ctx.models)
+    applied = []
+    if requests:
+        library = casting.load_directions(ctx.models, engine.weights.name, engine.weights.sha256, engine.latent_dim)
+        offset, applied = library.steering(requests)
+        latents = latents + offset[None]
+
+    report = {**engine.describe(), "seeds": seeds, "truncation": params.truncation, "categories": applied,
+              "brief": {"text": params.brief, "matched": brief_matches} if params.brief else None,
+              "near": [name for name, _ in anchors] if anchors else [], "spread": params.spread if anchors else None,
+              "mix": params.mix,
+              "candidates": [{"artifact": f"candidate-{i}", "latent": f"latent-{i}", "seed": seed,
+                              "anchor": anchor_names[i]} for i, seed in enumerate(seeds)]}
+    return CastingPlan(engine=engine, latents=latents.astype(np.float32), report=report)
+
+
+def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContext) -> list[StageOutput]:
+    """Several requests in one go: requests for the same engine are rendered together."""
+    plans = [plan(params, inputs, ctx) for params, inputs in items]
+    portraits: dict[int, list[np.ndarray]] = {}
+    for engine in {id(p.engine): p.engine for p in plans}.values():
+        mine = [i for i, p in enumerate(plans) if p.engine is engine]
+        rendered = engine.render(np.concatenate([plans[i].latents for i in mine]))
+        for i in mine:
+            count = len(plans[i].latents)
+            portraits[i], rendered = rendered[:count], rendered[count:]
+    outputs = []
+    for i, p in enumerate(plans):
+        artifacts: dict[str, np.ndarray] = {}
+        for k, (portrait, latent) in enumerate(zip(portraits[i], p.latents)):
+            artifacts[f"candidate-{k}"] = portrait
+            artifacts[f"latent-{k}"] = latent
+        outputs.append(StageOutput(image=None, report=p.report, artifacts=artifacts))
+    return outputs
+
+
+def run(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    return run_batch([(params, inputs)], ctx)[0]
+
+
+def preflight(params: GeneratorParams, near_count: int, models: ModelStore) -> None:
+    """The checks the gateway can make before publishing, without loading a network: the weights are
+    in the model store, the categories exist for them, and `mix` has its two faces."""
+    if near_count > MAX_NEAR:
+        raise InvalidInput(f"at most {MAX_NEAR} near-latents per request, got {near_count}")
+    if params.mix is not None and near_count != 2:
+        raise InvalidInput(f"`mix` blends two chosen faces: give exactly two near-latents (got {near_count})")
+    if params.engine == "demo":
+        from services.generator.engines.demo import DCGAN_WEIGHTS, LATENT_DIM
+
+        if params.weights not in (None, DCGAN_WEIGHTS.name):
+            raise InvalidInput(f"the demo engine always uses its packaged weights; got weights={params.weights!r}")
+        weights_name, sha256, dim = DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256, LATENT_DIM
+    else:
+        from services.generator.engines.stylegan2 import DEFAULT_WEIGHTS
+
+        weights_name = params.weights or DEFAULT_WEIGHTS
+        models.require([weights_name])
+        sha256, dim = models.records()[weights_name].sha256, None  # the latent size needs the checkpoint
+    requests, _ = steering_requests(params, models)
+    if requests:
+        library = casting.load_directions(models, weights_name, sha256, dim)
+        for name, _ in requests:
+            library.get(name)
+
+
+STAGE = StageDefinition(name="generator", params_model=GeneratorParams, run=run, engines=engine_infos(),
+                        run_batch=run_batch, extra_inputs=tuple(f"near-{i}" for i in range(MAX_NEAR)))

@@ -1,0 +1,118 @@
+"""The `beautygan` engine: BeautyGAN's generator on 256×256 aligned faces (`ffhq256`, the mesh's own
+crop), pasted back with a soft mask.
+
+Weights are the operator-imported `beautygan-generator` record of the model store, a bare state_dict
+as the reference `solver_makeup.py` saves it (`torch.save(G.state_dict(), …)`). The layout
+(`Generator_branch` or `Generator_makeup`), `conv_dim` and `repeat_num` are read off the keys and
+shapes, then the state_dict is loaded strictly: a checkpoint of any other network is refused by name.
+
+Licence, as far as known: wtjiang98/BeautyGAN_pytorch (snapshot b19fb0a, 2019) is MIT ("Copyright (c)
+2019", no holder named) and links no pretrained generator, so no weights licence exists to inherit.
+The engine is therefore listed as not for commercial use; a job's report carries the imported
+checkpoint's own record (licence, commercial_use, source, sha256), which decides.
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from services.makeup.engines.geometry import FaceGeometry, face_geometry
+from services.makeup.nets import BeautyGANConcatGenerator, BeautyGANGenerator
+from shared.errors import WeightsMismatch
+from shared.faces import Face, face_oval_mask, paste_back
+from shared.weights import EngineInfo, ModelRecord, ModelStore, load_strict, load_torch_checkpoint
+
+WEIGHTS = "beautygan-generator"
+INFO = EngineInfo(
+    name="beautygan", stage="makeup",
+    licence="code: MIT (wtjiang98/BeautyGAN_pytorch, re-implemented here); weights: the reference publishes "
+            "none and no weights licence, so the imported checkpoint's own terms apply (see its model-store record)",
+    commercial_use=False, weights=(WEIGHTS,),
+    description="BeautyGAN generator (ACM MM 2018) on 256×256 aligned faces; needs a reference photo")
+TRAINED_SIZE = 256  # the reference trains and tests at img_size 256
+_RESIDUAL_KEY = re.compile(r"^main\.(\d+)\.main\.0\.weight$")
+
+_loaded: dict[tuple[str, str], nn.Module] = {}
+_load_lock = threading.Lock()
+
+
+def generator_for_state_dict(state: dict) -> nn.Module:
+    """An untrained generator whose layout, width and depth match the checkpoint's keys and shapes."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsMismatch(f"{WEIGHTS}: the checkpoint is not a bare state_dict of tensors")
+    repeat_num = sum(1 for key in state if _RESIDUAL_KEY.match(key))
+    if "Branch_0.0.weight" in state:
+        return BeautyGANGenerator(conv_dim=int(state["Branch_0.0.weight"].shape[0]), repeat_num=repeat_num)
+    first = state.get("main.0.weight")
+    if first is not None and first.ndim == 4:
+        return BeautyGANConcatGenerator(conv_dim=int(first.shape[0]), repeat_num=repeat_num,
+                                        input_nc=int(first.shape[1]))
+    sample = ", ".join(list(state)[:4])
+    raise WeightsMismatch(f"{WEIGHTS}: not a BeautyGAN generator state_dict (no Branch_0.0.weight or "
+                          f"main.0.weight; first keys: {sample})")
+
+
+def load_generator(models: ModelStore) -> tuple[nn.Module, ModelRecord]:
+    """The verified generator (sha256 by the store, strict keys here), cached per file and hash."""
+    path = models.require([WEIGHTS])[WEIGHTS]
+    record = models.records()[WEIGHTS]
+    key = (str(path), record.sha256)
+    with _load_lock:
+        if key not in _loaded:
+            state = load_torch_checkpoint(path)
+            model = generator_for_state_dict(state)
+            load_strict(model, state, WEIGHTS)
+            _loaded[key] = model.eval()
+        return _loaded[key], record
+
+
+def network_size(record: ModelRecord) -> int:
+    """The side the network runs at: the record's input size when set (the reference also tests at 361)."""
+    size = record.input_size or TRAINED_SIZE
+    if size % 4:
+        raise WeightsMismatch(f"{WEIGHTS}: input_size {size} is not divisible by 4")
+    return size
+
+
+def made_up_crop(model: nn.Module, target_crop: np.ndarray, reference_crop: np.ndarray, size: int) -> np.ndarray:
+    """G(target, reference)'s first output (the target wearing the reference's makeup), BGR uint8."""
+    with torch.inference_mode():
+        out_a, _ = model(_to_tensor(target_crop, size), _to_tensor(reference_crop, size))
+    rgb = ((out_a[0].permute(1, 2, 0).numpy() + 1.0) * 127.5).clip(0, 255)
+    return np.ascontiguousarray((rgb + 0.5).astype(np.uint8)[:, :, ::-1])
+
+
+def apply_to_face(image: np.ndarray, face: Face, reference: FaceGeometry, model: nn.Module, size: int,
+                  intensity: float, region_weights: dict[str, float] | None) -> dict:
+    """Make up one face of `image` in place; returns the per-face report.
+
+    The network's crop is blended over the input through the face oval, or through the requested
+    regions' masks, each weighted by its intensity (0 keeps the input, 1 takes the network's output).
+    """
+    geometry = face_geometry(image, face)
+    made_up = made_up_crop(model, geometry.aligned.crop, reference.aligned.crop, size)
+    if region_weights is None:
+        weights = face_oval_mask(geometry.mesh, geometry.aligned.size) * np.float32(intensity)
+    else:
+        weights = np.zeros((geometry.aligned.size,) * 2, np.float32)
+        for region, weight in region_weights.items():
+            np.maximum(weights, geometry.mask(region) * np.float32(weight), out=weights)
+    paste_back(image, made_up, geometry.aligned, weights, inplace=True)
+    if region_weights is None:
+        return {"face": face.as_dict(), "weight": round(intensity, 4)}
+    return {"face": face.as_dict(),
+            "regions": {region: {"weight": round(weight, 4)} for region, weight in region_weights.items()}}
+
+
+def _to_tensor(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
+    """BGR uint8 crop → RGB [-1, 1] tensor [1, 3, size, size], as the reference's Normalize(0.5, 0.5)."""
+    if crop_bgr.shape[0] != size:
+        crop_bgr = cv2.resize(crop_bgr, (size, size), interpolation=cv2.INTER_AREA if crop_bgr.shape[0] > size
+                              else cv2.INTER_LINEAR)
+    rgb = np.ascontiguousarray(crop_bgr[:, :, ::-1], dtype=np.float32)
+    return torch.from_numpy(rgb / 127.5 - 1.0).permute(2, 0, 1)[None].contiguous()

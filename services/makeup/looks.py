@@ -1,0 +1,53 @@
+"""Named makeup looks (`looks.json`): region colours and intensities the landmarks engine applies
+when no reference photo is given."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.makeup.colour import hex_to_lab
+
+LOOKS_FILE = Path(__file__).with_name("looks.json")
+Region = Literal["lips", "eyeshadow", "eyeliner", "blush", "brows"]
+
+
+class LookRegion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    colour: str = Field(description="sRGB hex of the product on skin, e.g. '#A8162C'")
+    intensity: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("colour")
+    @classmethod
+    def _is_hex(cls, value: str) -> str:
+        hex_to_lab(value)
+        return value
+
+    def lab(self) -> np.ndarray:
+        return hex_to_lab(self.colour)
+
+
+class Look(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str
+    regions: dict[Region, LookRegion] = Field(min_length=1)
+
+
+class LookBook(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    about: str = Field("", alias="_about")
+    looks: dict[str, Look] = Field(min_length=1)
+
+
+@lru_cache(maxsize=1)
+def load_looks() -> dict[str, Look]:
+    """Every preset, validated once (a broken looks.json fails loudly at first use)."""
+    return LookBook.model_validate(json.loads(LOOKS_FILE.read_text())).looks
+
+
+def look_names() -> list[str]:
+    return sorted(load_looks())

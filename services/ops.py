@@ -1,0 +1,167 @@
+"""Operator commands: the model store (`models`), Kafka topics (`topics`) and dead letters (`dlq`)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from shared.events import STAGES, JOB_EVENTS_TOPIC, StageRequest, dlq_topic, requests_topic
+from shared.settings import get_settings
+
+DLQ_REPLAY_GROUP = "facecast-dlq-replay-{stage}"
+
+
+def register(subparsers) -> None:
+    models = subparsers.add_parser("models", help="the model store: import, list and verify weight files")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    imp = models_sub.add_parser("import", help="hash a weight file, record its provenance, upload it")
+    imp.add_argument("name", help="e.g. stylegan2-ffhq-config-f, gpen-bfr-512, faceshifter-aei")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--licence", required=True, help="the weights' licence, as published")
+    imp.add_argument("--commercial-use", choices=("yes", "no"), required=True)
+    imp.add_argument("--source", required=True, help="where the file came from (URL or reference)")
+    imp.add_argument("--version", default="")
+    imp.add_argument("--input-size", type=int)
+    imp.set_defaults(handler=_models_import)
+    lst = models_sub.add_parser("list", help="every weight file with its licence and hash")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=_models_list)
+    ver = models_sub.add_parser("verify", help="re-hash every file against the manifest (exit 1 on a mismatch)")
+    ver.set_defaults(handler=_models_verify)
+
+    topics = subparsers.add_parser("topics", help="Kafka topics")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_sub.add_parser("create", help="create every request, DLQ and job-event topic")
+    create.add_argument("--partitions", type=int, default=6, help="partitions per stage topic")
+    create.add_argument("--stage-partitions", action="append", default=[], metavar="STAGE=N",
+                        help="override the partition count for one stage")
+    create.set_defaults(handler=_topics_create)
+
+    dlq = subparsers.add_parser("dlq", help="dead letters: inspect and replay after a fix")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    for verb, handler, text in (("list", _dlq_list, "show dead letters of a stage"),
+                                ("replay", _dlq_replay, "send dead letters back to the stage's request topic")):
+        p = dlq_sub.add_parser(verb, help=text)
+        p.add_argument("stage", choices=STAGES)
+        p.set_defaults(handler=handler)
+
+
+def _models():
+    from shared.weights import ModelStore
+
+    return ModelStore.from_settings(get_settings())
+
+
+def _models_import(args) -> int:
+    record = _models().import_file(args.name, args.file, licence=args.licence,
+                                   commercial_use=args.commercial_use == "yes", source=args.source,
+                                   version=args.version, input_size=args.input_size)
+    print(json.dumps(record.public(), indent=2))
+    return 0
+
+
+def _packaged_records():
+    """Weight files that ship inside packages, as each area declares them."""
+    from services.generator.engines import demo
+    from shared import realesrgan
+    from shared.faces import models as face_models
+    from shared.weights import PackagedWeights
+
+    modules = (face_models, realesrgan, demo)
+    return [v for module in modules for v in vars(module).values() if isinstance(v, PackagedWeights)]
+
+
+def _models_list(args) -> int:
+    rows = [r.public() | {"store": "model store"} for r in _models().records().values()]
+    rows += [p.record().public() | {"store": f"package {p.package}"} for p in _packaged_records()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        use = "commercial" if r["commercial_use"] else "NON-COMMERCIAL"
+        print(f"{r['name']:<28} {r['sha256'][:12]}  {use:<14} {r['licence']:<40} {r['store']}")
+    return 0
+
+
+def _models_verify(args) -> int:
+    failures = 0
+    for name, ok, message in _models().verify():
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {message}")
+        failures += not ok
+    for packaged in _packaged_records():
+        try:
+            packaged.verified_path()
+            print(f"ok   {packaged.name} (package {packaged.package})")
+        except Exception as exc:  # report every file, then fail
+            print(f"FAIL {packaged.name}: {exc}")
+            failures += 1
+    return 1 if failures else 0
+
+
+def topic_plan(partitions: int, overrides: list[str]) -> dict[str, int]:
+    """Topic name → partition count: stage topics as configured, DLQs and job events with fewer."""
+    per_stage = {s: partitions for s in STAGES}
+    for item in overrides:
+        stage, _, count = item.partition("=")
+        if stage not in per_stage or not count.isdigit():
+            raise SystemExit(f"--stage-partitions wants STAGE=N with STAGE in {', '.join(STAGES)}, got {item!r}")
+        per_stage[stage] = int(count)
+    plan = {requests_topic(s): n for s, n in per_stage.items()}
+    plan.update({dlq_topic(s): 1 for s in STAGES})
+    plan[JOB_EVENTS_TOPIC] = max(per_stage.values())
+    return plan
+
+
+def _topics_create(args) -> int:
+    from shared.bus.kafka import ensure_topics
+
+    plan = topic_plan(args.partitions, args.stage_partitions)
+    asyncio.run(ensure_topics(get_settings().kafka_bootstrap, plan))
+    for name, count in plan.items():
+        print(f"{name}: {count} partitions")
+    return 0
+
+
+async def _drain(stage: str, group: str, replay: bool) -> int:
+    from shared.bus import open_bus
+
+    bus = open_bus(get_settings())
+    await bus.start()
+    consumer = await bus.subscribe([dlq_topic(stage)], group)
+    count = 0
+    try:
+        while deliveries := await consumer.getmany(100, timeout_ms=2000):
+            for d in deliveries:
+                count += 1
+                summary = {"offset": d.offset, "error": d.headers.get("error"), "code": d.headers.get("error-code"),
+                           "attempts": d.headers.get("attempts")}
+                try:
+                    request = StageRequest.model_validate_json(d.value)
+                    summary |= {"job_id": request.job_id, "tenant_id": request.tenant_id, "step": request.current.number}
+                except ValueError:
+                    request = None
+                print(json.dumps(summary))
+                if replay and request is not None:
+                    fresh = request.model_copy(update={"attempt": 1})
+                    await bus.publish(requests_topic(stage), fresh.model_dump_json().encode(), key=request.job_id)
+                if replay:
+                    await consumer.commit(d.topic, d.partition, d.offset + 1)
+    finally:
+        await consumer.close()
+        await bus.stop()
+    return count
+
+
+def _dlq_list(args) -> int:
+    import uuid
+
+    count = asyncio.run(_drain(args.stage, f"facecast-dlq-list-{uuid.uuid4().hex[:8]}", replay=False))
+    print(f"{count} dead letters in {dlq_topic(args.stage)}", file=sys.stderr)
+    return 0
+
+
+def _dlq_replay(args) -> int:
+    count = asyncio.run(_drain(args.stage, DLQ_REPLAY_GROUP.format(stage=args.stage), replay=True))
+    print(f"replayed {count} dead letters to {requests_topic(args.stage)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,53 @@
+"""The `classical` engine: the source face's texture warped onto the target's face mesh.
+
+Works out of the box: detection (YuNet, MIT), identity (SFace, Apache-2.0) and the 478-point mesh
+(MediaPipe, Apache-2.0) ship in pinned packages; the warp, shape transfer and blending are FaceCast's
+own code. Faces are processed on `ffhq256` or `ffhq512` crops, whichever holds the face at no less
+than its size in the photo.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from services.swapper.engines import EngineOutput
+from services.swapper.faces import SourceFace, TargetFace
+from services.swapper.meshwarp import piecewise_affine, transfer_shape
+from shared.faces import Face, region_mask, template_points
+from shared.faces.align import similarity_matrix
+from shared.weights import EngineInfo, ModelStore
+
+INFO = EngineInfo(
+    name="classical", stage="swapper",
+    licence="FaceCast's own code; models: YuNet (MIT), SFace (Apache-2.0), MediaPipe face mesh (Apache-2.0)",
+    commercial_use=True,
+    description="mesh-based swap: the source texture warped onto the target's 478-point mesh, "
+                "skin colour matched in CIELAB, feathered blend, occluders kept")
+TEMPLATES = ("ffhq256", "ffhq512")  # smallest first
+SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
+SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
+SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
+
+
+def template_for(face: Face) -> str:
+    """The smallest crop that does not shrink the face: small faces on big canvases work at 256."""
+    for template in TEMPLATES:
+        _, points = template_points(template)
+        matrix = similarity_matrix(face.landmarks5, points)
+        if np.sqrt(abs(np.linalg.det(matrix[:, :2]))) >= 1.0:
+            return template
+    return TEMPLATES[-1]
+
+
+def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
+    size, template = target.aligned.size, target.aligned.template
+    source_mesh = source.mesh(template)
+    geometry = transfer_shape(source_mesh, target.mesh, SHAPE_STRENGTH, SHAPE_RAMP, SHAPE_YAW_LIMIT)
+    crop, covered = piecewise_affine(source.aligned(template).crop, source_mesh, geometry, size)
+    # The target's open mouth (teeth, tongue) stays: a closed source mouth cannot be stretched over it.
+    valid = covered.astype(np.float32) * (1.0 - region_mask(target.mesh, "mouth", size))
+    return EngineOutput(crop=crop, mesh=geometry, valid=valid)
+
+
+def swap(pairs: list[tuple[TargetFace, SourceFace]], models: ModelStore) -> list[EngineOutput]:
+    """One face at a time: there is no network to batch (the model store is not needed)."""
+    return [swap_one(target, source) for target, source in pairs]

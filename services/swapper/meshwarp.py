@@ -1,0 +1,110 @@
+"""Piecewise-affine warping over the face mesh, and the identity-shape transfer the classical engine uses.
+
+The source face texture is mapped triangle by triangle onto the target's 478-point mesh geometry:
+the destination points are Delaunay-triangulated (so destination triangles never overlap and every
+covered pixel belongs to exactly one triangle), each triangle gets the affine map back to its source
+triangle, and one `cv2.remap` samples the whole crop.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.errors import InvalidInput
+from shared.faces.align import apply_affine, similarity_matrix
+from shared.faces.masks import mesh_topology
+
+SUBPIXEL_BITS = 4  # fixed-point precision of the triangle raster
+MESH_SURFACE_POINTS = 468  # the 10 iris points follow the eyes; shape fits use the surface only
+# Landmarks on the face's left/right edge and the nose tip: a 2-D proxy for head yaw.
+_FACE_EDGE_RIGHT, _FACE_EDGE_LEFT, _NOSE_TIP = 234, 454, 1
+
+
+def delaunay_triangles(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(K, 3) indices of the Delaunay triangles of `points` inside an image of (height, width)."""
+    height, width = size
+    subdiv = cv2.Subdiv2D((0, 0, width, height))
+    index: dict[tuple[float, float], int] = {}
+    for i, (x, y) in enumerate(np.asarray(points, np.float32)):
+        if not (0 <= x < width and 0 <= y < height):
+            continue  # a mesh point outside the crop (face partly out of frame) is simply not used
+        key = (float(x), float(y))
+        if key not in index:
+            index[key] = i
+            subdiv.insert(key)
+    triangles = []
+    for tri in subdiv.getTriangleList().reshape(-1, 3, 2).astype(np.float32):
+        ids = [index.get((float(x), float(y))) for x, y in tri]
+        if None not in ids:  # drops triangles on Subdiv2D's virtual outer vertices
+            triangles.append(ids)
+    if not triangles:
+        raise InvalidInput("the face mesh is degenerate: no triangles inside the crop")
+    return np.asarray(triangles, np.int64)
+
+
+def piecewise_affine(source: np.ndarray, source_points: np.ndarray, target_points: np.ndarray,
+                     size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Warp `source` so that `source_points` land on `target_points`; returns (size×size crop, coverage).
+
+    Coverage is a bool mask of the pixels inside the triangulated target mesh; outside it the crop
+    holds reflected filler that callers must mask out.
+    """
+    source_points = np.asarray(source_points, np.float64)
+    target_points = np.asarray(target_points, np.float64)
+    if source_points.shape != target_points.shape:
+        raise InvalidInput(f"meshes differ in shape: {source_points.shape} vs {target_points.shape}")
+    triangles = delaunay_triangles(target_points, (size, size))
+    labels = np.zeros((size, size), np.int32)
+    scale = 1 << SUBPIXEL_BITS
+    for k, tri in enumerate(triangles, start=1):
+        cv2.fillConvexPoly(labels, np.round(target_points[tri] * scale).astype(np.int32), k, cv2.LINE_8,
+                           SUBPIXEL_BITS)
+    # Affine per triangle: [x, y, 1] @ A[k] = source point, solved from its three vertices.
+    corners = np.concatenate([target_points[triangles], np.ones((len(triangles), 3, 1))], axis=2)
+    solvable = np.abs(np.linalg.det(corners)) > 1e-9
+    affines = np.zeros((len(triangles), 3, 2))
+    affines[solvable] = np.linalg.solve(corners[solvable], source_points[triangles][solvable])
+    labels[np.isin(labels, np.flatnonzero(~solvable) + 1)] = 0
+    ys, xs = np.nonzero(labels)
+    coeff = affines[labels[ys, xs] - 1]
+    map_x = np.full((size, size), -1.0, np.float32)
+    map_y = np.full((size, size), -1.0, np.float32)
+    map_x[ys, xs] = xs * coeff[:, 0, 0] + ys * coeff[:, 1, 0] + coeff[:, 2, 0]
+    map_y[ys, xs] = xs * coeff[:, 0, 1] + ys * coeff[:, 1, 1] + coeff[:, 2, 1]
+    warped = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return warped, labels > 0
+
+
+def yaw_proxy(mesh: np.ndarray) -> float:
+    """Where the nose tip sits between the face's edges: 0 frontal, about ±0.5 in full profile."""
+    right, left, nose = mesh[_FACE_EDGE_RIGHT, 0], mesh[_FACE_EDGE_LEFT, 0], mesh[_NOSE_TIP, 0]
+    width = left - right
+    return 0.0 if abs(width) < 1e-6 else float((nose - right) / width - 0.5)
+
+
+def transfer_shape(source_mesh: np.ndarray, target_mesh: np.ndarray, strength: float, ramp: float,
+                   yaw_limit: float) -> np.ndarray:
+    """Target geometry with the source's inner-face shape (eye spacing, nose, brow line) blended in.
+
+    The source mesh is similarity-fitted to the target; its residual shape moves the target points by
+    `strength`, fading to zero towards the face outline (over `ramp` × face size) so the jaw and
+    hairline stay the target's, and not at all on the lips (the target's expression and teeth stay).
+    The residual of a turned head is mostly pose, not shape, so the transfer fades out as the two
+    faces' yaw differs by up to `yaw_limit`.
+    """
+    source_mesh = np.asarray(source_mesh, np.float64)
+    target_mesh = np.asarray(target_mesh, np.float64)
+    yaw_gap = abs(yaw_proxy(source_mesh) - yaw_proxy(target_mesh))
+    strength *= max(0.0, 1.0 - yaw_gap / yaw_limit)
+    if strength <= 0.0:
+        return target_mesh.copy()
+    fit = similarity_matrix(source_mesh[:MESH_SURFACE_POINTS], target_mesh[:MESH_SURFACE_POINTS])
+    residual = apply_affine(fit, source_mesh) - target_mesh
+    topology = mesh_topology()
+    outline = target_mesh[topology["oval"][0]].astype(np.float32)
+    face_size = np.sqrt(abs(cv2.contourArea(outline)))
+    depth = np.array([cv2.pointPolygonTest(outline, (float(x), float(y)), True) for x, y in target_mesh])
+    weight = np.clip(depth / (ramp * face_size), 0.0, 1.0) * strength
+    lips = sorted({i for loop in topology["lips_outer"] + topology["lips_inner"] for i in loop})
+    weight[lips] = 0.0
+    return target_mesh + weight[:, None] * residual

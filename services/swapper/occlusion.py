@@ -1,0 +1,98 @@
+"""Occluders in the target face: pixels inside the face outline that do not look like this face.
+
+Hands, hair, glasses or objects in front of the face must stay in front after a swap. The target's
+own skin colour is modelled robustly (median and spread in CIELAB over the skin region, so an
+occluder covering part of it does not bias the model); pixels far from it are "not skin". Eyes,
+brows and lips are not skin either, so not-skin blobs count as occluders only where they reach
+outside those features by a meaningful area; inside the features, a blob's pixels are occluder only
+when they share its colour (a dark lens over an eye, not the eye beside it).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.faces import face_oval_mask, region_mask
+from shared.faces.color import bgr_to_lab
+from shared.faces.masks import face_edge_px
+
+FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
+FEATURE_GROW = 0.3  # features are grown by this × the face edge width
+SKIN_FLOOR = np.array([4.0, 2.0, 2.0])  # minimum spread of L, a, b in the skin model
+CHROMA_LIMIT = 4.0  # robust z-distance in (a, b) beyond which a pixel is not skin
+LIGHTNESS_LIMIT = 5.0  # robust z-distance in L beyond which a pixel is not skin
+MIN_OCCLUDER_FRACTION = 0.01  # of the face-oval area, outside the features
+OCCLUDER_FLOOR = np.array([3.0, 3.0, 3.0])
+OCCLUDER_LIMIT = 3.0
+INLIER_Z = 2.5
+MIN_SKIN_PIXELS = 16
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def robust_lab_stats(pixels: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread of the inliers (within 2.5 robust σ of the median on every channel)."""
+    median = np.median(pixels, axis=0)
+    spread = np.maximum(np.median(np.abs(pixels - median), axis=0) * 1.4826, floor)
+    inliers = (np.abs(pixels - median) / spread < INLIER_Z).all(axis=1)
+    chosen = pixels[inliers] if inliers.sum() >= 16 else pixels
+    return chosen.mean(axis=0), np.maximum(chosen.std(axis=0), floor)
+
+
+def bounding_slices(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of the smallest box holding every True pixel (empty when none)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def feature_mask(mesh: np.ndarray, size: int) -> np.ndarray:
+    """Eyes, brows, lips and mouth, slightly grown: where not-skin colours are expected."""
+    features = np.zeros((size, size), bool)
+    for region in FEATURE_REGIONS:
+        features |= region_mask(mesh, region, size, feather_px=0) > 0.5
+    grow = max(1, int(round(FEATURE_GROW * face_edge_px(mesh))))
+    return cv2.dilate(features.astype(np.uint8), _disk(grow)).astype(bool)
+
+
+def occluder_mask(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Bool mask (crop pixels) of what covers the face in an aligned target crop."""
+    size = crop.shape[0]
+    occluders = np.zeros((size, size), bool)
+    oval_full = face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5
+    box = bounding_slices(oval_full)  # colour work only around the face
+    lab = bgr_to_lab(crop[box])
+    oval = oval_full[box]
+    features = feature_mask(mesh, size)[box]
+    skin = oval & ~features
+    if skin.sum() < MIN_SKIN_PIXELS:
+        return occluders
+    mean, spread = robust_lab_stats(lab[skin].astype(np.float64), SKIN_FLOOR)
+    z = (lab - mean) / spread
+    not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
+    not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    count, labels = cv2.connectedComponents(not_skin, connectivity=8)
+    min_area = MIN_OCCLUDER_FRACTION * oval.sum()
+    found = occluders[box]
+    for k in range(1, count):
+        blob = labels == k
+        outside = blob & ~features
+        if outside.sum() < min_area:
+            continue  # nostrils, freckles, the features themselves
+        found |= outside
+        inside = blob & features
+        if inside.any():
+            blob_mean, blob_spread = robust_lab_stats(lab[outside].astype(np.float64), OCCLUDER_FLOOR)
+            found |= inside & (np.abs((lab - blob_mean) / blob_spread) < OCCLUDER_LIMIT).all(axis=2)
+    return occluders
+
+
+def keep_out_weight(occluders: np.ndarray, radius: int) -> np.ndarray:
+    """1 on the occluders and a band of `radius` around them, feathering to 0 beyond: multiply the
+    paste mask by (1 − this) so occluder pixels are left byte-identical."""
+    grown = cv2.dilate(occluders.astype(np.uint8), _disk(radius)).astype(np.float32)
+    soft = cv2.GaussianBlur(grown, (4 * radius + 1, 4 * radius + 1), 0)
+    return np.maximum(soft, grown)

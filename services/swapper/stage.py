@@ -1,0 +1,132 @@
+"""The swapper stage: put the virtual model's face (step input `source`) on the product photo.
+
+The gateway resolves a virtual-model id to its canonical portrait before publishing, so the stage
+reads only objects: the working image (the target photo), `source` (the portrait) and, for
+`face_selector: reference`, `reference` (a photo of the person whose face is to be replaced).
+Only the selected faces change; outside each face's change box the output is byte-identical.
+`run_batch` swaps the faces of several events in one network call (faceshifter on a GPU).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import ConfigDict, Field, model_validator
+
+from services.swapper import compose
+from services.swapper.engines import classical, faceshifter
+from services.swapper.faces import SourceFace, TargetFace, find_targets, prepare_source, prepare_target
+from shared.errors import FaceCastError, InvalidInput, NoFaceFound
+from shared.faces import FaceSelection, identity_embedding, largest_face
+from shared.images import DecodedImage
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.weights import EngineInfo
+
+ENGINE_MODULES = {"classical": classical, "faceshifter": faceshifter}
+ENGINES: dict[str, EngineInfo] = {name: module.INFO for name, module in ENGINE_MODULES.items()}
+SOURCE_INPUT = "source"
+REFERENCE_INPUT = "reference"
+
+
+class SwapParams(FaceSelection):
+    """Which target face(s) to replace (`face_selector`, `face_index`) and how."""
+    model_config = ConfigDict(extra="forbid")
+    engine: Literal["classical", "faceshifter"] = "classical"
+    color_match: bool = Field(True, description="move the new face's skin colour onto the target's (CIELAB)")
+    blend: float = Field(1.0, ge=0.0, le=1.0, description="0 keeps the original face, 1 the full swap")
+    keep_occlusions: bool = Field(True, description="keep hands, hair, glasses in front of the face")
+
+    @model_validator(mode="after")
+    def _index_needs_index_selector(self) -> "SwapParams":
+        if self.face_index and self.face_selector != "index":
+            raise ValueError("face_index is used only with face_selector 'index'")
+        return self
+
+
+class _Event:
+    """One event's prepared work: its image, source and target faces (raises what makes it fail)."""
+
+    def __init__(self, params: SwapParams, inputs: StageInputs):
+        self.params = params
+        self.image = _image(inputs.image, "working image (the target photo)")
+        self.source: SourceFace = prepare_source(_image(inputs.extras.get(SOURCE_INPUT), f"{SOURCE_INPUT!r} input"))
+        reference = _reference_embedding(params, inputs)
+        faces = find_targets(self.image, params, reference)
+        engine = ENGINE_MODULES[params.engine]
+        self.targets: list[TargetFace] = [prepare_target(self.image, face, engine.template_for(face))
+                                          for face in faces]
+
+
+def _image(value, what: str) -> np.ndarray:
+    if value is None:
+        raise InvalidInput(f"the swapper needs a {what}")
+    if not isinstance(value, DecodedImage):
+        raise InvalidInput(f"the swapper's {what} must be an image, not a {type(value).__name__}")
+    return value.pixels
+
+
+def _reference_embedding(params: SwapParams, inputs: StageInputs) -> np.ndarray | None:
+    unexpected = sorted(set(inputs.extras) - {SOURCE_INPUT, REFERENCE_INPUT})
+    if unexpected:
+        raise InvalidInput(f"the swapper reads only the {SOURCE_INPUT!r} and {REFERENCE_INPUT!r} inputs, "
+                           f"got {', '.join(unexpected)}")
+    if params.face_selector != "reference":
+        return None
+    pixels = _image(inputs.extras.get(REFERENCE_INPUT), f"{REFERENCE_INPUT!r} input for face_selector 'reference'")
+    try:
+        return identity_embedding(pixels, largest_face(pixels))
+    except NoFaceFound:
+        raise NoFaceFound("no face was found in the reference photo", role="reference") from None
+
+
+def swap_events(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) -> list[StageOutput | FaceCastError]:
+    """Swap every event's faces, one engine call per engine for all events; a failing event gets its
+    error in its place and does not stop the others."""
+    results: list[StageOutput | FaceCastError | None] = [None] * len(items)
+    events: dict[int, _Event] = {}
+    for i, (params, inputs) in enumerate(items):
+        try:
+            events[i] = _Event(params, inputs)
+        except FaceCastError as exc:
+            results[i] = exc
+    for name, module in ENGINE_MODULES.items():
+        chosen = [i for i, event in events.items() if event.params.engine == name]
+        pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
+        if not pairs:
+            continue
+        try:
+            swapped = iter(module.swap(pairs, ctx.models))
+        except FaceCastError as exc:
+            for i in chosen:
+                results[i] = exc
+            continue
+        for i in chosen:
+            results[i] = _finish(events[i], [next(swapped) for _ in events[i].targets])
+    return results
+
+
+def _finish(event: _Event, swapped: list) -> StageOutput:
+    params, info = event.params, ENGINES[event.params.engine]
+    out = event.image.copy()
+    faces = [compose.composite(out, event.image, target, result, event.source, info, color_match=params.color_match,
+                               blend=params.blend, keep_occlusions=params.keep_occlusions)
+             for target, result in zip(event.targets, swapped)]
+    report = {**info.public(), "source_face": event.source.face.as_dict(), "faces": faces,
+              "change_box_scale": compose.CHANGE_BOX_SCALE}
+    return StageOutput(image=out, report=report)
+
+
+def run(params: SwapParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    result = swap_events([(params, inputs)], ctx)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) -> list[StageOutput | FaceCastError]:
+    """The runtime treats an exception in an event's place as that event's failure."""
+    return swap_events(items, ctx)
+
+
+STAGE = StageDefinition(name="swapper", params_model=SwapParams, run=run, engines=ENGINES, run_batch=run_batch,
+                        extra_inputs=(SOURCE_INPUT, REFERENCE_INPUT))

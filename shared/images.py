@@ -1,0 +1,103 @@
+"""Safe image decoding and encoding.
+
+Uploads are untrusted: the type is read from magic bytes (never the file name), the pixel count is
+checked from the header before anything is decoded (decompression bombs), EXIF orientation is applied,
+and every supported mode (grayscale, 16-bit, CMYK, palette, alpha) becomes 8-bit BGR, the one layout
+the face toolkit and the networks use.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from shared.errors import ImageTooLarge, UnsupportedImage
+
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format from the first bytes, or None when it is not one we accept."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # H×W×3 uint8, BGR
+    format: str  # png | jpeg | webp
+    had_alpha: bool
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode untrusted bytes into BGR uint8, refusing non-images and oversized images first."""
+    if not data:
+        raise UnsupportedImage("the upload is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedImage("not a PNG, JPEG or WebP image (checked by its content, not its name)")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
+            width, height = probe.size
+    except Exception as exc:  # PIL raises many types for broken headers
+        raise UnsupportedImage(f"the {fmt} header cannot be read: {exc}") from exc
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
+            width=width, height=height, max_pixels=max_pixels,
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            pixels, had_alpha = _to_bgr(img)
+    except (UnsupportedImage, ImageTooLarge):
+        raise
+    except Exception as exc:
+        raise UnsupportedImage(f"the {fmt} image is truncated or corrupt: {exc}") from exc
+    return DecodedImage(pixels=pixels, format=fmt, had_alpha=had_alpha)
+
+
+def _to_bgr(img: Image.Image) -> tuple[np.ndarray, bool]:
+    had_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        gray = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), False
+    if had_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1]), had_alpha
+
+
+def encode_image(pixels: np.ndarray, fmt: str = "png", jpeg_quality: int = 95) -> bytes:
+    """Encode BGR uint8 as `fmt`; JPEG at high quality so the garment keeps its detail."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if fmt == "jpeg" else []
+    if fmt == "webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # lossless
+    ok, buf = cv2.imencode("." + EXTENSIONS[fmt], pixels, params)
+    if not ok:
+        raise UnsupportedImage(f"cannot encode the result as {fmt}")
+    return buf.tobytes()
+
+
+def read_image_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    with open(path, "rb") as fh:
+        return decode_image(fh.read(), max_pixels)

@@ -1,0 +1,98 @@
+"""One settings model for every process, read from `FACECAST_*` environment variables.
+
+The defaults are the embedded mode: in-process bus, local folder store, SQLite, all under `data_dir`.
+Setting `FACECAST_BUS=kafka`, `FACECAST_STORE_BACKEND=s3` and a PostgreSQL `FACECAST_DATABASE_URL`
+runs the same services as separate processes on real servers. README lists every variable.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACECAST_", extra="ignore")
+
+    # where the embedded default keeps everything
+    data_dir: Path = Path("var")
+    public_url: str = "http://127.0.0.1:8000"
+    signing_key: str = Field(default="dev-only-change-me", description="HMAC key for local presigned URLs")
+
+    # event bus
+    bus: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_session_timeout_ms: int = 10_000
+    kafka_max_message_bytes: int = 1_048_576
+    kafka_fetch_max_wait_ms: int = 10  # how long a fetch waits for data; bounds per-hop latency on quiet topics
+
+    # object store
+    store_backend: Literal["local", "s3"] = "local"
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "facecast"
+    s3_secret_key: str = "facecast-secret"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "facecast"
+    s3_public_endpoint: str = ""  # host:port that shops' browsers reach, for presigned URLs; empty = s3_endpoint
+
+    # model store: a local folder, or a bucket on the S3 server above
+    model_store: Literal["local", "s3"] = "local"
+    model_dir: Path = Path("var/models")
+    model_bucket: str = "facecast-models"
+    model_cache_dir: Path = Path("var/model-cache")
+
+    # database (gateway only)
+    database_url: str = ""  # empty: sqlite under data_dir
+
+    # worker runtime
+    max_attempts: int = 3
+    retry_backoff_s: float = 0.5
+    retry_backoff_max_s: float = 30.0
+    worker_concurrency: int = 1
+    batch_max: int = 1
+    batch_wait_ms: int = 20
+    worker_port: int = 0  # /healthz, /readyz, /metrics; 0 = no HTTP server
+
+    # stages beyond the four services, as name → "module:attribute" (JSON); the backbone tests use it
+    extra_stages: dict[str, str] = Field(default_factory=dict)
+
+    # limits
+    generator_max_candidates: int = 32  # faces per casting request
+    max_pixels: int = 40_000_000
+    max_upload_bytes: int = 50_000_000
+
+    # gateway
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bootstrap_api_key: str = Field(default="", description="`facecast serve`: use this key for the local tenant")
+    presign_expires_s: int = 3600
+    max_batch_images: int = 100
+    retention_days: int = 7  # per-tenant default; results and inputs are swept after it
+    sweep_interval_s: float = 600.0
+    idempotency_ttl_s: int = 86_400
+    rate_limit_per_s: float = 50.0  # per tenant, token bucket; tenants may have their own
+    rate_limit_burst: int = 200
+    max_active_jobs: int = 1_000  # queued + running per tenant; tenants may have their own
+    outbox_poll_s: float = 0.5
+    # outbound HTTP (webhooks, image URLs): SSRF guard
+    allow_http_urls: bool = False  # local development only
+    netguard_allow_networks: list[str] = Field(default_factory=list, description="CIDRs exempt from the guard (dev/tests)")
+    fetch_timeout_s: float = 15.0
+    webhook_timeout_s: float = 15.0
+    webhook_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+    webhook_secret_overlap_s: int = 86_400  # a rotated-out secret keeps signing this long
+    webhook_progress_interval_s: float = 5.0  # job.progress webhooks: at most one per job per interval
+    webhook_concurrency: int = 8
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'facecast.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

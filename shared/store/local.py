@@ -1,0 +1,115 @@
+"""Local-folder object store for the embedded default.
+
+Writes go to a temporary file then `os.replace`, so a crash never leaves half an object under a real
+key. Presigned URLs are HMAC-signed paths that the gateway serves (`/v1/objects/...`).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from shared.errors import InvalidInput, NotFound
+from shared.events import ObjectRef
+from shared.store import sha256_hex, validate_key
+
+
+class LocalStore:
+    def __init__(self, root: Path | str, signing_key: str = "dev-only", public_url: str = "http://127.0.0.1:8000"):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._signing_key = signing_key.encode()
+        self._public_url = public_url.rstrip("/")
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> ObjectRef:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ref = ObjectRef(key=key, content_type=content_type, sha256=sha256_hex(data), size=len(data))
+        if not all(k.isascii() and str(v).isascii() for k, v in (metadata or {}).items()):
+            raise InvalidInput(f"object metadata must be ASCII: {sorted(metadata or {})}")
+        sidecar = path.with_name(f".{path.name}.meta.json")
+        meta = {"content_type": content_type, "sha256": ref.sha256,
+                "metadata": {k.lower(): v for k, v in (metadata or {}).items()}}
+        self._atomic_write(sidecar, json.dumps(meta).encode())
+        self._atomic_write(path, data)
+        return ref
+
+    @staticmethod
+    def _atomic_write(path: Path, data: bytes) -> None:
+        # unique per writer: two threads writing the same key (a redelivered event) must not collide
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"object {key!r} does not exist") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def head(self, key: str) -> ObjectRef | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        sidecar = path.with_name(f".{path.name}.meta.json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        data = path.read_bytes()
+        return ObjectRef(key=key, content_type=meta.get("content_type", "application/octet-stream"),
+                         sha256=sha256_hex(data), size=len(data))
+
+    def metadata(self, key: str) -> dict[str, str]:
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound(f"object {key!r} does not exist")
+        sidecar = path.with_name(f".{path.name}.meta.json")
+        return dict(json.loads(sidecar.read_text()).get("metadata", {})) if sidecar.is_file() else {}
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        path.with_name(f".{path.name}.meta.json").unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    # Presigned URLs: the gateway verifies these with `verify_signature`.
+    def _signature(self, method: str, key: str, expires: int, content_type: str = "") -> str:
+        msg = f"{method}\n{key}\n{expires}\n{content_type}".encode()
+        return hmac.new(self._signing_key, msg, hashlib.sha256).hexdigest()
+
+    def presign_get(self, key: str, expires_s: int = 3600) -> str:
+        expires = int(time.time()) + expires_s
+        sig = self._signature("GET", key, expires)
+        return f"{self._public_url}/v1/objects/{quote(key)}?expires={expires}&signature={sig}"
+
+    def presign_put(self, key: str, content_type: str, expires_s: int = 3600) -> str:
+        expires = int(time.time()) + expires_s
+        sig = self._signature("PUT", key, expires, content_type)
+        return f"{self._public_url}/v1/objects/{quote(key)}?expires={expires}&signature={sig}"
+
+    def verify_signature(self, method: str, key: str, expires: int, signature: str, content_type: str = "") -> None:
+        if expires < time.time():
+            raise InvalidInput("the presigned URL has expired")
+        expected = self._signature(method, key, expires, content_type if method == "PUT" else "")
+        if not hmac.compare_digest(expected, signature):
+            raise NotFound(f"object {key!r} does not exist")

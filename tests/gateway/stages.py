@@ -1,0 +1,32 @@
+"""A fast stand-in for the generator with the real parameter model (so the gateway's validation and
+preflight are the real ones): candidates are the astronaut's face with a seeded tint (a face must be
+detectable for a candidate to become a virtual model), latents seeded vectors."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage import data as skdata
+
+from services.generator.engines.demo import LATENT_DIM
+from services.generator.stage import STAGE as REAL_GENERATOR
+from shared.stage import StageDefinition, StageOutput
+
+
+PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (128, 128)).astype(np.int16)
+
+
+def fake_generate(params, inputs, ctx) -> StageOutput:
+    seeds = params.seeds if params.seeds is not None else list(range(1000, 1000 + params.n))
+    artifacts = {}
+    for i, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        artifacts[f"candidate-{i}"] = np.clip(PORTRAIT + rng.integers(-20, 21, 3), 0, 255).astype(np.uint8)
+        artifacts[f"latent-{i}"] = rng.standard_normal(LATENT_DIM).astype(np.float32)
+    report = {**REAL_GENERATOR.engines[params.engine].public(), "weights_record": {"sha256": "ab" * 32},
+              "candidates": [{"artifact": f"candidate-{i}", "latent": f"latent-{i}", "seed": s}
+                             for i, s in enumerate(seeds)], "near": sorted(inputs.extras)}
+    return StageOutput(image=None, report=report, artifacts=artifacts)
+
+
+FAKE_GENERATOR = StageDefinition(name="generator", params_model=REAL_GENERATOR.params_model, run=fake_generate,
+                                 engines=REAL_GENERATOR.engines, extra_inputs=REAL_GENERATOR.extra_inputs)

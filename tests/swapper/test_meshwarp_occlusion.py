@@ -1,0 +1,108 @@
+"""The classical engine's parts on their own: the piecewise-affine mesh warp, the shape transfer and
+the occluder finder."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.swapper.meshwarp import delaunay_triangles, piecewise_affine, transfer_shape, yaw_proxy
+from services.swapper.occlusion import keep_out_weight, occluder_mask
+from shared.faces import align_face, face_mesh, face_oval_mask, largest_face
+from shared.faces.masks import mesh_topology
+from tests.data import astronaut, load_image, sample
+
+
+@pytest.fixture(scope="module")
+def aligned_astronaut():
+    image = astronaut()
+    aligned = align_face(image, largest_face(image), "ffhq512")
+    return aligned.crop, face_mesh(aligned.crop).astype(np.float64)
+
+
+def test_a_global_affine_is_reproduced_triangle_by_triangle(aligned_astronaut):
+    crop, mesh = aligned_astronaut
+    matrix = cv2.getRotationMatrix2D((256, 256), 7.0, 0.9)
+    moved = mesh @ matrix[:, :2].T + matrix[:, 2]
+    warped, covered = piecewise_affine(crop, mesh, moved, 512)
+    expected = cv2.warpAffine(crop, matrix, (512, 512), flags=cv2.INTER_LINEAR)
+    inner = cv2.erode(covered.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert inner.sum() > 0.2 * 512 * 512
+    assert np.abs(warped[inner].astype(int) - expected[inner].astype(int)).max() <= 2
+
+
+def test_coverage_is_the_mesh_hull_and_triangles_do_not_overlap(aligned_astronaut):
+    _, mesh = aligned_astronaut
+    triangles = delaunay_triangles(mesh, (512, 512))
+    hull = np.zeros((512, 512), np.uint8)
+    cv2.fillConvexPoly(hull, np.round(cv2.convexHull(mesh.astype(np.float32))[:, 0]).astype(np.int32), 1)
+    areas = 0.5 * np.abs(np.cross(mesh[triangles[:, 1]] - mesh[triangles[:, 0]],
+                                  mesh[triangles[:, 2]] - mesh[triangles[:, 0]]))
+    assert areas.sum() == pytest.approx(cv2.contourArea(cv2.convexHull(mesh.astype(np.float32))), rel=1e-3)
+    _, covered = piecewise_affine(np.zeros((512, 512, 3), np.uint8), mesh, mesh, 512)
+    assert abs(int(covered.sum()) - int(hull.sum())) < 0.01 * hull.sum()
+
+
+def test_shape_transfer_keeps_the_outline_and_lips_and_moves_the_inside(aligned_astronaut):
+    _, mesh = aligned_astronaut
+    other = mesh.copy()
+    eye_points = sorted({i for loop in mesh_topology()["eyes"] for i in loop})
+    other[eye_points, 1] -= 12.0  # a face whose eyes sit higher
+    moved = transfer_shape(other, mesh, strength=1.0, ramp=0.15, yaw_limit=0.25)
+    outline = mesh_topology()["oval"][0]
+    lips = sorted({i for loop in mesh_topology()["lips_outer"] for i in loop})
+    assert np.allclose(moved[outline], mesh[outline], atol=1e-6)
+    assert np.allclose(moved[lips], mesh[lips], atol=1e-6)
+    assert (mesh[eye_points, 1] - moved[eye_points, 1]).mean() > 6.0
+    assert np.allclose(transfer_shape(other, mesh, 0.0, 0.15, 0.25), mesh)
+
+
+def test_shape_transfer_stands_down_for_a_turned_head(aligned_astronaut):
+    _, mesh = aligned_astronaut
+    centre, half_width = mesh[:, 0].mean(), np.ptp(mesh[:, 0]) / 2
+    turned = mesh.copy()  # a head turned sideways: the middle of the face moves, the edges stay
+    turned[:, 0] += 100.0 * np.clip(1.0 - ((mesh[:, 0] - centre) / half_width) ** 2, 0.0, 1.0)
+    assert abs(yaw_proxy(turned) - yaw_proxy(mesh)) > 0.25
+    assert np.allclose(transfer_shape(turned, mesh, 1.0, 0.15, 0.25), mesh)
+
+
+def test_a_clean_face_has_almost_no_occluders(aligned_astronaut):
+    crop, mesh = aligned_astronaut
+    occluders = occluder_mask(crop, mesh)
+    oval = face_oval_mask(mesh, 512, 0, 0) > 0.5
+    assert occluders.sum() < 0.03 * oval.sum()
+
+
+@pytest.mark.parametrize("colour", [(40, 160, 60), (160, 60, 40), (30, 30, 30), (235, 235, 240)])
+def test_a_non_skin_block_over_the_face_is_found(aligned_astronaut, colour):
+    crop, mesh = aligned_astronaut
+    covered = crop.copy()
+    block = np.zeros((512, 512), bool)
+    block[300:380, 180:300] = True  # over the mouth and a cheek
+    covered[block] = colour
+    occluders = occluder_mask(covered, mesh)
+    oval = face_oval_mask(mesh, 512, 0, 0) > 0.5
+    inside = block & oval
+    assert occluders[inside].mean() > 0.95
+    assert (occluders & ~block).sum() < 0.03 * oval.sum()
+
+
+def test_the_keep_out_weight_is_one_on_occluders_and_fades_outside():
+    occluders = np.zeros((64, 64), bool)
+    occluders[20:30, 20:30] = True
+    weight = keep_out_weight(occluders, 3)
+    assert (weight[occluders] == 1).all()
+    assert weight[25, 32] == 1 and 0 < weight[25, 34] < 1 and weight[25, 45] == 0
+
+
+def test_glasses_in_the_test_set_are_found():
+    image = load_image("occluded_glasses")
+    aligned = align_face(image, largest_face(image), "ffhq512")
+    mesh = face_mesh(aligned.crop)
+    lenses = np.zeros((512, 512), np.uint8)
+    for polygon in sample("occluded_glasses").occluders[0]["polygons"]:
+        cv2.fillPoly(lenses, [np.round(aligned.to_crop(np.array(polygon, np.float64))).astype(np.int32)], 1)
+    lenses = cv2.erode(lenses, np.ones((5, 5), np.uint8)).astype(bool)  # the anti-aliased rim is half skin
+    lenses &= face_oval_mask(mesh, 512, 0, 0) > 0.5
+    assert lenses.sum() > 1000
+    assert occluder_mask(aligned.crop, mesh)[lenses].mean() > 0.95
