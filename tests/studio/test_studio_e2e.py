@@ -128,6 +128,10 @@ def test_studio_cast_accept_process_compare_download(browser, server, artifacts,
     page.wait_for_selector("#view-photos:not([hidden])")
     page.wait_for_function("() => document.querySelector('#model-select').selectedOptions[0]?.textContent.includes('하늘')")
     # the drop zone works from the keyboard: Enter opens the file chooser
+    # Playwright turns file-chooser interception on with a fire-and-forget call when the first listener
+    # is added, which can lose the race with the key press on a cold browser; wait until it is on.
+    page.on("filechooser", lambda _: None)
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
     page.focus("#dropzone")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")
