@@ -182,8 +182,13 @@ async def test_state_change_committed_before_a_crash_is_delivered_after_restart(
         request = receiver.accepted()[0]
         assert json.loads(request["body"])["data"]["id"] == job["id"]
         assert verify_standard_webhook(endpoint["secret"], request["headers"], request["body"])
-        async with restarted.gw.sessionmaker() as session:
-            assert (await session.get(WebhookDelivery, rows[0].id)).status == "succeeded"
+
+        async def recorded_as_succeeded():
+            # the receiver answers before the delivery loop commits what it got back
+            async with restarted.gw.sessionmaker() as session:
+                return (await session.get(WebhookDelivery, rows[0].id)).status == "succeeded"
+
+        await wait_for(recorded_as_succeeded)
 
 
 async def test_progress_webhooks_are_opt_in_and_throttled(make_harness):
