@@ -280,9 +280,10 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-async def get_job(session, tenant_id: str, job_id: str) -> Job:
-    job = await session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id,
-                                                 Job.deleted_at.is_(None)))
+async def get_job(session, tenant_id: str, job_id: str, for_update: bool = False) -> Job:
+    """`for_update` locks the row, so a job event applied at the same moment cannot be overwritten."""
+    query = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id, Job.deleted_at.is_(None))
+    job = await session.scalar(query.with_for_update() if for_update else query)
     if job is None:
         raise NotFound(f"job {job_id!r} does not exist")
     return job
@@ -291,7 +292,7 @@ async def get_job(session, tenant_id: str, job_id: str) -> Job:
 # ---- cancel and delete ------------------------------------------------------------------------------
 async def cancel(gw: "Gateway", tenant_id: str, job_id: str) -> Job:
     async with gw.sessionmaker() as session, session.begin():
-        job = await get_job(session, tenant_id, job_id)
+        job = await get_job(session, tenant_id, job_id, for_update=True)
         if job.status in TERMINAL:
             raise Conflict(f"job {job_id!r} already {job.status}", status=job.status)
         now = utcnow()
@@ -331,7 +332,7 @@ async def purge_objects(gw: "Gateway", job: Job, keep_cancel_marker: bool = Fals
 async def delete(gw: "Gateway", tenant_id: str, job_id: str) -> None:
     """Remove the job's images now; the job is gone from the API (a running one is canceled first)."""
     async with gw.sessionmaker() as session, session.begin():
-        job = await get_job(session, tenant_id, job_id)
+        job = await get_job(session, tenant_id, job_id, for_update=True)
         now = utcnow()
         was_active = job.status in ACTIVE
         if was_active:

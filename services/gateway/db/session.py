@@ -28,6 +28,14 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _take_the_write_lock(connection):
+            """pysqlite defers BEGIN to the first write, so a row read before it may be stale by then (a
+            lost update: a job event overwriting a cancel). BEGIN IMMEDIATE serialises writing transactions
+            from their first read, which is what SELECT ... FOR UPDATE does on PostgreSQL."""
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     # A pool large enough for the requests in flight plus the background loops: an overflow connection
     # is closed when returned, and a new one costs a TCP (and TLS) handshake and cold statement caches.
