@@ -13,6 +13,7 @@ from sqlalchemy import select
 from services.gateway.db.models import (Casting, Category, CategoryExample, Job, VirtualModel, new_id, random_hex,
                                         utcnow)
 from services.gateway.jobs import check_quota, object_view
+from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate
 from shared.errors import InvalidInput, NoFaceFound, NotFound
 from shared.events import ObjectRef, Step
@@ -41,33 +42,106 @@ async def get_casting(session, tenant_id: str, casting_id: str) -> tuple[Casting
     return casting, await session.get(Job, casting.job_id)
 
 
+# A casting of N candidates is several generator steps, so that candidates show as they are made: the
+# first step makes FIRST_CHUNK of them (the first face comes back fast), each later one up to CHUNK. A
+# chunk is one model call on the generator (batched with other events there), so a larger CHUNK costs
+# fewer hops and a smaller one shows faces sooner; every step is durable and idempotent on its own.
+FIRST_CHUNK = 1
+CHUNK = 4
+
+
+def chunk_plan(n: int, first: int = FIRST_CHUNK, size: int = CHUNK) -> list[tuple[int, int]]:
+    """[(first_index, count)] covering candidates 0…n-1: `first`, then up to `size` at a time."""
+    if n < 1 or first < 1 or size < 1:
+        raise ValueError(f"chunk_plan needs n, first and size >= 1, got {n}, {first}, {size}")
+    chunks, start = [(0, min(first, n))], min(first, n)
+    while start < n:
+        chunks.append((start, min(size, n - start)))
+        start += chunks[-1][1]
+    return chunks
+
+
+def chunk_params(params: dict, first_index: int, count: int) -> dict:
+    """One chunk's generator params from the whole casting's: its slice of the seeds (or `n` random ones)
+    and its first index; everything else (truncation, category, brief, spread, mix) is the same."""
+    chunk = {k: v for k, v in params.items() if k not in ("seeds", "n", "first_index")}
+    if params.get("seeds") is not None:
+        chunk["seeds"] = params["seeds"][first_index:first_index + count]
+    else:
+        chunk["n"] = count
+    return {**chunk, "first_index": first_index}
+
+
+def generator_steps(job: Job) -> list[dict]:
+    return sorted((s for s in job.steps if s.get("stage") == "generator"), key=lambda s: s["number"])
+
+
+def expected_count(job: Job) -> int:
+    """How many candidates the casting makes in all (every generator step's share)."""
+    total = 0
+    for step in generator_steps(job):
+        params = step.get("params") or {}
+        total += len(params["seeds"]) if params.get("seeds") is not None else int(params.get("n") or 0)
+    return total
+
+
 def candidates(job: Job) -> list[dict]:
-    """[{index, image ref, latent ref, seed}] from the generator step's outcome."""
-    outcome = (job.step_states.get("1") or {}).get("outcome") or {}
-    outputs, report = outcome.get("outputs", {}), outcome.get("report", {})
-    seeds = {c.get("artifact"): c.get("seed") for c in report.get("candidates", [])}
-    found = []
-    index = 0
-    while f"candidate-{index}" in outputs:
-        found.append({"index": index, "image": outputs[f"candidate-{index}"],
-                      "latent": outputs.get(f"latent-{index}"), "seed": seeds.get(f"candidate-{index}")})
-        index += 1
-    return found
+    """[{index, image ref, latent ref, seed, step}] from every finished generator step, in index order:
+    while the casting runs, the candidates made so far."""
+    found: dict[int, dict] = {}
+    for spec in generator_steps(job):
+        state = job.step_states.get(str(spec["number"])) or {}
+        outcome = state.get("outcome") or {}
+        if state.get("status") != "succeeded" or not outcome:
+            continue
+        outputs, report = outcome.get("outputs", {}), outcome.get("report", {})
+        seeds = {c.get("artifact"): c.get("seed") for c in report.get("candidates", [])}
+        for name, ref in outputs.items():
+            prefix, _, number = name.partition("-")
+            if prefix != "candidate" or not number.isdigit():
+                continue
+            index = int(number)
+            found[index] = {"index": index, "image": ref, "latent": outputs.get(f"latent-{index}"),
+                            "seed": seeds.get(name), "step": spec["number"]}
+    return [found[i] for i in sorted(found)]
 
 
 def candidate(job: Job, index: int) -> dict:
-    if job.status != "succeeded":
-        raise InvalidInput(f"the casting is {job.status}; candidates exist once it succeeded")
-    found = candidates(job)
-    if not 0 <= index < len(found):
+    """A candidate already made: while the casting runs, as soon as its chunk finished. Not once the
+    casting was canceled or its objects purged (they are gone)."""
+    if job.status == "canceled" or job.purged_at is not None:
+        raise InvalidInput(f"the casting is {'purged' if job.purged_at is not None else job.status}; "
+                           "its candidates are gone")
+    found = {c["index"]: c for c in candidates(job)}
+    if index not in found:
+        expected = expected_count(job)
+        if 0 <= index < expected and job.status in ("queued", "running"):
+            raise Conflict(f"candidate {index} is not made yet (the casting is {job.status}, "
+                               f"{len(found)} of {expected} made); try again when it appears")
         raise NotFound(f"the casting has no candidate {index} (it has {len(found)})")
     return found[index]
+
+
+def step_report(job: Job, number: int) -> dict:
+    return ((job.step_states.get(str(number)) or {}).get("outcome") or {}).get("report", {})
+
+
+def casting_engines(job: Job) -> list[dict]:
+    """The job's engines with the generator listed once (every chunk used the same one)."""
+    seen, engines = set(), []
+    for engine in job.engines or []:
+        key = tuple(sorted((k, str(v)) for k, v in engine.items()))
+        if key not in seen:
+            seen.add(key)
+            engines.append(engine)
+    return engines
 
 
 def casting_view(gw: "Gateway", casting: Casting, job: Job, expires_s: int | None = None) -> dict:
     purged = job.purged_at is not None
     return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id, "request": casting.request,
-            "created_at": casting.created_at, "engines": job.engines, "error": job.error,
+            "created_at": casting.created_at, "engines": casting_engines(job), "error": job.error,
+            "expected": expected_count(job),
             "candidates": [{"index": c["index"], "seed": c["seed"],
                             "image": object_view(gw, c["image"], purged, expires_s),
                             "latent": object_view(gw, c["latent"], purged, expires_s)} for c in candidates(job)]}
@@ -77,8 +151,8 @@ def casting_webhook_data(gw: "Gateway", casting: Casting, job: Job, expires_s: i
     view = casting_view(gw, casting, job, expires_s)
     return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id,
             "engines": [{k: e[k] for k in ("stage", "engine", "licence", "commercial_use", "demo")}
-                        for e in job.engines],
-            "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
+                        for e in casting_engines(job)],
+            "expected": view["expected"], "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
                            for c in view["candidates"]]}
 
 
@@ -119,12 +193,16 @@ async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCre
             own = await session.get(Category, (tenant, body.category, body.engine))
             raw["category"] = tenant_category_name(tenant, body.category) if own else body.category
         near = [await _latent_ref(gw, session, tenant, ref) for ref in body.near]
-    params = gw.catalog.validate_params(stage, raw)
+    params = gw.catalog.validate_params(stage, raw)  # the whole casting: its limits and errors as one request
     await asyncio.to_thread(preflight, stage.parse_params(raw), len(near), model_store(gw))
-    step = Step(number=1, stage="generator", params=params, inputs={f"near-{i}": ref for i, ref in enumerate(near)})
+    inputs = {f"near-{i}": ref for i, ref in enumerate(near)}
+    steps = [Step(number=number, stage="generator", inputs=inputs,
+                  params=gw.catalog.validate_params(stage, chunk_params(params, first_index, count)))
+             for number, (first_index, count) in enumerate(chunk_plan(body.n), start=1)]
     now = utcnow()
     job = Job(id=new_id("job"), tenant_id=tenant, kind="casting", status="queued", created_at=now, updated_at=now,
-              trace_id=random_hex(32), steps=[step.model_dump(mode="json")], input=None, metadata_={})
+              trace_id=random_hex(32), steps=[step.model_dump(mode="json") for step in steps], input=None,
+              metadata_={})
     casting = Casting(id=new_id("cast"), tenant_id=tenant, job_id=job.id, created_at=now,
                       request=body.model_dump(mode="json", exclude_none=True))
     async with gw.reader() as session:
@@ -165,7 +243,7 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
     async with gw.reader() as session:
         _, job = await get_casting(session, tenant_id, casting_id)
     chosen = candidate(job, index)
-    report = ((job.step_states.get("1") or {}).get("outcome") or {}).get("report", {})
+    report = step_report(job, chosen["step"])
     model_id = new_id("vm")
     prefix = f"tenants/{tenant_id}/models/{model_id}"
 

@@ -270,7 +270,9 @@ class CastingOut(BaseModel):
     job_id: str
     request: dict[str, Any]
     created_at: datetime
-    candidates: list[CandidateOut]
+    expected: int = Field(description="how many candidates the casting makes in all; `candidates` holds those "
+                          "made so far (they appear in chunks while the casting runs)")
+    candidates: list[CandidateOut] = Field(description="the candidates made so far, in index order")
     engines: list[EngineUse]
     error: ErrorOut | None
 

@@ -5,6 +5,12 @@ name or through a free-text brief), or sampled near faces chosen earlier (step i
 `near-1`, … holding their latents), or near a mix of two. Every candidate comes back as the
 artifacts `candidate-<i>` (BGR portrait) and `latent-<i>` (float32 latent), and the report names
 the engine, its weights hash and licence, and each candidate's seed, so any face can be made again.
+
+A casting may be split into several requests (the gateway makes one step per chunk, so candidates
+show as they are made): `first_index` is the casting-wide index of a request's first candidate. It
+names the artifacts (`candidate-<first_index + k>`) and picks each candidate's near-face
+(`near[(first_index + k) % len(near)]`), so a chunk gives byte for byte the candidates that the
+whole casting in one request gives at those indices.
 """
 from __future__ import annotations
 
@@ -51,6 +57,8 @@ class GeneratorParams(BaseModel):
                               description="free text; categories are picked by the operator's keywords")
     spread: float = Field(0.3, ge=0.0, le=1.0, description="with near-latents: 0 = the same face, 1 = unrelated")
     mix: float | None = Field(None, ge=0.0, le=1.0, description="blend of the two near-latents (0 = near-0)")
+    first_index: int = Field(0, ge=0, description="casting-wide index of this request's first candidate (a casting "
+                             "split into chunks): names its artifacts and picks each candidate's near-face")
 
     @model_validator(mode="after")
     def _consistent(self) -> "GeneratorParams":
@@ -60,6 +68,9 @@ class GeneratorParams(BaseModel):
         limit = max_candidates()
         if count > limit:
             raise ValueError(f"{count} candidates requested; the maximum per request is {limit}")
+        if self.first_index + count > limit:
+            raise ValueError(f"candidates {self.first_index}-{self.first_index + count - 1} requested; a casting "
+                             f"has at most {limit} (indices 0-{limit - 1})")
         if self.strength is not None and self.category is None:
             raise ValueError("`strength` applies to `category`: name the category too")
         return self
@@ -124,11 +135,12 @@ def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> Cas
             raise InvalidInput(f"`mix` blends two chosen faces: give exactly near-0 and near-1 (got {len(anchors)})")
         (name_a, a), (name_b, b) = anchors
         anchors = [(f"mix({name_a},{name_b},{params.mix:g})", casting.mix_latents(a, b, params.mix))]
+    first = params.first_index
     anchor_names: list[str | None] = [None] * len(seeds)
     if anchors:
         center = engine.center()
         for i in range(len(seeds)):
-            anchor_names[i], anchor = anchors[i % len(anchors)]
+            anchor_names[i], anchor = anchors[(first + i) % len(anchors)]
             latents[i] = casting.sample_near(anchor, latents[i], center, params.spread)
 
     requests, brief_matches = steering_requests(params, ctx.models)
@@ -141,9 +153,9 @@ def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> Cas
     report = {**engine.describe(), "seeds": seeds, "truncation": params.truncation, "categories": applied,
               "brief": {"text": params.brief, "matched": brief_matches} if params.brief else None,
               "near": [name for name, _ in anchors] if anchors else [], "spread": params.spread if anchors else None,
-              "mix": params.mix,
-              "candidates": [{"artifact": f"candidate-{i}", "latent": f"latent-{i}", "seed": seed,
-                              "anchor": anchor_names[i]} for i, seed in enumerate(seeds)]}
+              "mix": params.mix, "first_index": first,
+              "candidates": [{"index": first + i, "artifact": f"candidate-{first + i}", "latent": f"latent-{first + i}",
+                              "seed": seed, "anchor": anchor_names[i]} for i, seed in enumerate(seeds)]}
     return CastingPlan(engine=engine, latents=latents.astype(np.float32), report=report)
 
 
@@ -160,7 +172,7 @@ def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContex
     outputs = []
     for i, p in enumerate(plans):
         artifacts: dict[str, np.ndarray] = {}
-        for k, (portrait, latent) in enumerate(zip(portraits[i], p.latents)):
+        for k, (portrait, latent) in enumerate(zip(portraits[i], p.latents), start=items[i][0].first_index):
             artifacts[f"candidate-{k}"] = portrait
             artifacts[f"latent-{k}"] = latent
         outputs.append(StageOutput(image=None, report=p.report, artifacts=artifacts))

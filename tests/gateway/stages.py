@@ -16,15 +16,15 @@ PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-
 
 
 def fake_generate(params, inputs, ctx) -> StageOutput:
-    seeds = params.seeds if params.seeds is not None else list(range(1000, 1000 + params.n))
+    seeds = params.seeds if params.seeds is not None else list(range(1000 + params.first_index, 1000 + params.first_index + params.n))
     artifacts = {}
-    for i, seed in enumerate(seeds):
+    for i, seed in enumerate(seeds, start=params.first_index):
         rng = np.random.default_rng(seed)
         artifacts[f"candidate-{i}"] = np.clip(PORTRAIT + rng.integers(-20, 21, 3), 0, 255).astype(np.uint8)
         artifacts[f"latent-{i}"] = rng.standard_normal(LATENT_DIM).astype(np.float32)
     report = {**REAL_GENERATOR.engines[params.engine].public(), "weights_record": {"sha256": "ab" * 32},
               "candidates": [{"artifact": f"candidate-{i}", "latent": f"latent-{i}", "seed": s}
-                             for i, s in enumerate(seeds)], "near": sorted(inputs.extras)}
+                             for i, s in enumerate(seeds, start=params.first_index)], "near": sorted(inputs.extras)}
     return StageOutput(image=None, report=report, artifacts=artifacts)
 
 
