@@ -75,12 +75,33 @@ def test_studio_cast_accept_process_compare_download(browser, server, artifacts,
     assert page.is_disabled("#category-chips input[value=fresh]")  # not taught yet on a fresh server
     page.select_option("#count", "4")
     page.select_option("#engine", "demo")
+    # record each tile's filling: in which DOM update (MutationObserver callback) it got its candidate,
+    # and how many placeholders were still waiting then
+    page.evaluate("""() => {
+        window.castingFills = [];
+        let update = 0;
+        new MutationObserver((records) => {
+            update++;
+            for (const record of records) for (const node of record.addedNodes) {
+                if (!node.matches?.('li.candidate:not(.pending)')) continue;
+                if (window.castingFills.some((f) => f.index === node.dataset.index)) continue;
+                window.castingFills.push({index: node.dataset.index, update,
+                                          pending: document.querySelectorAll('#candidates li.candidate.pending').length});
+            }
+        }).observe(document.querySelector('#candidates'), {childList: true});
+    }""")
     page.click("#casting-form button[type=submit]")
     page.wait_for_function(
         "() => document.querySelectorAll('#candidates li.candidate:not(.pending) img.portrait').length === 4"
         " && [...document.querySelectorAll('#candidates img.portrait')].every(i => i.complete && i.naturalWidth > 0)",
         timeout=240_000)
     assert "4" in page.text_content("#casting-status")
+    # the candidates arrived progressively: the first face alone (its chunk is one face), while the
+    # other three were placeholders, and the rest in a later DOM update
+    fills = {f["index"]: f for f in page.evaluate("() => window.castingFills")}
+    assert sorted(fills) == ["0", "1", "2", "3"], fills
+    assert fills["0"]["pending"] == 3, fills
+    assert all(fills[i]["update"] > fills["0"]["update"] for i in "123"), fills
     shot(page, artifacts, "01-casting")
 
     # teach: mark one candidate as fitting "fresh" (the API counts it)

@@ -14,6 +14,7 @@ let pollToken = 0;
 
 export function reset() {
   current = null;
+  grid = { id: null, tiles: new Map() };
   marks = new Map();
   pollToken++;
   $("#candidates").replaceChildren();
@@ -117,13 +118,17 @@ async function startCasting(extra) {
   await follow(current.id, token);
 }
 
-// Candidates appear as the generator reports them: follow the casting's job events, re-reading the
-// casting on each, and poll as a fallback (a stream that cannot be opened still finishes the grid).
+// Candidates appear as the generator makes them: a casting is made in chunks (one job step each, the
+// first a single face), and `GET /v1/castings/{id}` lists the candidates made so far with the number
+// `expected`. Follow the casting's job events, re-reading the casting on each, and poll as a fallback
+// (a stream that cannot be opened still finishes the grid).
 async function follow(id, token) {
   let done = false;
   const refresh = async () => {
     if (token !== pollToken) return;
-    current = { ...(await api("GET", `/v1/castings/${id}`)), n: current.n };
+    const casting = await api("GET", `/v1/castings/${id}`);
+    if (token !== pollToken) return; // another casting started meanwhile: this one is no longer shown
+    current = { ...casting, n: current.n };
     renderCandidates();
     done = TERMINAL.has(current.status);
   };
@@ -143,10 +148,48 @@ async function follow(id, token) {
 
 function candidateRef(index) { return `${current.id}/${index}`; }
 
+// The grid of one casting: a tile per expected candidate, in index order. A placeholder (li.pending) is
+// replaced by its candidate once that candidate's chunk is made; a filled tile is never rebuilt (its
+// image would load again: every read of the casting presigns new URLs), only its mark text changes.
+let grid = { id: null, tiles: new Map() }; // index → li
+
+function pendingTile(index) {
+  return h("li", { class: "candidate pending", "data-index": String(index) },
+    h("div", { class: "portrait", role: "img", "aria-label": t("casting.pendingTile", { n: index + 1 }) }));
+}
+
+function markText(c) {
+  const mark = marks.get(candidateRef(c.index));
+  return mark ? `${mark.fits ? "✓" : "✗"} ${t(mark.fits ? "teach.marked" : "teach.markedNot", { label: mark.label })}` : "";
+}
+
 function renderCandidates() {
   if (!current) return;
-  const n = current.n || current.request?.n || current.candidates.length;
   const got = [...(current.candidates || [])].sort((a, b) => a.index - b.index);
+  const n = Math.max(current.expected ?? current.n ?? current.request?.n ?? 0, got.length);
+  const list = $("#candidates");
+  if (grid.id !== current.id || list.children.length !== grid.tiles.size) {
+    grid = { id: current.id, tiles: new Map() };
+    for (let i = 0; i < n; i++) grid.tiles.set(i, pendingTile(i));
+    list.replaceChildren(...grid.tiles.values());
+  }
+  for (const c of got) {
+    const tile = grid.tiles.get(c.index);
+    if (tile && !tile.classList.contains("pending")) {
+      const text = markText(c);
+      if (tile.querySelector(".marks").textContent !== text) tile.querySelector(".marks").textContent = text;
+      continue;
+    }
+    const card = candidateCard(c);
+    if (tile) tile.replaceWith(card);
+    else list.append(card);
+    grid.tiles.set(c.index, card);
+  }
+  if (TERMINAL.has(current.status)) { // a failed or canceled casting makes no more: drop the placeholders
+    for (const [index, tile] of grid.tiles) {
+      if (tile.classList.contains("pending")) { tile.remove(); grid.tiles.delete(index); }
+    }
+  }
   const status = $("#casting-status");
   const progress = $("#casting-progress");
   progress.value = n ? got.length / n : 0;
@@ -159,23 +202,16 @@ function renderCandidates() {
   } else {
     status.textContent = t("casting.progress", { done: got.length, n });
   }
-  const items = got.map((c) => candidateCard(c));
-  for (let i = got.length; i < n && !TERMINAL.has(current.status); i++) {
-    items.push(h("li", { class: "candidate pending", "aria-hidden": "true" }, h("div", { class: "portrait" })));
-  }
-  $("#candidates").replaceChildren(...items);
   $("#teach").hidden = got.length === 0;
 }
 
 function candidateCard(c) {
   const ref = candidateRef(c.index);
-  const mark = marks.get(ref);
   const label = t("casting.candidate", { n: c.index + 1 });
   const teachLabel = () => $("#teach-label").value.trim() || $("#category-chips input:checked")?.value || "";
   return h("li", { class: "candidate", "data-index": String(c.index) },
     h("img", { class: "portrait", src: c.image?.url, alt: label, width: 256, height: 256, loading: "lazy" }),
-    h("div", { class: "marks", "aria-live": "polite" },
-      mark ? `${mark.fits ? "✓" : "✗"} ${t(mark.fits ? "teach.marked" : "teach.markedNot", { label: mark.label })}` : ""),
+    h("div", { class: "marks", "aria-live": "polite" }, markText(c)),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "primary small", "aria-label": `${t("casting.accept")}: ${label}`,
         onclick: () => accept(c) }, t("casting.accept")),
