@@ -612,10 +612,18 @@ class FaceCast:
     def get_casting(self, casting_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/castings/{casting_id}")
 
-    def wait_casting(self, casting_id: str, *, timeout: float = 300.0, poll_s: float = 0.5) -> dict[str, Any]:
+    def wait_casting(self, casting_id: str, *, timeout: float = 300.0, poll_s: float = 0.5,
+                     on_candidate: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+        """Poll until the casting finished. Candidates are made in chunks and listed as they are made
+        (`expected` says how many there will be): `on_candidate` is called once for each, as it appears."""
         deadline = time.monotonic() + timeout
+        seen: set[int] = set()
         while True:
             casting = self.get_casting(casting_id)
+            for candidate in casting.get("candidates") or []:
+                if on_candidate is not None and candidate.get("index") not in seen:
+                    seen.add(candidate.get("index"))
+                    on_candidate(candidate)
             if casting.get("status") in TERMINAL_STATUSES | {"ready"}:
                 if casting.get("status") in ("failed", "cancelled", "canceled", "expired"):
                     raise JobFailed(casting)
