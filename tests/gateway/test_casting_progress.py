@@ -15,15 +15,19 @@ from tests.gateway.conftest import TEST_STAGES
 from tests.gateway.stages import FAKE_GENERATOR, fake_generate
 from tests.gateway.test_castings import wait_casting
 
+from shared.errors import InvalidInput
 from shared.stage import StageDefinition
 
 # Chunks from `first_index >= 1` wait for GATE: the test sees the casting with its first chunk only.
 GATE = threading.Event()
 RAN: list[int] = []  # first_index of every chunk the generator ran, in order
+FAIL_FROM: list[int] = []  # chunks from this first_index on fail (a bad input: no retry)
 
 
 def gated_generate(params, inputs, ctx):
     RAN.append(params.first_index)
+    if FAIL_FROM and params.first_index >= FAIL_FROM[0]:
+        raise InvalidInput(f"chunk from {params.first_index} refused by the test")
     if params.first_index >= 1 and not GATE.wait(timeout=60):
         raise TimeoutError("the test never opened the gate")
     return fake_generate(params, inputs, ctx)
@@ -40,6 +44,7 @@ def gate(make_harness):
     """Closed during the test; opened before the harness stops (so no worker thread is left waiting)."""
     GATE.clear()
     RAN.clear()
+    FAIL_FROM.clear()
     yield GATE
     GATE.set()
 
@@ -165,6 +170,39 @@ async def test_a_canceled_casting_keeps_no_candidates_to_accept(make_harness, ga
     assert (await api.post(f"/v1/jobs/{created['job_id']}:cancel")).status_code == 200
     refused = await api.post("/v1/virtual-models", json={"casting_id": created["id"], "candidate": 0, "name": "x"})
     assert refused.status_code == 422 and "canceled" in refused.json()["detail"]
+
+
+async def test_a_failed_chunk_fails_the_casting_and_keeps_the_candidates_made(make_harness, gate):
+    gate.set()
+    FAIL_FROM.append(1)
+    harness = await make_harness(stages=["generator"], extra_stages=GATED_STAGES)
+    api = await harness.tenant()
+    created = (await api.post("/v1/castings", json={"engine": "demo", "n": 4, "seed": 30})).json()
+    casting = await wait_casting(api, created["id"])
+    assert casting["status"] == "failed" and "refused by the test" in casting["error"]["message"]
+    assert casting["expected"] == 4 and [c["index"] for c in casting["candidates"]] == [0]
+    assert RAN == [0, 1]
+    kept = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 0, "name": "Kept"})
+    assert kept.status_code == 201, kept.text
+    missing = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 2, "name": "x"})
+    assert missing.status_code == 404
+
+
+def test_candidates_of_a_casting_made_in_one_step_before_chunks():
+    from services.gateway.castings import candidates, expected_count
+    from services.gateway.db.models import Job
+
+    def ref(name: str) -> dict:
+        return {"key": f"k/{name}", "content_type": "image/png", "sha256": "0" * 64, "size": 1}
+
+    outputs = {f"{kind}-{i}": ref(f"{kind}-{i}") for i in range(3) for kind in ("candidate", "latent")}
+    report = {"candidates": [{"artifact": f"candidate-{i}", "seed": 7 + i} for i in range(3)]}
+    job = Job(id="job_1", kind="casting", status="succeeded",
+              steps=[{"number": 1, "stage": "generator", "params": {"engine": "demo", "seeds": [7, 8, 9]}}],
+              step_states={"1": {"status": "succeeded", "outcome": {"outputs": outputs, "report": report}}})
+    assert expected_count(job) == 3
+    assert [(c["index"], c["seed"], c["image"]["key"], c["latent"]["key"], c["step"]) for c in candidates(job)] == [
+        (i, 7 + i, f"k/candidate-{i}", f"k/latent-{i}", 1) for i in range(3)]
 
 
 # ---- casting.ready once, progress on the way ------------------------------------------------------------
