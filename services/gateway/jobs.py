@@ -19,7 +19,7 @@ from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimite
 from services.gateway.schemas import ImageSource, JobCreate, StepInput
 from shared.errors import InvalidInput, NotFound
 from shared.events import ObjectRef, Step
-from shared.images import CONTENT_TYPES, EXTENSIONS, decode_image
+from shared.images import CONTENT_TYPES, EXTENSIONS, check_header
 from shared.store import cancel_marker_key, check_tenant_key, delete_prefix, sha256_hex
 
 if TYPE_CHECKING:
@@ -38,16 +38,11 @@ class FilePart:
 
 
 # ---- reading images -----------------------------------------------------------------------------
-def check_image(data: bytes, max_pixels: int) -> str:
-    """The format of an acceptable image (magic bytes, pixel limit from the header, full decode)."""
-    return decode_image(data, max_pixels).format
-
-
 async def stored_image(gw: "Gateway", tenant_id: str, key: str) -> ObjectRef:
     """An image already in the store under the tenant's prefix, checked like an upload."""
     check_tenant_key(tenant_id, key)
     data = await asyncio.to_thread(gw.store.get_bytes, key)
-    fmt = await asyncio.to_thread(check_image, data, gw.settings.max_pixels)
+    fmt = check_header(data, gw.settings.max_pixels)
     return ObjectRef(key=key, content_type=CONTENT_TYPES[fmt], sha256=sha256_hex(data), size=len(data))
 
 
@@ -56,7 +51,7 @@ async def put_image(gw: "Gateway", key_stem: str, data: bytes) -> ObjectRef:
         raise InvalidInput(f"the image is {len(data):,} bytes; the limit is {gw.settings.max_upload_bytes:,}")
 
     def check_and_put() -> ObjectRef:
-        fmt = check_image(data, gw.settings.max_pixels)
+        fmt = check_header(data, gw.settings.max_pixels)
         return gw.store.put(f"{key_stem}.{EXTENSIONS[fmt]}", data, CONTENT_TYPES[fmt])
 
     return await asyncio.to_thread(check_and_put)

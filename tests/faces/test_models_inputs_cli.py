@@ -10,7 +10,7 @@ from shared.errors import ImageTooLarge, UnsupportedImage, WeightsMismatch
 from shared.faces import detect_faces, find_faces
 from shared.faces import models
 from shared.faces.cli import main as faces_cli
-from shared.images import decode_image
+from shared.images import check_header, decode_image
 from tests.data import bad_input, sample
 
 
@@ -42,6 +42,15 @@ def test_models_are_cached_per_thread():
 def test_broken_files_are_refused_clearly(name):
     with pytest.raises(UnsupportedImage):
         decode_image(bad_input(name))
+
+
+def test_the_header_check_refuses_what_it_can_without_decoding():
+    assert check_header(bad_input("truncated.jpg")) == "jpeg"  # its pixels are the decoder's business
+    for name in ("not_an_image.png", "empty.jpg"):
+        with pytest.raises(UnsupportedImage):
+            check_header(bad_input(name))
+    with pytest.raises(ImageTooLarge):
+        check_header(bad_input("cmyk.jpg"), max_pixels=100 * 100)
 
 
 def test_oversized_images_are_refused_before_decoding():

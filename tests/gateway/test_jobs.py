@@ -81,6 +81,18 @@ async def test_failing_stage_fails_the_job_with_its_reason(api):
     assert job["steps"][0]["status"] == "failed"
 
 
+async def test_corrupt_pixel_data_fails_the_job_at_the_stage_that_decodes_it(api):
+    """The gateway reads headers only; the stage that decodes the photo names the damage."""
+    from tests.data import bad_input
+
+    response = await api.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "invert"}]})},
+                              files=[("image", ("p.jpg", bad_input("truncated.jpg"), "image/jpeg"))])
+    assert response.status_code == 202, response.text
+    job = await api.wait_job(response.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "unsupported-image", job["error"]
+    assert "truncated or corrupt" in job["error"]["message"]
+
+
 async def test_bad_input_is_refused_and_nothing_is_queued(harness, api):
     def multipart(options, image=None):
         files = [("image", ("x.png", image, "image/png"))] if image is not None else None

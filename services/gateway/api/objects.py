@@ -11,9 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from services.gateway.api.deps import GatewayDep
-from services.gateway.jobs import check_image
 from shared.errors import InvalidInput, NotFound, UnsupportedImage
-from shared.images import CONTENT_TYPES
+from shared.images import CONTENT_TYPES, check_header
 from shared.store import validate_key
 
 router = APIRouter(prefix="/v1/objects", tags=["objects"])
@@ -51,7 +50,7 @@ async def put_object(key: str, expires: Expires, signature: Signature, request: 
             raise InvalidInput(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes")
     if not data:
         raise UnsupportedImage("the upload is empty")
-    fmt = await asyncio.to_thread(check_image, bytes(data), gw.settings.max_pixels)
+    fmt = check_header(bytes(data), gw.settings.max_pixels)
     if CONTENT_TYPES[fmt] != content_type:
         raise UnsupportedImage(f"the upload is {CONTENT_TYPES[fmt]} but was announced as {content_type}")
     ref = await asyncio.to_thread(gw.store.put, key, bytes(data), content_type)
