@@ -33,7 +33,8 @@ WEBHOOK_URL_EXPIRES_S = 7 * 24 * 3600  # S3's longest presign: a retried deliver
 
 
 def engines_from(step_states: dict, steps: list[dict]) -> list[dict]:
-    """The identity's origin (a virtual model's engine) first, then each finished step's engine."""
+    """The identity's origin (a virtual model's engine) first, then each engine of the finished steps,
+    once (a casting's chunks are several steps of one engine)."""
     engines = [dict(ref["origin"]) for step in steps for ref in (step.get("inputs") or {}).values()
                if ref.get("origin")]
     for number in sorted(step_states, key=int):
@@ -41,11 +42,13 @@ def engines_from(step_states: dict, steps: list[dict]) -> list[dict]:
         if not outcome:
             continue
         report = outcome.get("report") or {}
-        engines.append({
+        engine = {
             "stage": report.get("stage") or outcome.get("stage"), "engine": str(report.get("engine", "unknown")),
             "licence": str(report.get("licence", "unknown")), "commercial_use": bool(report.get("commercial_use")),
             "demo": bool(report.get("demo")), "weights": list(report.get("weights") or report.get("models") or []),
-        })
+        }
+        if engine not in engines:
+            engines.append(engine)
     return engines
 
 

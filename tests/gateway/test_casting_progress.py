@@ -93,6 +93,7 @@ async def test_a_casting_is_one_generator_step_per_chunk(make_harness, n):
     assert [(c["index"], c["seed"]) for c in casting["candidates"]] == [(i, 50 + i) for i in range(n)]
     assert len({c["image"]["key"] for c in casting["candidates"]}) == n
     assert len(casting["engines"]) == 1  # every chunk used the same engine: listed once
+    assert len((await api.get(f"/v1/jobs/{casting['job_id']}")).json()["engines"]) == 1  # the job too
 
 
 async def test_random_castings_and_the_limit_in_chunks(make_harness):
