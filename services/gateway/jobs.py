@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from services.gateway.db.models import (IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel, new_id,
@@ -145,6 +145,21 @@ class ActiveJobCounts:
             self._counts[tenant_id] = (value + count, read_at)
 
 
+_JOB_COLUMNS = [(attribute.key, attribute.columns[0]) for attribute in inspect(Job).column_attrs]
+
+
+def new_row(job: Job) -> dict[str, Any]:
+    """A new job as a table row for a Core INSERT (a third of a submission's CPU went to the ORM's unit of
+    work); the column defaults the ORM would apply are set on the object too, which the answer shows."""
+    row = {}
+    for key, column in _JOB_COLUMNS:
+        if key not in job.__dict__:
+            default = column.default
+            setattr(job, key, None if default is None else default.arg(None) if default.is_callable else default.arg)
+        row[column.name] = getattr(job, key)
+    return row
+
+
 async def check_quota(gw: "Gateway", session, principal: "Principal", adding: int) -> None:
     limit = principal.max_active_jobs or gw.settings.max_active_jobs
     active = await gw.active_jobs.current(session, principal.tenant_id, limit)
@@ -208,8 +223,7 @@ async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: 
         await check_quota(gw, session, principal, count)
     if len(jobs) == 1 and not idempotency_key:
         async with gw.reader() as session:  # one INSERT, atomic by itself: the job and its outbox record
-            session.add(jobs[0])
-            await session.flush()
+            await session.execute(insert(Job.__table__).values(new_row(jobs[0])))
     else:
         try:
             async with gw.sessionmaker() as session, session.begin():
