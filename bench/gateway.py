@@ -189,7 +189,7 @@ def main() -> int:
     parser.add_argument("--get-concurrency", type=int, default=4, help="GETs in flight (a latency measure)")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
-                        help="gateway processes (`facecast gateway --workers`; one per core, as deployed)")
+                        help="gateway processes (`facecast gateway --workers`; default one per core)")
     args = parser.parse_args()
 
     import asyncpg
