@@ -126,21 +126,10 @@ def step_report(job: Job, number: int) -> dict:
     return ((job.step_states.get(str(number)) or {}).get("outcome") or {}).get("report", {})
 
 
-def casting_engines(job: Job) -> list[dict]:
-    """The job's engines with the generator listed once (every chunk used the same one)."""
-    seen, engines = set(), []
-    for engine in job.engines or []:
-        key = tuple(sorted((k, str(v)) for k, v in engine.items()))
-        if key not in seen:
-            seen.add(key)
-            engines.append(engine)
-    return engines
-
-
 def casting_view(gw: "Gateway", casting: Casting, job: Job, expires_s: int | None = None) -> dict:
     purged = job.purged_at is not None
     return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id, "request": casting.request,
-            "created_at": casting.created_at, "engines": casting_engines(job), "error": job.error,
+            "created_at": casting.created_at, "engines": job.engines, "error": job.error,
             "expected": expected_count(job),
             "candidates": [{"index": c["index"], "seed": c["seed"],
                             "image": object_view(gw, c["image"], purged, expires_s),
@@ -151,7 +140,7 @@ def casting_webhook_data(gw: "Gateway", casting: Casting, job: Job, expires_s: i
     view = casting_view(gw, casting, job, expires_s)
     return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id,
             "engines": [{k: e[k] for k in ("stage", "engine", "licence", "commercial_use", "demo")}
-                        for e in casting_engines(job)],
+                        for e in job.engines],
             "expected": view["expected"], "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
                            for c in view["candidates"]]}
 
