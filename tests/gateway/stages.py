@@ -16,7 +16,8 @@ PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-
 
 
 def fake_generate(params, inputs, ctx) -> StageOutput:
-    seeds = params.seeds if params.seeds is not None else list(range(1000 + params.first_index, 1000 + params.first_index + params.n))
+    first = 1000 + params.first_index
+    seeds = params.seeds if params.seeds is not None else list(range(first, first + params.n))
     artifacts = {}
     for i, seed in enumerate(seeds, start=params.first_index):
         rng = np.random.default_rng(seed)
