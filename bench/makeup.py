@@ -7,6 +7,9 @@
 - `beautygan`: the full-size `Generator_branch(64, 6)` (random weights: timing does not depend on
   the values) imported into a temporary model store and run through the stage; the network's
   forward pass alone is timed too, on CPU and, when CUDA is available, on the GPU.
+- `beautygan` batched: faces/s of the stage's `run_batch` (one event per face, all faces in one
+  forward pass) and of the forward pass alone, at batch 1 and 8 on CPU; with CUDA, the forward pass
+  alone at batch 1 and 8 in fp32 and in fp16 (autocast). Figures only: nothing is asserted.
 
 The issue's target: landmarks under 80 ms per face on one core.
 
@@ -44,6 +47,12 @@ def report(name: str, times_ms: list[float], faces: int = 1) -> None:
     print(f"{name:<52} {statistics.median(per_face):9.1f} {min(per_face):9.1f} {len(per_face):5d}")
 
 
+def report_rate(name: str, times_ms: list[float], faces: int) -> None:
+    """Faces per second from the median and the fastest call of `faces` faces."""
+    print(f"{name:<52} {faces * 1000 / statistics.median(times_ms):9.2f} {faces * 1000 / min(times_ms):9.2f} "
+          f"{len(times_ms):5d}")
+
+
 def product_photo(portrait: np.ndarray) -> np.ndarray:
     """A 2000×3000 canvas with the portrait's face at about 200 px wide, as in a full-body shot."""
     canvas = np.full((3000, 2000, 3), (200, 205, 210), np.uint8)
@@ -56,6 +65,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for OpenCV and torch")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--gan-repeats", type=int, default=3)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes of the batched figures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -94,23 +104,46 @@ def main() -> int:
         x = torch.rand(1, 3, 256, 256) * 2 - 1
         with torch.inference_mode():
             report("beautygan network forward alone, 256×256", timed(lambda: model(x, x), args.gan_repeats))
+
+        print(f"\nbeautygan (64, 6) batched, CPU, {args.threads} thread(s); faces/s")
+        print(f"{'case':<52} {'median':>9} {'best':>9} {'runs':>5}")
+        parsed = STAGE.parse_params({"engine": "beautygan"})
+        item = (parsed, StageInputs(image=DecodedImage(portrait, "png", False),
+                                    extras={"reference": DecodedImage(reference, "png", False)}))
+        for batch in args.batches:
+            report_rate(f"run_batch, {batch} event(s) of one face, 512×512", timed(
+                lambda: _check(STAGE.run_batch([item] * batch, ctx)), args.gan_repeats), batch)
+        for batch in args.batches:
+            xs = torch.rand(batch, 3, 256, 256) * 2 - 1
+            with torch.inference_mode():
+                report_rate(f"network forward alone, batch {batch}", timed(lambda: model(xs, xs), args.gan_repeats),
+                            batch)
         if torch.cuda.is_available():
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
             gpu_model = BeautyGANGenerator(64, 6).cuda().eval()
-            for batch in (1, 8):
-                xs = torch.rand(batch, 3, 256, 256, device="cuda") * 2 - 1
+            print(f"\nbeautygan (64, 6) forward on {torch.cuda.get_device_name()}; faces/s")
+            print(f"{'case':<52} {'median':>9} {'best':>9} {'runs':>5}")
+            for half in (False, True):
+                for batch in args.batches:
+                    xs = torch.rand(batch, 3, 256, 256, device="cuda") * 2 - 1
 
-                def forward():
-                    with torch.inference_mode():
-                        gpu_model(xs, xs)
-                    torch.cuda.synchronize()
+                    def forward():
+                        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=half):
+                            gpu_model(xs, xs)
+                        torch.cuda.synchronize()
 
-                report(f"beautygan forward on {torch.cuda.get_device_name()}, batch {batch}",
-                       timed(forward, 20), faces=batch)
+                    report_rate(f"forward {'fp16 autocast' if half else 'fp32'}, batch {batch}", timed(forward, 20),
+                                batch)
         else:
             print("(no CUDA device: GPU figures skipped)")
     return 0
+
+
+def _check(results: list) -> None:
+    failed = [r for r in results if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
 
 
 if __name__ == "__main__":

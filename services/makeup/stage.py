@@ -5,12 +5,16 @@ named preset (`look`, see `looks.json`; landmarks engine only). `regions` limits
 of lips, eyeshadow, eyeliner, blush and brows; `intensity` (0–1) scales everything and
 `region_intensity` sets single regions (for a preset it replaces that region's own intensity).
 Only face pixels change: outside the face's soft masks the output is byte-identical to the input.
+`run_batch` makes up the beautygan faces of several events in one network pass; with the network's
+per-instance normalisation the result is the same as each event's own `run`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
+import torch
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from services.makeup.colour import REGIONS
@@ -92,31 +96,114 @@ def check_makeup_source(params: MakeupParams, input_names: frozenset[str]) -> No
 
 
 def run(params: MakeupParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    result = makeup_events([(params, inputs)], ctx)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def run_batch(items: list[tuple[MakeupParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
+    """The runtime treats an exception in an event's place as that event's failure."""
+    return makeup_events(items, ctx)
+
+
+def makeup_events(items: list[tuple[MakeupParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
+    """Make up every event; the beautygan faces of all events go through the network together.
+
+    Each beautygan event is prepared alone (checks, weights, reference face, faces found and aligned on
+    the input image), then the faces of every event that share a network (the same loaded weights and
+    input size) make one forward pass (`beautygan.MAX_BATCH` faces at most per pass), then each event is
+    blended back alone. Landmarks events (CPU, no network) run one by one. A failing event gets its
+    exception in its place and does not stop the others; a failing forward pass fails the events in it.
+    """
+    results: list[StageOutput | Exception | None] = [None] * len(items)
+    gan_events: dict[int, _GanEvent] = {}
+    for i, (params, inputs) in enumerate(items):
+        try:
+            if params.engine == "beautygan":
+                gan_events[i] = _prepare_gan(params, inputs, ctx)
+            else:
+                results[i] = _run_landmarks(params, inputs)
+        except Exception as exc:  # this event's failure alone
+            results[i] = exc
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, event in gan_events.items():
+        groups.setdefault((id(event.model), event.size), []).append(i)
+    for chosen in groups.values():
+        model = gan_events[chosen[0]].model
+        targets = [face.target for i in chosen for face in gan_events[i].faces]
+        references = [gan_events[i].reference for i in chosen for _ in gan_events[i].faces]
+        try:
+            made_up = iter(beautygan.made_up_crops(model, targets, references))
+        except Exception as exc:  # the pass failed: every event in it failed
+            for i in chosen:
+                results[i] = exc
+            continue
+        for i in chosen:
+            crops = [next(made_up) for _ in gan_events[i].faces]
+            try:
+                results[i] = _finish_gan(gan_events[i], crops)
+            except Exception as exc:
+                results[i] = exc
+    return results
+
+
+@dataclass
+class _GanEvent:
+    """One beautygan event made ready for the network: everything but the forward pass and the paste."""
+    params: MakeupParams
+    image: np.ndarray
+    report: dict
+    model: torch.nn.Module
+    size: int
+    reference: torch.Tensor  # the reference face's network input, [1, 3, size, size]
+    faces: list[beautygan.PreparedFace]
+    region_weights: dict[str, float] | None  # None: the face oval at `intensity`
+
+
+def _base_report(params: MakeupParams, reference: np.ndarray | None) -> dict:
+    return {**ENGINES[params.engine].public(), "look": params.look, "reference": reference is not None,
+            "intensity": params.intensity, "regions": params.applied_regions()}
+
+
+def _prepare_gan(params: MakeupParams, inputs: StageInputs, ctx: StageContext) -> _GanEvent:
+    """Checks, weights, the reference face and the target faces, all aligned on the input image."""
     image = _working_image(inputs)
     reference = _reference_image(inputs)
     check_makeup_source(params, frozenset(inputs.extras))
-    report = {**ENGINES[params.engine].public(), "look": params.look, "reference": reference is not None,
-              "intensity": params.intensity, "regions": params.applied_regions()}
-    if params.engine == "beautygan":
-        model, record = beautygan.load_generator(ctx.models)  # missing weights fail before any face work
-        size = beautygan.network_size(record)
-        source = reference_geometry(reference)
-        faces = find_faces(image, params)
-        result = image.copy()
-        by_region = params.regions is not None or bool(params.region_intensity)
-        weights = _region_weights(params, lambda region: 1.0) if by_region else None  # None: the face oval
-        report["weights"] = record.public()
-        report["commercial_use"] = record.commercial_use  # the code is MIT: the weights' own terms decide
-        report["blend"] = "regions" if by_region else "face oval"
-        report["faces"] = [beautygan.apply_to_face(result, face, source, model, size, params.intensity, weights)
-                           for face in faces]
-    else:
-        goals, unavailable = _landmark_goals(params, reference)
-        faces = find_faces(image, params)
-        result = image.copy()
-        report["faces"] = [landmarks.apply_to_face(result, face, goals) for face in faces]
-        if unavailable:
-            report["not_in_reference"] = unavailable
+    report = _base_report(params, reference)
+    model, record = beautygan.load_generator(ctx.models)  # missing weights fail before any face work
+    size = beautygan.network_size(record)
+    source = reference_geometry(reference)
+    faces = find_faces(image, params)
+    by_region = params.regions is not None or bool(params.region_intensity)
+    report["weights"] = record.public()
+    report["commercial_use"] = record.commercial_use  # the code is MIT: the weights' own terms decide
+    report["blend"] = "regions" if by_region else "face oval"
+    return _GanEvent(params=params, image=image, report=report, model=model, size=size,
+                     reference=beautygan.network_input(source.aligned.crop, size),
+                     faces=[beautygan.prepare_face(image, face, size) for face in faces],
+                     region_weights=_region_weights(params, lambda region: 1.0) if by_region else None)
+
+
+def _finish_gan(event: _GanEvent, made_up: list[np.ndarray]) -> StageOutput:
+    result = event.image.copy()
+    faces = [beautygan.blend_face(result, face, crop, event.params.intensity, event.region_weights)
+             for face, crop in zip(event.faces, made_up)]
+    return StageOutput(image=result, report={**event.report, "faces": faces})
+
+
+def _run_landmarks(params: MakeupParams, inputs: StageInputs) -> StageOutput:
+    image = _working_image(inputs)
+    reference = _reference_image(inputs)
+    check_makeup_source(params, frozenset(inputs.extras))
+    report = _base_report(params, reference)
+    goals, unavailable = _landmark_goals(params, reference)
+    faces = find_faces(image, params)
+    result = image.copy()
+    report["faces"] = [landmarks.apply_to_face(result, face, goals) for face in faces]
+    if unavailable:
+        report["not_in_reference"] = unavailable
     return StageOutput(image=result, report=report)
 
 
@@ -161,5 +248,5 @@ def _reference_image(inputs: StageInputs) -> np.ndarray | None:
     return reference.pixels
 
 
-STAGE = StageDefinition(name="makeup", params_model=MakeupParams, run=run, engines=ENGINES,
+STAGE = StageDefinition(name="makeup", params_model=MakeupParams, run=run, engines=ENGINES, run_batch=run_batch,
                         extra_inputs=(REFERENCE_INPUT,), check_inputs=check_makeup_source)

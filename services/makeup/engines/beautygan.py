@@ -6,6 +6,10 @@ as the reference `solver_makeup.py` saves it (`torch.save(G.state_dict(), …)`)
 (`Generator_branch` or `Generator_makeup`), `conv_dim` and `repeat_num` are read off the keys and
 shapes, then the state_dict is loaded strictly: a checkpoint of any other network is refused by name.
 
+The stage's `run_batch` uses the three phases separately: `prepare_face` per face, `made_up_crops`
+once for the faces of all events (one forward pass), `blend_face` per face. The network runs on CPU
+in fp32, where a batched pass is bit-identical to a pass per face.
+
 Licence, as far as known: wtjiang98/BeautyGAN_pytorch (snapshot b19fb0a, 2019) is MIT ("Copyright (c)
 2019", no holder named) and links no pretrained generator, so no weights licence exists to inherit.
 The engine is therefore listed as not for commercial use; a job's report carries the imported
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -35,6 +40,7 @@ INFO = EngineInfo(
     commercial_use=False, weights=(WEIGHTS,),
     description="BeautyGAN generator (ACM MM 2018) on 256×256 aligned faces; needs a reference photo")
 TRAINED_SIZE = 256  # the reference trains and tests at img_size 256
+MAX_BATCH = 16  # faces per forward pass, to bound the activations' memory (16 one-face events: one pass)
 _RESIDUAL_KEY = re.compile(r"^main\.(\d+)\.main\.0\.weight$")
 
 _loaded: dict[tuple[str, str], nn.Module] = {}
@@ -81,21 +87,48 @@ def network_size(record: ModelRecord) -> int:
 
 def made_up_crop(model: nn.Module, target_crop: np.ndarray, reference_crop: np.ndarray, size: int) -> np.ndarray:
     """G(target, reference)'s first output (the target wearing the reference's makeup), BGR uint8."""
-    with torch.inference_mode():
-        out_a, _ = model(_to_tensor(target_crop, size), _to_tensor(reference_crop, size))
-    rgb = ((out_a[0].permute(1, 2, 0).numpy() + 1.0) * 127.5).clip(0, 255)
-    return np.ascontiguousarray((rgb + 0.5).astype(np.uint8)[:, :, ::-1])
+    return made_up_crops(model, [_to_tensor(target_crop, size)], [_to_tensor(reference_crop, size)])[0]
 
 
-def apply_to_face(image: np.ndarray, face: Face, reference: FaceGeometry, model: nn.Module, size: int,
-                  intensity: float, region_weights: dict[str, float] | None) -> dict:
-    """Make up one face of `image` in place; returns the per-face report.
+def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: list[torch.Tensor]) -> list[np.ndarray]:
+    """One forward pass over all pairs (each a [1, 3, size, size] tensor from `network_input`, one size for
+    all), at most MAX_BATCH pairs per pass; the made-up crops as BGR uint8, in order.
 
-    The network's crop is blended over the input through the face oval, or through the requested
-    regions' masks, each weighted by its intensity (0 keeps the input, 1 takes the network's output).
+    Every InstanceNorm of the generator normalises per instance and the convolutions are per sample, so an
+    item's output does not depend on the others in its batch (on CPU it is bit-identical to a pass alone).
     """
+    if len(targets) != len(references):
+        raise ValueError(f"{len(targets)} targets but {len(references)} references")
+    crops: list[np.ndarray] = []
+    for start in range(0, len(targets), MAX_BATCH):
+        with torch.inference_mode():
+            out_a, _ = model(torch.cat(targets[start:start + MAX_BATCH]),
+                             torch.cat(references[start:start + MAX_BATCH]))
+        crops.extend(_to_bgr(item) for item in out_a)
+    return crops
+
+
+@dataclass
+class PreparedFace:
+    """One face ready for the network: its geometry (for the paste back) and its network input."""
+    geometry: FaceGeometry
+    target: torch.Tensor  # [1, 3, size, size]
+
+
+def prepare_face(image: np.ndarray, face: Face, size: int) -> PreparedFace:
+    """Align the face and make its crop a network input; nothing of `image` changes."""
     geometry = face_geometry(image, face)
-    made_up = made_up_crop(model, geometry.aligned.crop, reference.aligned.crop, size)
+    return PreparedFace(geometry=geometry, target=network_input(geometry.aligned.crop, size))
+
+
+def blend_face(image: np.ndarray, prepared: PreparedFace, made_up: np.ndarray, intensity: float,
+               region_weights: dict[str, float] | None) -> dict:
+    """Paste the network's crop over the face of `image` in place; returns the per-face report.
+
+    The crop is blended over the input through the face oval, or through the requested regions'
+    masks, each weighted by its intensity (0 keeps the input, 1 takes the network's output).
+    """
+    geometry = prepared.geometry
     if region_weights is None:
         weights = face_oval_mask(geometry.mesh, geometry.aligned.size) * np.float32(intensity)
     else:
@@ -103,10 +136,22 @@ def apply_to_face(image: np.ndarray, face: Face, reference: FaceGeometry, model:
         for region, weight in region_weights.items():
             np.maximum(weights, geometry.mask(region) * np.float32(weight), out=weights)
     paste_back(image, made_up, geometry.aligned, weights, inplace=True)
+    face = geometry.face
     if region_weights is None:
         return {"face": face.as_dict(), "weight": round(intensity, 4)}
     return {"face": face.as_dict(),
             "regions": {region: {"weight": round(weight, 4)} for region, weight in region_weights.items()}}
+
+
+def network_input(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
+    """BGR uint8 crop → RGB [-1, 1] tensor [1, 3, size, size], as the reference's Normalize(0.5, 0.5)."""
+    return _to_tensor(crop_bgr, size)
+
+
+def _to_bgr(made_up: torch.Tensor) -> np.ndarray:
+    """One tanh output [3, size, size] in [-1, 1] → BGR uint8 image."""
+    rgb = ((made_up.permute(1, 2, 0).float().cpu().numpy() + 1.0) * 127.5).clip(0, 255)
+    return np.ascontiguousarray((rgb + 0.5).astype(np.uint8)[:, :, ::-1])
 
 
 def _to_tensor(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
