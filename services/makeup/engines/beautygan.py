@@ -73,7 +73,8 @@ def load_generator(models: ModelStore) -> tuple[nn.Module, ModelRecord]:
             state = load_torch_checkpoint(path)
             model = generator_for_state_dict(state)
             load_strict(model, state, WEIGHTS)
-            _loaded[key] = model.eval()
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            _loaded[key] = model.eval().requires_grad_(False).to(device)
         return _loaded[key], record
 
 
@@ -92,18 +93,21 @@ def made_up_crop(model: nn.Module, target_crop: np.ndarray, reference_crop: np.n
 
 def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: list[torch.Tensor]) -> list[np.ndarray]:
     """One forward pass over all pairs (each a [1, 3, size, size] tensor from `network_input`, one size for
-    all), at most MAX_BATCH pairs per pass; the made-up crops as BGR uint8, in order.
+    all), at most MAX_BATCH pairs per pass, on the GPU in fp16 when there is one; the made-up crops as BGR
+    uint8, in order.
 
     Every InstanceNorm of the generator normalises per instance and the convolutions are per sample, so an
     item's output does not depend on the others in its batch (on CPU it is bit-identical to a pass alone).
     """
     if len(targets) != len(references):
         raise ValueError(f"{len(targets)} targets but {len(references)} references")
+    weight = next(model.parameters(), None)
+    device = weight.device if weight is not None else torch.device("cpu")
     crops: list[np.ndarray] = []
     for start in range(0, len(targets), MAX_BATCH):
-        with torch.inference_mode():
-            out_a, _ = model(torch.cat(targets[start:start + MAX_BATCH]),
-                             torch.cat(references[start:start + MAX_BATCH]))
+        with torch.inference_mode(), torch.autocast(device.type, torch.float16, enabled=device.type == "cuda"):
+            out_a, _ = model(torch.cat(targets[start:start + MAX_BATCH]).to(device),
+                             torch.cat(references[start:start + MAX_BATCH]).to(device))
         crops.extend(_to_bgr(item) for item in out_a)
     return crops
 
