@@ -149,8 +149,9 @@ _JOB_COLUMNS = [(attribute.key, attribute.columns[0]) for attribute in inspect(J
 
 
 def new_row(job: Job) -> dict[str, Any]:
-    """A new job as a table row for a Core INSERT (a third of a submission's CPU went to the ORM's unit of
-    work); the column defaults the ORM would apply are set on the object too, which the answer shows."""
+    """A new job as a table row for a Core INSERT (the ORM's unit of work was the largest single cost in a
+    submission's profile); the column defaults the ORM would apply are set on the object too, which the
+    answer shows."""
     row = {}
     for key, column in _JOB_COLUMNS:
         if key not in job.__dict__:
