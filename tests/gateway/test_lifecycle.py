@@ -5,7 +5,9 @@ import asyncio
 import json
 from datetime import timedelta
 
-from services.gateway.db.models import utcnow
+import pytest
+
+from services.gateway.db.models import Job, utcnow
 from tests.gateway.conftest import png_bytes
 
 INVERT = {"options": json.dumps({"steps": [{"stage": "invert"}]})}
@@ -114,6 +116,41 @@ async def test_cancel_stops_the_job_and_late_events_do_not_revive_it(harness, ap
     current = (await api.get(f"/v1/jobs/{job['id']}")).json()
     assert current["status"] == "canceled" and current["error"]["code"] == "canceled"
     assert all(step["status"] == "canceled" for step in current["steps"])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """The embedded default (None: SQLite under the data folder) and a fresh database on the machine's
+    PostgreSQL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from tests.integration.servers import PostgresDatabase
+
+    database = PostgresDatabase().start()
+    try:
+        yield database.url
+    finally:
+        database.stop()
+
+
+async def test_a_cancel_waits_for_a_job_event_being_applied_and_sees_its_outcome(database_url, make_harness):
+    """The event consumer's transaction (read the job for update, then write it) and a cancel interleave:
+    the cancel waits and then sees the job finished. Before, SQLite let it cancel in between and the event
+    overwrite the cancel (a lost update), and on PostgreSQL it could overwrite a finished job."""
+    overrides = {"database_url": database_url} if database_url else {}  # (the database outlives the gateway)
+    harness = await make_harness(stages=[], **overrides)  # nothing runs the job: only this test writes it
+    api = await harness.tenant("shop")
+    job = (await api.post("/v1/jobs", data=INVERT, files=photo())).json()
+    async with harness.gw.sessionmaker() as session, session.begin():
+        row = await session.get(Job, job["id"], with_for_update=True)
+        assert row.status == "queued"
+        cancel = asyncio.create_task(api.post(f"/v1/jobs/{job['id']}:cancel"))
+        await asyncio.sleep(0.3)  # room for the cancel to run now, were it not held back
+        row.status = "succeeded"
+    answer = await cancel
+    assert answer.status_code == 409 and answer.json()["details"]["status"] == "succeeded", answer.text
+    assert (await api.get(f"/v1/jobs/{job['id']}")).json()["status"] == "succeeded"
 
 
 async def test_a_job_canceled_after_its_first_step_finished_keeps_no_images(harness, api):
