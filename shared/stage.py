@@ -47,6 +47,17 @@ RunFn = Callable[[BaseModel, StageInputs, StageContext], StageOutput]
 RunBatchFn = Callable[[list[tuple[BaseModel, StageInputs]], StageContext], list[StageOutput | Exception]]
 
 
+def one_event(run_batch: RunBatchFn) -> RunFn:
+    """The `run` of a stage whose work is done batch-wise: one event through `run_batch`, and its
+    failure raised (so the CLI, the tests and the runtime see the very code a batch runs)."""
+    def run(params: BaseModel, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+        result = run_batch([(params, inputs)], ctx)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+    return run
+
+
 @dataclass(frozen=True)
 class StageDefinition:
     name: str  # generator | swapper | enhancer | makeup (or a test stage)

@@ -24,7 +24,7 @@ from services.makeup.looks import Look, Region, load_looks, look_names
 from shared.errors import InvalidInput
 from shared.faces import FaceSelection, find_faces
 from shared.images import DecodedImage
-from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
 from shared.weights import EngineInfo
 
 ENGINES: dict[str, EngineInfo] = {"landmarks": landmarks.INFO, "beautygan": beautygan.INFO}
@@ -95,19 +95,7 @@ def check_makeup_source(params: MakeupParams, input_names: frozenset[str]) -> No
             f"as the step input {REFERENCE_INPUT!r}" + (", not both" if has_reference else ""))
 
 
-def run(params: MakeupParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
-    result = makeup_events([(params, inputs)], ctx)[0]
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
 def run_batch(items: list[tuple[MakeupParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
-    """The runtime treats an exception in an event's place as that event's failure."""
-    return makeup_events(items, ctx)
-
-
-def makeup_events(items: list[tuple[MakeupParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
     """Make up every event; the beautygan faces of all events go through the network together.
 
     Each beautygan event is prepared alone (checks, weights, reference face, faces found and aligned on
@@ -246,6 +234,9 @@ def _reference_image(inputs: StageInputs) -> np.ndarray | None:
         raise InvalidInput(f"the makeup {REFERENCE_INPUT!r} must be an image of a made-up face, "
                            f"not a {type(reference).__name__}")
     return reference.pixels
+
+
+run = one_event(run_batch)
 
 
 STAGE = StageDefinition(name="makeup", params_model=MakeupParams, run=run, engines=ENGINES, run_batch=run_batch,

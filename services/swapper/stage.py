@@ -19,7 +19,7 @@ from services.swapper.faces import SourceFace, TargetFace, find_targets, prepare
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
 from shared.faces import FaceSelection, identity_embedding, largest_face
 from shared.images import DecodedImage
-from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
 from shared.weights import EngineInfo
 
 ENGINE_MODULES = {"classical": classical, "faceshifter": faceshifter}
@@ -79,7 +79,7 @@ def _reference_embedding(params: SwapParams, inputs: StageInputs) -> np.ndarray 
         raise NoFaceFound("no face was found in the reference photo", role="reference") from None
 
 
-def swap_events(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) -> list[StageOutput | FaceCastError]:
+def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) -> list[StageOutput | FaceCastError]:
     """Swap every event's faces, one engine call per engine for all events; a failing event gets its
     error in its place and does not stop the others."""
     results: list[StageOutput | FaceCastError | None] = [None] * len(items)
@@ -116,16 +116,7 @@ def _finish(event: _Event, swapped: list) -> StageOutput:
     return StageOutput(image=out, report=report)
 
 
-def run(params: SwapParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
-    result = swap_events([(params, inputs)], ctx)[0]
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
-def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) -> list[StageOutput | FaceCastError]:
-    """The runtime treats an exception in an event's place as that event's failure."""
-    return swap_events(items, ctx)
+run = one_event(run_batch)
 
 
 STAGE = StageDefinition(name="swapper", params_model=SwapParams, run=run, engines=ENGINES, run_batch=run_batch,
