@@ -120,9 +120,9 @@ class _PassThrough(nn.Module):
 
 def test_crops_go_in_as_rgb_minus_one_to_one_and_come_back_unchanged(astronaut):
     crop = np.ascontiguousarray(astronaut[100:356, 100:356])
-    tensor = beautygan._to_tensor(crop, 256)
+    tensor = beautygan.network_input(crop, 256)
     assert tensor.shape == (1, 3, 256, 256)
     assert tensor[0, 0, 0, 0].item() == pytest.approx(crop[0, 0, 2] / 127.5 - 1.0)  # channel 0 is red
     assert tensor.min() >= -1.0 and tensor.max() <= 1.0
-    back = beautygan.made_up_crop(_PassThrough(), crop, crop, 256)
+    (back,) = beautygan.made_up_crops(_PassThrough(), [tensor], [tensor])
     assert np.abs(back.astype(int) - crop.astype(int)).max() <= 1

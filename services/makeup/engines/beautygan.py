@@ -7,8 +7,8 @@ as the reference `solver_makeup.py` saves it (`torch.save(G.state_dict(), …)`)
 shapes, then the state_dict is loaded strictly: a checkpoint of any other network is refused by name.
 
 The stage's `run_batch` uses the three phases separately: `prepare_face` per face, `made_up_crops`
-once for the faces of all events (one forward pass), `blend_face` per face. The network runs on CPU
-in fp32, where a batched pass is bit-identical to a pass per face.
+once for the faces of all events (one forward pass), `blend_face` per face. On CPU (fp32) a batched
+pass is bit-identical to a pass per face; on a GPU the network runs in fp16 autocast.
 
 Licence, as far as known: wtjiang98/BeautyGAN_pytorch (snapshot b19fb0a, 2019) is MIT ("Copyright (c)
 2019", no holder named) and links no pretrained generator, so no weights licence exists to inherit.
@@ -86,15 +86,11 @@ def network_size(record: ModelRecord) -> int:
     return size
 
 
-def made_up_crop(model: nn.Module, target_crop: np.ndarray, reference_crop: np.ndarray, size: int) -> np.ndarray:
-    """G(target, reference)'s first output (the target wearing the reference's makeup), BGR uint8."""
-    return made_up_crops(model, [_to_tensor(target_crop, size)], [_to_tensor(reference_crop, size)])[0]
-
-
 def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: list[torch.Tensor]) -> list[np.ndarray]:
-    """One forward pass over all pairs (each a [1, 3, size, size] tensor from `network_input`, one size for
-    all), at most MAX_BATCH pairs per pass, on the GPU in fp16 when there is one; the made-up crops as BGR
-    uint8, in order.
+    """G(target, reference)'s first outputs (each target wearing its reference's makeup): one forward pass
+    over all pairs (each a [1, 3, size, size] tensor from `network_input`, one size for all), at most
+    MAX_BATCH pairs per pass, on the GPU in fp16 when there is one; the made-up crops as BGR uint8, in
+    order.
 
     Every InstanceNorm of the generator normalises per instance and the convolutions are per sample, so an
     item's output does not depend on the others in its batch (on CPU it is bit-identical to a pass alone).
@@ -147,18 +143,13 @@ def blend_face(image: np.ndarray, prepared: PreparedFace, made_up: np.ndarray, i
             "regions": {region: {"weight": round(weight, 4)} for region, weight in region_weights.items()}}
 
 
-def network_input(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
-    """BGR uint8 crop → RGB [-1, 1] tensor [1, 3, size, size], as the reference's Normalize(0.5, 0.5)."""
-    return _to_tensor(crop_bgr, size)
-
-
 def _to_bgr(made_up: torch.Tensor) -> np.ndarray:
     """One tanh output [3, size, size] in [-1, 1] → BGR uint8 image."""
     rgb = ((made_up.permute(1, 2, 0).float().cpu().numpy() + 1.0) * 127.5).clip(0, 255)
     return np.ascontiguousarray((rgb + 0.5).astype(np.uint8)[:, :, ::-1])
 
 
-def _to_tensor(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
+def network_input(crop_bgr: np.ndarray, size: int) -> torch.Tensor:
     """BGR uint8 crop → RGB [-1, 1] tensor [1, 3, size, size], as the reference's Normalize(0.5, 0.5)."""
     if crop_bgr.shape[0] != size:
         crop_bgr = cv2.resize(crop_bgr, (size, size), interpolation=cv2.INTER_AREA if crop_bgr.shape[0] > size
