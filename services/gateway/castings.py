@@ -117,7 +117,7 @@ def candidate(job: Job, index: int) -> dict:
         expected = expected_count(job)
         if 0 <= index < expected and job.status in ("queued", "running"):
             raise Conflict(f"candidate {index} is not made yet (the casting is {job.status}, "
-                               f"{len(found)} of {expected} made); try again when it appears")
+                           f"{len(found)} of {expected} made); try again when it appears")
         raise NotFound(f"the casting has no candidate {index} (it has {len(found)})")
     return found[index]
 
@@ -141,7 +141,8 @@ def casting_webhook_data(gw: "Gateway", casting: Casting, job: Job, expires_s: i
     return {"id": casting.id, "object": "casting", "status": job.status, "job_id": job.id,
             "engines": [{k: e[k] for k in ("stage", "engine", "licence", "commercial_use", "demo")}
                         for e in job.engines],
-            "expected": view["expected"], "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
+            "expected": view["expected"],
+            "candidates": [{"index": c["index"], "seed": c["seed"], "url": c["image"]["url"]}
                            for c in view["candidates"]]}
 
 
