@@ -172,7 +172,7 @@ async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCre
     tenant = principal.tenant_id
     raw: dict = {"engine": body.engine}
     if body.seed is not None:
-        raw["seeds"] = [(body.seed + i) % 2**31 for i in range(body.n)]
+        raw["seeds"] = [(body.seed + i) % 2**32 for i in range(body.n)]  # any seed a candidate reported
     else:
         raw["n"] = body.n
     for field in ("truncation", "strength", "brief", "spread", "mix"):

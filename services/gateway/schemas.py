@@ -245,7 +245,7 @@ class WebhookDeliveryList(Page):
 class CastingCreate(Strict):
     engine: str = Field("demo", max_length=40)
     n: int = Field(4, ge=1, le=64)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="first seed (then seed+1, …); random when absent")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="first seed (then seed+1, …); random when absent")
     truncation: float | None = Field(None, ge=0.0, le=1.0)
     category: str | None = Field(None, max_length=100)
     strength: float | None = Field(None, ge=-10.0, le=10.0)

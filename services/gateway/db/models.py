@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,6 +47,12 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+# Integers that can outgrow 32 bits: seeds (drawn up to 2**32 - 1) and ids of append-only tables. SQLite
+# stores every integer in 64 bits and only makes `INTEGER PRIMARY KEY` an autoincrementing rowid, so it
+# keeps INTEGER; PostgreSQL gets BIGINT (migration 0003).
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -113,7 +119,7 @@ class Job(Base):
 class JobEventRecord(Base):
     """Applied job events, in order: the SSE stream reads these; (job, sequence, kind) is applied once."""
     __tablename__ = "job_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     sequence: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
@@ -181,7 +187,7 @@ class WebhookDelivery(Base):
 
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -207,7 +213,7 @@ class VirtualModel(Base):
     engine: Mapped[str | None] = mapped_column(String(40), nullable=True)
     engine_info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # licence, commercial use, demo
     weights_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int | None] = mapped_column(BigInt, nullable=True)  # generator seeds reach 2**32 - 1
     casting_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     candidate: Mapped[int | None] = mapped_column(Integer, nullable=True)
     portrait: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ObjectRef
