@@ -23,7 +23,7 @@ from services.gateway.events import JobEventConsumer
 from services.gateway.jobs import ActiveJobCounts
 from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay
-from services.gateway.problems import install_problem_handlers
+from services.gateway.problems import install_problem_handlers, unexpected_error
 from services.gateway.ratelimit import TokenBuckets
 from services.gateway.retention import RetentionSweeper
 from services.gateway.schemas import JobCreate
@@ -126,7 +126,11 @@ class Gateway:
 
 
 class RequestIdMiddleware:
-    """`X-Request-Id` on every response (the caller's, or a new one) and a JSON access log line."""
+    """`X-Request-Id` on every response (the caller's, or a new one) and a JSON access log line.
+
+    It also turns an unhandled exception into the 500 problem itself: outside it the request id is no
+    longer set, so the error's log line and response could not name it, and the access log would not
+    know the status."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -150,6 +154,10 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if status["code"]:  # the response has started: nothing else can be sent; the server logs it
+                raise
+            await unexpected_error(scope["path"])(scope, receive, send_with_id)
         finally:
             if access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(f"{scope['method']} {scope['path']} {status['code']}", extra=log_fields(

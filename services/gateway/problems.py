@@ -103,8 +103,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail), request, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        logger.exception("unhandled error", extra=log_fields(path=request.url.path))
-        return problem(500, "internal", "an unexpected error happened; the request id identifies it in the logs",
-                       request)
+
+def unexpected_error(path: str) -> JSONResponse:
+    """The 500 for an exception no handler took, logged with its traceback. Called by the request-id
+    middleware while the request id is still set, so the log line, the body and the header all carry it
+    (an `Exception` handler runs in Starlette's outermost middleware, after the request id is gone)."""
+    logger.exception("unhandled error", extra=log_fields(path=path))
+    return problem(500, "internal", "an unexpected error happened; the request id identifies it in the logs",
+                   instance=path)
