@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,7 @@ from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate
 from shared.errors import InvalidInput, NoFaceFound, NotFound
 from shared.events import ObjectRef, Step
+from shared.telemetry import log_fields
 from shared.weights import ModelStore
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from services.gateway.auth import Principal
 
 NPY = "application/x-npy"
+logger = logging.getLogger("facecast.gateway.castings")
 
 
 def tenant_category_name(tenant_id: str, label: str) -> str:
@@ -229,6 +232,35 @@ def model_view(gw: "Gateway", model: VirtualModel) -> dict:
             "consent": model.consent, "created_at": model.created_at}
 
 
+def _planned(key: str, data: bytes, content_type: str) -> ObjectRef:
+    """The ref `store.put` will return for these bytes, known before anything is written."""
+    return ObjectRef(key=key, content_type=content_type, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+async def save_model(gw: "Gateway", model: VirtualModel, writes: list[tuple[str, bytes, str]]) -> None:
+    """The model's row and its objects, so that a failure leaves neither.
+
+    The INSERT runs first (a row the database refuses, such as a seed too wide for its column, writes no
+    object); the objects are written inside its transaction; if a write or the commit fails, the objects
+    already written are deleted before the error goes on."""
+    written: list[str] = []
+    try:
+        async with gw.sessionmaker() as session, session.begin():
+            session.add(model)
+            await session.flush()
+            for key, data, content_type in writes:
+                await asyncio.to_thread(gw.store.put, key, data, content_type)
+                written.append(key)
+    except BaseException:
+        for key in written:
+            try:
+                await asyncio.to_thread(gw.store.delete, key)
+            except Exception:
+                logger.exception("could not delete an object of a virtual model that was not saved",
+                                 extra=log_fields(key=key, model_id=model.id))
+        raise
+
+
 async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index: int, name: str) -> VirtualModel:
     async with gw.reader() as session:
         _, job = await get_casting(session, tenant_id, casting_id)
@@ -237,16 +269,17 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
     model_id = new_id("vm")
     prefix = f"tenants/{tenant_id}/models/{model_id}"
 
-    def copy() -> tuple[ObjectRef, ObjectRef | None, list[float]]:
+    def read() -> tuple[list[tuple[str, bytes, str]], list[float]]:
         image = gw.store.get_bytes(chosen["image"]["key"])
         embedding = portrait_embedding(image, gw.settings.max_pixels, f"candidate {index}; pick another candidate")
-        portrait = gw.store.put(f"{prefix}/portrait.png", image, chosen["image"]["content_type"])
-        latent = None
+        writes = [(f"{prefix}/portrait.png", image, chosen["image"]["content_type"])]
         if chosen["latent"]:
-            latent = gw.store.put(f"{prefix}/latent.npy", gw.store.get_bytes(chosen["latent"]["key"]), NPY)
-        return portrait, latent, embedding
+            writes.append((f"{prefix}/latent.npy", gw.store.get_bytes(chosen["latent"]["key"]), NPY))
+        return writes, embedding
 
-    portrait, latent, embedding = await asyncio.to_thread(copy)
+    writes, embedding = await asyncio.to_thread(read)
+    portrait = _planned(*writes[0])
+    latent = _planned(*writes[1]) if len(writes) > 1 else None
     weights = report.get("weights_record") or {}
     model = VirtualModel(
         id=model_id, tenant_id=tenant_id, name=name, source="casting", engine=report.get("engine"),
@@ -254,8 +287,7 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
                                                 "latent_space")} | {"weights": weights},
         weights_sha256=weights.get("sha256"), seed=chosen["seed"], casting_id=casting_id, candidate=index,
         portrait=portrait.model_dump(), latent=latent.model_dump() if latent else None, embedding=embedding)
-    async with gw.sessionmaker() as session, session.begin():
-        session.add(model)
+    await save_model(gw, model, writes)
     return model
 
 
@@ -263,21 +295,19 @@ async def import_portrait(gw: "Gateway", tenant_id: str, name: str, image: Objec
     """A shop's own portrait: the attestation is recorded with the model; there must be a face in it."""
     model_id = new_id("vm")
 
-    def store() -> tuple[ObjectRef, list[float]]:
+    def read() -> tuple[bytes, list[float]]:
         data = gw.store.get_bytes(image.key)
-        embedding = portrait_embedding(data, gw.settings.max_pixels, "the imported portrait")  # NoFaceFound → 422
-        ext = image.key.rsplit(".", 1)[-1]
-        portrait = gw.store.put(f"tenants/{tenant_id}/models/{model_id}/portrait.{ext}", data, image.content_type)
-        return portrait, embedding
+        return data, portrait_embedding(data, gw.settings.max_pixels, "the imported portrait")  # NoFaceFound → 422
 
-    portrait, embedding = await asyncio.to_thread(store)
+    data, embedding = await asyncio.to_thread(read)
+    ext = image.key.rsplit(".", 1)[-1]
+    write = (f"tenants/{tenant_id}/models/{model_id}/portrait.{ext}", data, image.content_type)
     model = VirtualModel(id=model_id, tenant_id=tenant_id, name=name, source="import",
                          engine_info={"licence": "the shop's own portrait (rights attested)",
                                       "commercial_use": bool(consent.get("commercial_use_permitted")), "demo": False},
-                         portrait=portrait.model_dump(), embedding=embedding,
+                         portrait=_planned(*write).model_dump(), embedding=embedding,
                          consent={**consent, "recorded_at": utcnow().isoformat()})
-    async with gw.sessionmaker() as session, session.begin():
-        session.add(model)
+    await save_model(gw, model, [write])
     return model
 
 

@@ -175,3 +175,47 @@ async def test_casting_ready_webhook_lists_candidate_urls(make_harness):
         assert body["type"] == "casting.ready" and body["data"]["id"] == casting["id"]
         assert [c["seed"] for c in body["data"]["candidates"]] == [3, 4]
         assert all(c["url"].startswith("http") for c in body["data"]["candidates"])
+
+
+async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, make_harness, monkeypatch):
+    """The database refusing the row (as PostgreSQL refused a seed too wide for INTEGER) writes no object;
+    a write that fails half way removes what it wrote; neither leaves a row."""
+    from sqlalchemy import event
+
+    from services.gateway.db.models import VirtualModel
+
+    api = cast_api
+    store = api.client._transport.app.state.gateway.store
+    casting = await cast(api, n=2, seed=11)
+    prefix = f"tenants/{api.tenant_id}/models/"
+
+    def refuse(*_):
+        raise RuntimeError("value out of int32 range")
+
+    event.listen(VirtualModel, "before_insert", refuse)
+    try:
+        refused = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 0, "name": "A"})
+    finally:
+        event.remove(VirtualModel, "before_insert", refuse)
+    assert refused.status_code == 500
+    assert store.list_keys(prefix) == []
+
+    real_put = type(store).put
+
+    def put_fails_on_the_latent(self, key, *args, **kw):
+        if key.endswith("latent.npy"):
+            raise OSError("connection reset by the S3 server")
+        return real_put(self, key, *args, **kw)
+
+    monkeypatch.setattr(type(store), "put", put_fails_on_the_latent)
+    half = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 1, "name": "B"})
+    assert half.status_code >= 500
+    assert store.list_keys(prefix) == []
+    monkeypatch.setattr(type(store), "put", real_put)
+    assert (await api.get("/v1/virtual-models")).json()["data"] == []
+
+    accepted = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 1, "name": "B"})
+    assert accepted.status_code == 201, accepted.text
+    model = accepted.json()
+    assert sorted(store.list_keys(prefix)) == [f"{prefix}{model['id']}/latent.npy", f"{prefix}{model['id']}/portrait.png"]
+    assert store.head(model["portrait"]["key"]).sha256 == model["portrait"]["sha256"]
