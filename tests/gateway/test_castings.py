@@ -177,7 +177,7 @@ async def test_casting_ready_webhook_lists_candidate_urls(make_harness):
         assert all(c["url"].startswith("http") for c in body["data"]["candidates"])
 
 
-async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, make_harness, monkeypatch):
+async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, monkeypatch):
     """The database refusing the row (as PostgreSQL refused a seed too wide for INTEGER) writes no object;
     a write that fails half way removes what it wrote; neither leaves a row."""
     from sqlalchemy import event
