@@ -191,3 +191,80 @@ def test_gateway_migrate_only_creates_the_schema(tmp_path):
     assert result.returncode == 0, result.stderr
     tables = {r[0] for r in sqlite3.connect(tmp_path / "facecast.db").execute("select name from sqlite_master")}
     assert {"jobs", "tenants", "virtual_models", "alembic_version"} <= tables
+
+
+# metrics that an exporter, not FaceCast, provides → the compose service that runs it
+EXPORTER_METRICS = {"kafka_consumergroup_lag": "kafka-exporter"}
+_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
+                 "offset"}
+
+
+def promql_metrics(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers that are not functions, keywords, label names
+    (inside `{…}` or `by (…)`) or durations (inside `[…]`)."""
+    import re
+
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", " ", expr)
+    names = set()
+    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+        rest = expr[match.end():].lstrip()
+        if not rest.startswith("(") and match.group() not in _PROMQL_WORDS:
+            names.add(match.group())
+    return names
+
+
+def test_promql_metrics_finds_only_metric_names():
+    assert promql_metrics('histogram_quantile(0.99, sum by (stage, le) (rate(a_b_bucket{x="y"}[5m]))) > 1e-9') == {"a_b_bucket"}
+    assert promql_metrics("sum(rate(x_total[1m])) / clamp_min(sum(rate(y_total[1m])), 1e-9)") == {"x_total", "y_total"}
+
+
+def _listening_port(service: dict) -> int | None:
+    """The port a compose service serves metrics on: FaceCast's from its settings (only when bound to all
+    interfaces), an exporter's from its --web.listen-address."""
+    env = service.get("environment") or {}
+    if service.get("image", "").startswith("facecast/"):
+        if env.get("FACECAST_HOST") != "0.0.0.0":
+            return None  # 127.0.0.1 (the default) is unreachable from the Prometheus container
+        port = env.get("FACECAST_WORKER_PORT") if service.get("command") else env.get("FACECAST_PORT")
+        return int(port) if port and int(port) else None
+    for arg in service.get("command") or []:
+        if arg.startswith("--web.listen-address="):
+            return int(arg.rsplit(":", 1)[1])
+    return None
+
+
+def test_every_scrape_target_and_every_alert_and_dashboard_metric_exists_in_the_compose_deployment():
+    import json
+
+    from prometheus_client import REGISTRY
+
+    import services.gateway.app  # noqa: F401  registers the gateway's metrics beside the stages'
+
+    compose = _compose("docker-compose.yml")["services"]
+    scrape = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    scraped: set[str] = set()
+    for job in scrape:
+        for target in (t for config in job["static_configs"] for t in config["targets"]):
+            host, port = target.rsplit(":", 1)
+            assert host in compose, f"{job['job_name']} scrapes {target}, but compose defines no {host!r}"
+            assert _listening_port(compose[host]) == int(port), f"{host} does not serve metrics on {port}"
+            scraped.add(host)
+    assert set(STAGES) | {"gateway", "kafka-exporter"} <= scraped
+
+    exprs = [r["expr"] for group in yaml.safe_load((INFRA / "prometheus" / "rules.yml").read_text())["groups"]
+             for r in group["rules"]]
+    dashboard = json.loads((INFRA / "grafana" / "dashboards" / "facecast.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 14
+    ours = set(REGISTRY._names_to_collectors)  # every sample name, with _total/_bucket/_sum/_count
+    used = set().union(*map(promql_metrics, exprs))
+    assert "kafka_consumergroup_lag" in used and "facecast_stage_latency_seconds_bucket" in used
+    for metric in used:
+        if metric.startswith("facecast_"):
+            assert metric in ours, f"{metric} is not a metric FaceCast exports"
+        else:
+            service = EXPORTER_METRICS.get(metric)
+            assert service in compose and service in scraped, f"nothing in the deployment exports {metric}"
