@@ -21,6 +21,11 @@ class FaceCastError(Exception):
         return {"code": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
 
 
+class ConfigError(FaceCastError):
+    """The process is configured in a way it must not run with (named setting or file in the message)."""
+    code = "configuration"
+
+
 class InvalidInput(FaceCastError):
     """The request itself is wrong: fix it and send again."""
     code = "invalid-input"
@@ -34,6 +39,12 @@ class UnsupportedImage(InvalidInput):
 
 class ImageTooLarge(InvalidInput):
     code = "image-too-large"
+    http_status = 413
+
+
+class PayloadTooLarge(InvalidInput):
+    """A body, upload or field beyond its documented byte limit."""
+    code = "payload-too-large"
     http_status = 413
 
 

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     # where the embedded default keeps everything
     data_dir: Path = Path("var")
     public_url: str = "http://127.0.0.1:8000"
-    signing_key: str = Field(default="dev-only-change-me", description="HMAC key for local presigned URLs")
+    # HMAC key of the local store's presigned URLs; empty: a random key kept in data_dir/signing-keys.json
+    signing_key: str = Field(default="", description="HMAC key for local presigned URLs (empty: generated)")
+    allow_dev_signing_key: bool = False  # development only: accept a published or short FACECAST_SIGNING_KEY
 
     # event bus
     bus: Literal["memory", "kafka"] = "memory"
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     store_backend: Literal["local", "s3"] = "local"
     s3_endpoint: str = "127.0.0.1:9000"
     s3_access_key: str = "facecast"
-    s3_secret_key: str = "facecast-secret"
+    s3_secret_key: str = ""  # no default: a published secret protects nothing
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     s3_bucket: str = "facecast"

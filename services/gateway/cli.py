@@ -1,4 +1,5 @@
-"""`facecast serve`, `facecast gateway`, `facecast tenants create|list`, `facecast keys create|revoke`."""
+"""`facecast serve`, `facecast gateway`, `facecast tenants create|list`, `facecast keys create|revoke`,
+`facecast signing-key rotate`."""
 from __future__ import annotations
 
 import asyncio
@@ -102,6 +103,20 @@ def _tenants_list(args) -> int:
     return 0
 
 
+def _signing_key_rotate(args) -> int:
+    from shared.store.signing import MAX_URL_LIFETIME_S, key_file, rotate
+
+    settings = _settings()
+    if settings.signing_key:
+        print("FACECAST_SIGNING_KEY is set, so the key file is not used: unset it to rotate through "
+              f"{key_file(settings)}", flush=True)
+        return 2
+    key = rotate(key_file(settings))
+    print(f"new signing key {key.id} in {key_file(settings)}; the previous key verifies the URLs it signed for "
+          f"up to {MAX_URL_LIFETIME_S // 86400} days. Restart the gateway processes to sign with the new key.")
+    return 0
+
+
 def register(subparsers) -> None:
     serve = subparsers.add_parser("serve", help="gateway + every stage worker in one process (embedded default)")
     gateway = subparsers.add_parser("gateway", help="the gateway alone (bus, store, database from FACECAST_*)")
@@ -124,3 +139,8 @@ def register(subparsers) -> None:
     create.set_defaults(handler=_tenants_create)
     listing = tenant_commands.add_parser("list", help="list tenants")
     listing.set_defaults(handler=_tenants_list)
+
+    signing = subparsers.add_parser("signing-key", help="the local store's key for presigned URLs")
+    signing_commands = signing.add_subparsers(dest="signing_command", required=True)
+    signing_commands.add_parser("rotate", help="make a new key current; the old one verifies until its URLs "
+                                "expire").set_defaults(handler=_signing_key_rotate)

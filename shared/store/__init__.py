@@ -69,7 +69,11 @@ def check_tenant_key(tenant_id: str, key: str) -> str:
 
 
 def validate_key(key: str) -> str:
-    if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+    """A key names one object: no empty, `.` or `..` segment (a folder, or a climb out of the store), no
+    backslash, NUL or other control character (which no filesystem or S3 key should carry)."""
+    segments = key.split("/")
+    if (not key or any(s in ("", ".", "..") for s in segments) or "\\" in key
+            or any(ord(c) < 32 or ord(c) == 127 for c in key)):
         raise InvalidInput(f"invalid object key {key!r}")
     return key
 
@@ -90,6 +94,7 @@ def open_store(settings) -> ObjectStore:
 
         return S3Store.from_settings(settings, bucket=settings.s3_bucket)
     from shared.store.local import LocalStore
+    from shared.store.signing import signing_keys
 
-    return LocalStore(settings.data_dir / "objects", signing_key=settings.signing_key,
+    return LocalStore(settings.data_dir / "objects", signing_key=signing_keys(settings),
                       public_url=settings.public_url)

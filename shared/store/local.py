@@ -1,7 +1,8 @@
 """Local-folder object store for the embedded default.
 
 Writes go to a temporary file then `os.replace`, so a crash never leaves half an object under a real
-key. Presigned URLs are HMAC-signed paths that the gateway serves (`/v1/objects/...`).
+key. Presigned URLs are HMAC-signed paths that the gateway serves (`/v1/objects/...`), signed with the
+current key of a `SigningKeys` ring and verified with any key still inside its URLs' lifetime (signing.py).
 """
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ from urllib.parse import quote
 from shared.errors import InvalidInput, NotFound
 from shared.events import ObjectRef
 from shared.store import sha256_hex, validate_key
+from shared.store.signing import MAX_URL_LIFETIME_S, KeyFile, SigningKeys
 
 
 class LocalStore:
-    def __init__(self, root: Path | str, signing_key: str = "dev-only", public_url: str = "http://127.0.0.1:8000"):
+    def __init__(self, root: Path | str, signing_key: str | SigningKeys | KeyFile | None = None,
+                 public_url: str = "http://127.0.0.1:8000"):
+        """`signing_key`: the key ring (or one key) for presigned URLs; None: a random key of this instance
+        (a store that never hands out URLs, such as a worker's, needs no shared key)."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._signing_key = signing_key.encode()
+        if signing_key is None:
+            signing_key = secrets.token_hex(32)
+        self.signing_keys = (signing_key if isinstance(signing_key, (SigningKeys, KeyFile))
+                             else SigningKeys.single(signing_key))
         self._public_url = public_url.rstrip("/")
 
     def _path(self, key: str) -> Path:
@@ -55,7 +63,7 @@ class LocalStore:
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):  # a folder is not an object
             raise NotFound(f"object {key!r} does not exist") from None
 
     def exists(self, key: str) -> bool:
@@ -93,23 +101,32 @@ class LocalStore:
         return sorted(keys)
 
     # Presigned URLs: the gateway verifies these with `verify_signature`.
-    def _signature(self, method: str, key: str, expires: int, content_type: str = "") -> str:
+    @staticmethod
+    def _signature(secret: bytes, method: str, key: str, expires: int, content_type: str = "") -> str:
         msg = f"{method}\n{key}\n{expires}\n{content_type}".encode()
-        return hmac.new(self._signing_key, msg, hashlib.sha256).hexdigest()
+        return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+    def _presign(self, method: str, key: str, expires_s: int, content_type: str = "") -> str:
+        # no URL outlives MAX_URL_LIFETIME_S: that bound is what lets a rotated-out key be dropped
+        expires = int(time.time()) + min(int(expires_s), MAX_URL_LIFETIME_S)
+        secret = self.signing_keys.ring().current.secret
+        sig = self._signature(secret, method, validate_key(key), expires, content_type)
+        return f"{self._public_url}/v1/objects/{quote(key)}?expires={expires}&signature={sig}"
 
     def presign_get(self, key: str, expires_s: int = 3600) -> str:
-        expires = int(time.time()) + expires_s
-        sig = self._signature("GET", key, expires)
-        return f"{self._public_url}/v1/objects/{quote(key)}?expires={expires}&signature={sig}"
+        return self._presign("GET", key, expires_s)
 
     def presign_put(self, key: str, content_type: str, expires_s: int = 3600) -> str:
-        expires = int(time.time()) + expires_s
-        sig = self._signature("PUT", key, expires, content_type)
-        return f"{self._public_url}/v1/objects/{quote(key)}?expires={expires}&signature={sig}"
+        return self._presign("PUT", key, expires_s, content_type)
 
     def verify_signature(self, method: str, key: str, expires: int, signature: str, content_type: str = "") -> None:
+        """Accept a signature by the current key or by a retired key whose URLs may still be alive."""
         if expires < time.time():
             raise InvalidInput("the presigned URL has expired")
-        expected = self._signature(method, key, expires, content_type if method == "PUT" else "")
-        if not hmac.compare_digest(expected, signature):
+        content_type = content_type if method == "PUT" else ""
+        valid = False
+        for signing_key in self.signing_keys.ring().verifying(expires):
+            expected = self._signature(signing_key.secret, method, key, expires, content_type)
+            valid |= hmac.compare_digest(expected, signature)
+        if not valid:
             raise NotFound(f"object {key!r} does not exist")

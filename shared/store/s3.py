@@ -16,7 +16,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from shared.errors import FaceCastError, InvalidInput, NotFound, TransientError
+from shared.errors import ConfigError, FaceCastError, InvalidInput, NotFound, TransientError
 from shared.events import ObjectRef
 from shared.store import StoreAuthError, sha256_hex, validate_key
 
@@ -61,7 +61,11 @@ class S3Store:
     @classmethod
     def from_settings(cls, settings, bucket: str | None = None) -> "S3Store":
         """The store for `bucket` (default `settings.s3_bucket`) on the configured server; the bucket is
-        created when it does not exist. Wrong credentials fail here, with StoreAuthError."""
+        created when it does not exist. Wrong credentials fail here, with StoreAuthError; there is no default
+        secret to fall back on."""
+        if not settings.s3_secret_key:
+            raise ConfigError("FACECAST_S3_SECRET_KEY is empty: set the secret key of the S3 server "
+                              f"{settings.s3_endpoint} (there is no default)")
         return cls.connect(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
                            bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region,
                            public_endpoint=settings.s3_public_endpoint)

@@ -1,7 +1,9 @@
 """`/v1/objects/{key}`: serves the local store's presigned URLs (embedded mode; S3 serves its own).
 
 The signature is the authorisation: it names the method, key, expiry (and for PUT the content type).
-An upload PUT is checked like any image (magic bytes, pixel limit) before it is stored.
+A PUT writes only an upload reserved with `POST /v1/uploads`, under its own tenant's prefix, whatever the
+signature: a leaked or forged signature cannot overwrite a portrait or a result, or write outside
+`tenants/`. An upload PUT is checked like any image (magic bytes, pixel limit) before it is stored.
 """
 from __future__ import annotations
 
@@ -9,15 +11,25 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
 
 from services.gateway.api.deps import GatewayDep
-from shared.errors import InvalidInput, NotFound, UnsupportedImage
+from services.gateway.db.models import Upload
+from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge, UnsupportedImage
 from shared.images import CONTENT_TYPES, check_header
 from shared.store import validate_key
 
 router = APIRouter(prefix="/v1/objects", tags=["objects"])
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "json": "application/json",
                "npy": "application/x-npy"}
+
+
+class PutRefused(FaceCastError):
+    """A presigned PUT to a key that is not a reserved upload (whatever its signature)."""
+    code = "put-refused"
+    http_status = 403
+
+
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 Signature = Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")]
 
@@ -26,8 +38,25 @@ def _verify(gw, method: str, key: str, expires: int, signature: str, content_typ
     verify = getattr(gw.store, "verify_signature", None)
     if verify is None:
         raise NotFound("objects are served by the object store in this deployment")
-    validate_key(key)
+    try:
+        validate_key(key)
+    except InvalidInput:  # NUL, a folder, a climb: no object has that name
+        raise NotFound(f"object {key!r} does not exist") from None
     verify(method, key, expires, signature, content_type)
+
+
+async def reserved_upload(gw, key: str) -> Upload:
+    """The upload reserved under `key` in its own tenant's prefix; a PUT anywhere else is refused."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == "tenants" and parts[2] == "uploads":
+        upload_id = parts[3].split(".", 1)[0]
+        async with gw.reader() as session:
+            upload = await session.scalar(select(Upload).where(Upload.id == upload_id, Upload.tenant_id == parts[1],
+                                                               Upload.key == key))
+        if upload is not None:
+            return upload
+    raise PutRefused(f"{key!r} is not an upload reserved with POST /v1/uploads; presigned PUT URLs write only "
+                    "those", key=key)
 
 
 @router.get("/{key:path}", summary="Download an object through a presigned URL",
@@ -42,12 +71,22 @@ async def get_object(key: str, expires: Expires, signature: Signature, gw: Gatew
 @router.put("/{key:path}", status_code=200, summary="Upload an object through a presigned URL")
 async def put_object(key: str, expires: Expires, signature: Signature, request: Request, gw: GatewayDep) -> dict:
     content_type = request.headers.get("content-type", "")
+    try:
+        validate_key(key)
+    except InvalidInput:
+        raise NotFound(f"object {key!r} does not exist") from None
+    upload = await reserved_upload(gw, key)
+    if content_type != upload.content_type:  # the signature covers it: say so rather than "not found"
+        raise UnsupportedImage(f"this upload was reserved as {upload.content_type}: send the header "
+                               f"`Content-Type: {upload.content_type}` (got {content_type or 'none'!r})",
+                               expected=upload.content_type)
     _verify(gw, "PUT", key, expires, signature, content_type)
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
         if len(data) > gw.settings.max_upload_bytes:
-            raise InvalidInput(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes")
+            raise PayloadTooLarge(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes, the limit "
+                                  "(FACECAST_MAX_UPLOAD_BYTES)", limit=gw.settings.max_upload_bytes)
     if not data:
         raise UnsupportedImage("the upload is empty")
     fmt = check_header(bytes(data), gw.settings.max_pixels)
