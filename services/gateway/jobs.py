@@ -325,18 +325,11 @@ async def stop_stages(gw: "Gateway", job: Job) -> None:
 
 
 async def purge_objects(gw: "Gateway", job: Job, keep_cancel_marker: bool = False) -> int:
-    """Delete the job's objects (and an upload it used); the cancel marker stays while stages may still
-    meet the job's events."""
+    """Delete the objects under the job's own prefix; the cancel marker stays while stages may still meet
+    the job's events. An upload the job used is not the job's: other jobs may use it too, so it lives until
+    its own deletion or its own retention (the sweeper, by its `uploads` row)."""
     keep = frozenset({cancel_marker_key(job.tenant_id, job.id)} if keep_cancel_marker else ())
-
-    def remove() -> int:
-        removed = delete_prefix(gw.store, f"tenants/{job.tenant_id}/jobs/{job.id}/", keep)
-        if job.input and job.input["key"].startswith(f"tenants/{job.tenant_id}/uploads/"):
-            gw.store.delete(job.input["key"])
-            removed += 1
-        return removed
-
-    return await asyncio.to_thread(remove)
+    return await asyncio.to_thread(delete_prefix, gw.store, f"tenants/{job.tenant_id}/jobs/{job.id}/", keep)
 
 
 async def delete(gw: "Gateway", tenant_id: str, job_id: str) -> None:

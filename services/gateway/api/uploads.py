@@ -1,10 +1,15 @@
-"""`/v1/uploads`: a presigned PUT straight to the object store, for large photos from store plugins."""
+"""`/v1/uploads`: a presigned PUT straight to the object store, for large photos from store plugins.
+
+An upload belongs to no job: any number of jobs may use it, and it lives until `DELETE /v1/uploads/{id}` or
+the tenant's retention period, whatever happens to those jobs."""
 from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
-from sqlalchemy import select
+import asyncio
+
+from fastapi import APIRouter, Response
+from sqlalchemy import delete, select
 
 from services.gateway.api.deps import GatewayDep, Reader, Writer
 from services.gateway.db.models import Upload, new_id, utcnow
@@ -42,3 +47,16 @@ async def get_upload(upload_id: str, gw: GatewayDep, caller: Reader) -> dict:
     if upload is None:
         raise NotFound(f"upload {upload_id!r} does not exist")
     return upload_view(gw, upload)
+
+
+@router.delete("/{upload_id}", status_code=204, summary="Delete an upload's image now (jobs that used it keep "
+               "their results)")
+async def delete_upload(upload_id: str, gw: GatewayDep, caller: Writer) -> Response:
+    async with gw.sessionmaker() as session, session.begin():
+        upload = await session.scalar(select(Upload).where(Upload.id == upload_id,
+                                                           Upload.tenant_id == caller.tenant_id).with_for_update())
+        if upload is None:
+            raise NotFound(f"upload {upload_id!r} does not exist")
+        await session.execute(delete(Upload).where(Upload.id == upload_id))
+    await asyncio.to_thread(gw.store.delete, upload.key)
+    return Response(status_code=204)
