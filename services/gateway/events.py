@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.gateway import provenance, webhooks
 from services.gateway.db.models import Casting, Job, JobEventRecord, utcnow
-from services.gateway.jobs import TERMINAL, job_view, purge_objects
+from services.gateway.jobs import TERMINAL, job_view, purge_objects, step_warnings
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind
 from shared.telemetry import log_fields
 
@@ -60,6 +60,7 @@ def webhook_job_data(gw: "Gateway", job: Job) -> dict:
         "created_at": job.created_at, "finished_at": job.finished_at, "metadata": job.metadata_,
         "result": {k: result[k] for k in ("url", "url_expires_at", "content_type", "sha256", "size")} if result else None,
         "error": job.error,
+        "warnings": view["warnings"],
         "engines": [{k: e[k] for k in ("stage", "engine", "licence", "commercial_use", "demo")} for e in job.engines],
         "steps": [{"number": s["number"], "stage": s["stage"], "status": s["status"]} for s in view["steps"]],
     }
@@ -162,6 +163,9 @@ class JobEventConsumer:
             job.last_sequence = max(job.last_sequence, event.sequence)
             job.updated_at = now
             data = {"status": state["status"]}
+            if event.outcome is not None and (warnings := step_warnings(event.outcome.report, event.outcome.stage,
+                                                                         event.step)):
+                data["warnings"] = warnings  # the SSE event of a finished step carries its warnings
             if event.kind == JobEventKind.completed:
                 job.status = "succeeded"
                 job.finished_at = now

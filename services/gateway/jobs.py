@@ -6,10 +6,12 @@ import asyncio
 import hashlib
 import json
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
@@ -17,7 +19,7 @@ from services.gateway.db.models import (IdempotencyKey, Job, JobEventRecord, Upl
                                         random_hex, utcnow)
 from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimited
 from services.gateway.schemas import ImageSource, JobCreate, StepInput
-from shared.errors import InvalidInput, NotFound
+from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge
 from shared.events import ObjectRef, Step
 from shared.images import CONTENT_TYPES, EXTENSIONS, check_header
 from shared.store import cancel_marker_key, check_tenant_key, delete_prefix, sha256_hex
@@ -48,7 +50,8 @@ async def stored_image(gw: "Gateway", tenant_id: str, key: str) -> ObjectRef:
 
 async def put_image(gw: "Gateway", key_stem: str, data: bytes) -> ObjectRef:
     if len(data) > gw.settings.max_upload_bytes:
-        raise InvalidInput(f"the image is {len(data):,} bytes; the limit is {gw.settings.max_upload_bytes:,}")
+        raise PayloadTooLarge(f"the image is {len(data):,} bytes; the limit is {gw.settings.max_upload_bytes:,} "
+                              "(FACECAST_MAX_UPLOAD_BYTES)", size=len(data), limit=gw.settings.max_upload_bytes)
 
     def check_and_put() -> ObjectRef:
         fmt = check_header(data, gw.settings.max_pixels)
@@ -67,9 +70,31 @@ def identity_origin(model: VirtualModel) -> dict:
             "demo": bool(info.get("demo")), "weights": [weights] if weights else []}
 
 
+@asynccontextmanager
+async def naming(label: str):
+    """Prefix an error with the file or field it is about (`image 3 (shoe.png): …`), keeping its code and
+    status: in a batch the client must know which image to fix."""
+    try:
+        yield
+    except FaceCastError as exc:
+        if type(exc).__init__ is not FaceCastError.__init__:  # an error with its own constructor: as it is
+            raise
+        raise type(exc)(f"{label}: {exc.message}", **{**exc.details, "field": label}) from exc
+
+
+async def discard(gw: "Gateway", tenant_id: str, keys: list[str]) -> None:
+    """Remove what a refused request stored (images, and the upload rows of fetched step inputs)."""
+    if not keys:
+        return
+    await asyncio.to_thread(lambda: [gw.store.delete(key) for key in keys])
+    async with gw.sessionmaker() as session, session.begin():
+        await session.execute(sql_delete(Upload).where(Upload.tenant_id == tenant_id, Upload.key.in_(keys)))
+
+
 async def resolve_source(gw: "Gateway", session, tenant_id: str, source: ImageSource | StepInput,
-                         key_stem: str) -> ObjectRef:
-    """An image source as an ObjectRef: an upload, a key, a fetched URL, or a virtual model's portrait."""
+                         key_stem: str, stored: list[str] | None = None) -> ObjectRef:
+    """An image source as an ObjectRef: an upload, a key, a fetched URL, or a virtual model's portrait. The key
+    of an image it stores (a fetched URL) is appended to `stored`, for `discard` when the request fails."""
     if getattr(source, "virtual_model_id", None):
         model = await session.scalar(select(VirtualModel).where(
             VirtualModel.id == source.virtual_model_id, VirtualModel.tenant_id == tenant_id))
@@ -90,6 +115,8 @@ async def resolve_source(gw: "Gateway", session, tenant_id: str, source: ImageSo
         return await stored_image(gw, tenant_id, source.key)
     data, _ = await gw.http.fetch(source.url, gw.settings.max_upload_bytes, gw.settings.fetch_timeout_s)
     ref = await put_image(gw, key_stem, data)
+    if stored is not None:
+        stored.append(ref.key)
     upload_id = key_stem.rsplit("/", 1)[-1]
     if key_stem.startswith(f"tenants/{tenant_id}/uploads/"):  # not owned by one job: the sweeper must see it
         async with gw.sessionmaker() as writer, writer.begin():
@@ -201,45 +228,71 @@ async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: 
 
     job_ids = [new_id("job") for _ in range(count)]
     batch_id = new_id("bat") if count > 1 else None
+    async with gw.reader() as session:  # before anything is stored: a 429 leaves nothing behind
+        await check_quota(gw, session, principal, count)
+    stored: list[str] = []  # what this request wrote to the store; removed again if it is refused
+    try:
+        jobs = await _store_and_insert(gw, principal, spec, files, steps, job_ids, batch_id, idempotency_key,
+                                       digest, stored)
+    except BaseException:
+        gw.active_jobs.add(tenant, -count)
+        await asyncio.shield(discard(gw, tenant, stored))
+        raise
+    if jobs and jobs[0].id not in job_ids:  # a concurrent request with the same Idempotency-Key won: its jobs stand
+        await discard(gw, tenant, stored)
+        gw.active_jobs.add(tenant, -count)
+        return jobs
+    await gw.relay.dispatch(jobs)
+    return jobs
+
+
+async def _store_and_insert(gw: "Gateway", principal: "Principal", spec: JobCreate, files: list[FilePart],
+                            steps: list, job_ids: list[str], batch_id: str | None, idempotency_key: str | None,
+                            digest: str, stored: list[str]) -> list[Job]:
+    """Store the request's images (each error names its image) and commit the job rows; the jobs of the
+    request that won an Idempotency-Key race instead of ours when we lost it."""
+    tenant = principal.tenant_id
     async with gw.reader() as session:
         resolved_steps = []
         for number, stage_name, params, inputs in steps:
             refs = {}
             for name, source in inputs.items():
                 stem = f"tenants/{tenant}/uploads/{new_id('upl')}"
-                refs[name] = await resolve_source(gw, session, tenant, source, stem)
+                async with naming(f"steps[{number - 1}].inputs.{name}"):
+                    refs[name] = await resolve_source(gw, session, tenant, source, stem, stored)
             resolved_steps.append(Step(number=number, stage=stage_name, params=params, inputs=refs))
         images: list[ObjectRef] = []
-        for job_id, source in zip(job_ids, spec.images):
-            images.append(await resolve_source(gw, session, tenant, source, f"tenants/{tenant}/jobs/{job_id}/0-input"))
-    for job_id, part in zip(job_ids[len(spec.images):], files):
-        images.append(await put_image(gw, f"tenants/{tenant}/jobs/{job_id}/0-input", part.data))
+        for index, (job_id, source) in enumerate(zip(job_ids, spec.images)):
+            async with naming(f"images[{index}]"):
+                images.append(await resolve_source(gw, session, tenant, source,
+                                                   f"tenants/{tenant}/jobs/{job_id}/0-input", stored))
+    for index, (job_id, part) in enumerate(zip(job_ids[len(spec.images):], files), start=1):
+        async with naming(f"image {index} ({part.filename})" if part.filename else f"image {index}"):
+            images.append(await put_image(gw, f"tenants/{tenant}/jobs/{job_id}/0-input", part.data))
+        stored.append(images[-1].key)
 
     now = utcnow()
     jobs = [Job(id=job_id, tenant_id=tenant, kind="photo", batch_id=batch_id, status="queued", created_at=now,
                 updated_at=now, trace_id=random_hex(32), input=image.model_dump(),
                 steps=[s.model_dump(mode="json") for s in resolved_steps], metadata_=dict(spec.metadata))
             for job_id, image in zip(job_ids, images)]
-    async with gw.reader() as session:
-        await check_quota(gw, session, principal, count)
     if len(jobs) == 1 and not idempotency_key:
         async with gw.reader() as session:  # one INSERT, atomic by itself: the job and its outbox record
             await session.execute(insert(Job.__table__).values(new_row(jobs[0])))
-    else:
-        try:
-            async with gw.sessionmaker() as session, session.begin():
-                session.add_all(jobs)
-                if idempotency_key:
-                    session.add(IdempotencyKey(tenant_id=tenant, key=idempotency_key, request_sha256=digest,
-                                               status_code=202, response={"job_ids": job_ids, "batch_id": batch_id},
-                                               created_at=now))
-        except DbIntegrityError:
-            if idempotency_key:  # a concurrent request with the same key won the race
-                previous = await replay_idempotent(gw, principal, idempotency_key, digest)
-                if previous is not None:
-                    return previous
-            raise
-    await gw.relay.dispatch(jobs)
+        return jobs
+    try:
+        async with gw.sessionmaker() as session, session.begin():
+            session.add_all(jobs)
+            if idempotency_key:
+                session.add(IdempotencyKey(tenant_id=tenant, key=idempotency_key, request_sha256=digest,
+                                           status_code=202, response={"job_ids": job_ids, "batch_id": batch_id},
+                                           created_at=now))
+    except DbIntegrityError:
+        if idempotency_key:  # a concurrent request with the same key won the race
+            previous = await replay_idempotent(gw, principal, idempotency_key, digest)
+            if previous is not None:
+                return previous
+        raise
     return jobs
 
 
@@ -256,6 +309,40 @@ def object_view(gw: "Gateway", ref: dict | None, purged: bool, expires_s: int | 
 
 def retention_days(gw: "Gateway", tenant_retention: int | None) -> int:
     return tenant_retention or gw.settings.retention_days
+
+
+WARNING_CODE_MAX, WARNING_MESSAGE_MAX = 64, 1000
+
+
+def step_warnings(report: Any, stage: str, step: int) -> list[dict]:
+    """The `warnings` a stage put in its step report (`[{code, message, face}]`), each with the stage and
+    step it came from. Read defensively: a stage's report is its own, so anything malformed is
+    normalised (never dropped: a warning must not be lost because it was badly formed)."""
+    raw = report.get("warnings") if isinstance(report, dict) else None
+    if not isinstance(raw, list):
+        return []
+    found = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            entry = {"message": str(entry)}
+        face = entry.get("face")
+        found.append({
+            "code": str(entry.get("code") or "warning")[:WARNING_CODE_MAX],
+            "message": str(entry.get("message") or entry.get("code") or "")[:WARNING_MESSAGE_MAX],
+            "face": face if isinstance(face, int) and not isinstance(face, bool) else None,
+            "stage": stage, "step": step,
+        })
+    return found
+
+
+def job_warnings(job: Job) -> list[dict]:
+    """Every warning of the job's finished steps, in step order. Derived from the step reports stored
+    with the job (`step_states`), so there is nothing else to keep in step with them."""
+    warnings = []
+    for spec in job.steps:
+        outcome = (job.step_states.get(str(spec["number"])) or {}).get("outcome") or {}
+        warnings += step_warnings(outcome.get("report"), outcome.get("stage") or spec["stage"], spec["number"])
+    return warnings
 
 
 def job_view(gw: "Gateway", job: Job, tenant_retention: int | None = None, expires_s: int | None = None) -> dict:
@@ -281,6 +368,7 @@ def job_view(gw: "Gateway", job: Job, tenant_retention: int | None = None, expir
         "created_at": job.created_at, "updated_at": job.updated_at, "finished_at": job.finished_at,
         "input": object_view(gw, job.input, purged, expires_s), "steps": steps,
         "result": object_view(gw, job.result, purged, expires_s), "engines": job.engines, "error": job.error,
+        "warnings": job_warnings(job),
         "metadata": job.metadata_, "purged": purged,
         "expires_at": job.created_at + timedelta(days=retention_days(gw, tenant_retention)),
     }

@@ -99,6 +99,16 @@ class EngineUse(BaseModel):
     weights: list[Any] = Field(default_factory=list)
 
 
+class WarningOut(BaseModel):
+    """Something a stage measured that may make the result unfit to publish (`tone-mismatch`, `soft-face`,
+    `face-cut-by-frame`, `alpha-flattened`, …). The job still succeeded; a person should look first."""
+    code: str
+    message: str
+    face: int | None = Field(None, description="index of the face in the stage's report, when about one face")
+    stage: str = Field(description="the stage whose report raised it")
+    step: int = Field(description="the step number whose report raised it")
+
+
 class JobOut(BaseModel):
     id: str
     object: Literal["job"] = "job"
@@ -113,6 +123,8 @@ class JobOut(BaseModel):
     result: ObjectOut | None
     engines: list[EngineUse]
     error: ErrorOut | None
+    warnings: list[WarningOut] = Field(default_factory=list, description=(
+        "the warnings of every finished step (a succeeded job may carry some: look before publishing)"))
     metadata: dict[str, str]
     expires_at: datetime = Field(description="when the retention sweeper deletes the job's images")
     purged: bool = Field(description="the job's images were deleted (retention or DELETE)")

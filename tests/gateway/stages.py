@@ -1,6 +1,7 @@
 """A fast stand-in for the generator with the real parameter model (so the gateway's validation and
 preflight are the real ones): candidates are the astronaut's face with a seeded tint (a face must be
-detectable for a candidate to become a virtual model), latents seeded vectors."""
+detectable for a candidate to become a virtual model), latents seeded vectors. `WARN` passes the photo
+through and reports two warnings, as the swapper's realism checks do."""
 from __future__ import annotations
 
 import cv2
@@ -10,6 +11,7 @@ from skimage import data as skdata
 from services.generator.engines.demo import LATENT_DIM
 from services.generator.stage import STAGE as REAL_GENERATOR
 from shared.stage import StageDefinition, StageOutput
+from tests.backbone.stages import TEST_ENGINE, NoParams
 
 
 PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (128, 128)).astype(np.int16)
@@ -31,3 +33,15 @@ def fake_generate(params, inputs, ctx) -> StageOutput:
 
 FAKE_GENERATOR = StageDefinition(name="generator", params_model=REAL_GENERATOR.params_model, run=fake_generate,
                                  engines=REAL_GENERATOR.engines, extra_inputs=REAL_GENERATOR.extra_inputs)
+
+
+# ---- a stage that succeeds with warnings (the realism checks' "never a silent bad result") ----------------
+WARNINGS = [{"code": "soft-face", "message": "face 0 is softer than the photo around it (sharpness 0.42×)", "face": 0},
+            {"code": "alpha-flattened", "message": "the transparency was flattened onto white", "face": None}]
+
+
+def warn(params, inputs, ctx) -> StageOutput:
+    return StageOutput(image=inputs.image.pixels, report={**TEST_ENGINE["test"].public(), "warnings": WARNINGS})
+
+
+WARN = StageDefinition(name="warn", params_model=NoParams, run=warn, engines=TEST_ENGINE)

@@ -155,7 +155,10 @@ async def job_events(job_id: str, request: Request, gw: GatewayDep, caller: Read
                 yield f"id: {record.id}\nevent: {record.kind}\ndata: {json.dumps(data)}\n\n"
             if job is None or job.status in job_service.TERMINAL:
                 status = job.status if job is not None else "deleted"
-                yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'status': status})}\n\n"
+                end = {"job_id": job_id, "status": status}
+                if job is not None and (warnings := job_service.job_warnings(job)):
+                    end["warnings"] = warnings  # every step's, as on the job
+                yield f"event: end\ndata: {json.dumps(end)}\n\n"
                 return
             if await request.is_disconnected():
                 return

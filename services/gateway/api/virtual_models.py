@@ -9,7 +9,7 @@ from sqlalchemy import select
 from services.gateway import castings as casting_service
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
 from services.gateway.db.models import VirtualModel, new_id
-from services.gateway.jobs import resolve_source
+from services.gateway.jobs import discard, naming, resolve_source
 from services.gateway.schemas import (VirtualModelCreate, VirtualModelImport, VirtualModelList, VirtualModelOut,
                                       VirtualModelUpdate)
 from shared.errors import NotFound
@@ -35,11 +35,16 @@ async def create_model(body: VirtualModelCreate, gw: GatewayDep, caller: Writer)
 @router.post(":import", status_code=201, response_model=VirtualModelOut,
              summary="Import a portrait the shop has rights to (the consent attestation is required and recorded)")
 async def import_model(body: VirtualModelImport, gw: GatewayDep, caller: Writer) -> dict:
-    async with gw.reader() as session:
-        image = await resolve_source(gw, session, caller.tenant_id, body.image,
-                                     f"tenants/{caller.tenant_id}/uploads/{new_id('upl')}")
-    model = await casting_service.import_portrait(gw, caller.tenant_id, body.name, image,
-                                                  body.consent.model_dump(mode="json"))
+    stored: list[str] = []  # a fetched image: removed again if the import is refused
+    try:
+        async with gw.reader() as session, naming("image"):
+            image = await resolve_source(gw, session, caller.tenant_id, body.image,
+                                         f"tenants/{caller.tenant_id}/uploads/{new_id('upl')}", stored)
+        model = await casting_service.import_portrait(gw, caller.tenant_id, body.name, image,
+                                                      body.consent.model_dump(mode="json"))
+    except BaseException:
+        await asyncio.shield(discard(gw, caller.tenant_id, stored))
+        raise
     return casting_service.model_view(gw, model)
 
 

@@ -13,12 +13,12 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from facecast.client import (TERMINAL_STATUSES, APIError, FaceCast, FaceCastError, ImageInput, build_steps,
-                             job_key, list_photos)
+                             job_key, job_warnings, list_photos)
 
 MANIFEST = ".facecast-manifest.json"
 MANIFEST_VERSION = 1
@@ -31,6 +31,7 @@ class Outcome:
     job_id: str | None
     output: str | None
     detail: str = ""
+    warnings: list[str] = field(default_factory=list)  # a result to look at before publishing
 
 
 class Manifest:
@@ -121,8 +122,10 @@ def run_folder(client: FaceCast, photos_dir: str | os.PathLike, out_dir: str | o
                 entry.update(status="failed", error=f"download: {exc}")
                 outcomes[name] = Outcome(name, "failed", job["id"], None, f"download: {exc}")
             else:
-                entry.update(status="done", outputs=[p.name for p in saved], error=None)
-                outcomes[name] = Outcome(name, "done", job["id"], ", ".join(p.name for p in saved))
+                warnings = [str(w) for w in job_warnings(job)]
+                entry.update(status="done", outputs=[p.name for p in saved], error=None, warnings=warnings)
+                outcomes[name] = Outcome(name, "done", job["id"], ", ".join(p.name for p in saved),
+                                         warnings=warnings)
         else:
             error = job.get("error") or {}
             detail = error.get("message") if isinstance(error, dict) else str(error)
@@ -156,6 +159,7 @@ def _content_type(path: Path) -> str:
 
 def print_summary(outcomes: list[Outcome], out_dir: Path, elapsed: float) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"FaceCast: {len(outcomes)} photo(s) → {out_dir}  ({elapsed:.1f} s)")
@@ -165,8 +169,12 @@ def print_summary(outcomes: list[Outcome], out_dir: Path, elapsed: float) -> Non
     table.add_column("result / detail", overflow="fold")
     style = {"done": "green", "skipped": "cyan", "failed": "red"}
     for o in outcomes:
-        table.add_row(o.photo, f"[{style[o.status]}]{o.status}[/]", o.job_id or "-", o.output or o.detail)
+        text = o.output or o.detail
+        if o.warnings:
+            text += "".join(f"\n[yellow]⚠ {escape(w)}[/]" for w in o.warnings)
+        table.add_row(o.photo, f"[{style[o.status]}]{o.status}[/]", o.job_id or "-", text)
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("done", "skipped", "failed")}
+    counts["with warnings"] = sum(1 for o in outcomes if o.warnings)
     table.caption = " · ".join(f"{k} {v}" for k, v in counts.items())
     Console().print(table)
 

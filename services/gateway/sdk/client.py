@@ -35,7 +35,7 @@ import httpx
 __all__ = [
     "FaceCast", "AsyncFaceCast", "FaceCastError", "APIError", "JobFailed", "WaitTimeout",
     "WebhookVerificationError", "RetryPolicy", "verify_webhook", "sign_webhook", "parse_retry_after",
-    "iter_sse", "IMAGE_SUFFIXES", "TERMINAL_STATUSES",
+    "iter_sse", "IMAGE_SUFFIXES", "TERMINAL_STATUSES", "JobWarning", "job_warnings",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -386,6 +386,33 @@ def result_urls(job: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class JobWarning:
+    """A warning a stage raised on a job that still succeeded (`tone-mismatch`, `soft-face`,
+    `face-cut-by-frame`, `alpha-flattened`, …): look at the result before publishing it."""
+    code: str
+    message: str
+    face: int | None = None
+    stage: str | None = None
+    step: int | None = None
+
+    def __str__(self) -> str:
+        where = f"step {self.step} ({self.stage})" if self.step is not None else (self.stage or "job")
+        face = f", face {self.face}" if self.face is not None else ""
+        return f"{where}{face}: {self.code}: {self.message}"
+
+
+def job_warnings(job: Mapping[str, Any]) -> list[JobWarning]:
+    """The warnings of a job dictionary (`job["warnings"]`; from the step reports for an older server)."""
+    entries = job.get("warnings")
+    if entries is None:
+        entries = [{**w, "stage": s.get("stage"), "step": s.get("number")}
+                   for s in job.get("steps") or [] if isinstance(s, Mapping)
+                   for w in ((s.get("report") or {}).get("warnings") or []) if isinstance(w, Mapping)]
+    return [JobWarning(code=str(w.get("code", "warning")), message=str(w.get("message", "")), face=w.get("face"),
+                       stage=w.get("stage"), step=w.get("step")) for w in entries if isinstance(w, Mapping)]
+
+
 def job_progress(job: Mapping[str, Any]) -> float:
     """0..1 for a job dictionary (uses `progress` when the server gives it, else the step outcomes)."""
     if job.get("status") in TERMINAL_STATUSES:
@@ -694,6 +721,10 @@ class FaceCast:
     def get_job(self, job: str | Mapping[str, Any]) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{_job_id(job)}")
 
+    def warnings(self, job: str | Mapping[str, Any]) -> list[JobWarning]:
+        """The job's warnings; a job dictionary is read as it is, a job id is fetched first."""
+        return job_warnings(job if isinstance(job, Mapping) else self.get_job(job))
+
     def list_jobs(self, *, status: str | None = None, created_after: str | None = None,
                   limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Every job, following the cursor across pages."""
@@ -933,6 +964,10 @@ class AsyncFaceCast:
 
     async def get_job(self, job: str | Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("GET", f"/v1/jobs/{_job_id(job)}")
+
+    async def warnings(self, job: str | Mapping[str, Any]) -> list[JobWarning]:
+        """The job's warnings; a job dictionary is read as it is, a job id is fetched first."""
+        return job_warnings(job if isinstance(job, Mapping) else await self.get_job(job))
 
     async def list_jobs(self, *, status: str | None = None, created_after: str | None = None,
                         limit: int | None = None) -> AsyncIterator[dict[str, Any]]:
