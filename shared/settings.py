@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_session_timeout_ms: int = 10_000
     kafka_max_message_bytes: int = 1_048_576
-    kafka_fetch_max_wait_ms: int = 10  # how long a fetch waits for data; bounds per-hop latency on quiet topics
+    # How long the broker may hold a fetch when no record is there. Kafka answers as soon as one arrives, so
+    # a long wait adds no latency there and keeps an idle consumer at ~2 fetches/s; Tansu (local script,
+    # tests) answers only after the wait, so set 10-50 ms on it (README: the trade).
+    kafka_fetch_max_wait_ms: int = 500
 
     # object store
     store_backend: Literal["local", "s3"] = "local"

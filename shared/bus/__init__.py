@@ -44,8 +44,7 @@ def open_bus(settings) -> Bus:
 
         return KafkaBus(bootstrap=settings.kafka_bootstrap, session_timeout_ms=settings.kafka_session_timeout_ms,
                         max_message_bytes=settings.kafka_max_message_bytes,
-                        # Tansu answers a fetch only after fetch_max_wait_ms even when data is there,
-                        # so this bounds the per-hop latency on it (real Kafka answers at once)
+                        # Kafka answers a fetch as soon as a record arrives; Tansu only after this wait
                         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
     from shared.bus.memory import MemoryBus
 

@@ -261,6 +261,8 @@ def server_env(broker: TansuBroker, s3: JuiceFSGateway, bucket: str, data_dir: P
         "FACECAST_BUS": "kafka",
         "FACECAST_KAFKA_BOOTSTRAP": broker.bootstrap,
         "FACECAST_KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms),
+        # Tansu holds a fetch for the whole wait even when records arrive: a short wait keeps hops fast
+        "FACECAST_KAFKA_FETCH_MAX_WAIT_MS": "10",
         "FACECAST_STORE_BACKEND": "s3",
         "FACECAST_S3_ENDPOINT": s3.endpoint,
         "FACECAST_S3_ACCESS_KEY": s3.access_key,
