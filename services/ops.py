@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from shared.events import STAGES, JOB_EVENTS_TOPIC, StageRequest, dlq_topic, requests_topic
+from shared.events import STAGES, JOB_EVENTS_TOPIC, StageRequest, dlq_topic, request_key, requests_topic
 from shared.settings import get_settings
 
 DLQ_REPLAY_GROUP = "facecast-dlq-replay-{stage}"
@@ -144,7 +144,8 @@ async def _drain(stage: str, group: str, replay: bool) -> int:
                 print(json.dumps(summary))
                 if replay and request is not None:
                     fresh = request.model_copy(update={"attempt": 1})
-                    await bus.publish(requests_topic(stage), fresh.model_dump_json().encode(), key=request.job_id)
+                    key = request_key(request.tenant_id, request.job_id, get_settings().tenant_partitions)
+                    await bus.publish(requests_topic(stage), fresh.model_dump_json().encode(), key=key)
                 if replay:
                     await consumer.commit(d.topic, d.partition, d.offset + 1)
     finally:

@@ -7,6 +7,7 @@ next stage's topic; all stages report on `facecast.job-events`. Only object refe
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
@@ -28,6 +29,15 @@ def dlq_topic(stage: str) -> str:
 
 def consumer_group(stage: str) -> str:
     return f"facecast-{stage}"
+
+
+def request_key(tenant_id: str, job_id: str, spread: int = 1) -> str:
+    """The bus key of a stage request: its tenant, so one tenant's backlog stays on its own key(s) (the
+    in-process bus serves keys round-robin; Kafka puts a key on one partition) and cannot starve the
+    others. `spread` > 1 spreads one tenant over that many keys (more partitions for a big tenant)."""
+    if spread <= 1:
+        return tenant_id
+    return f"{tenant_id}/{zlib.crc32(job_id.encode()) % spread}"
 
 
 def new_id() -> str:

@@ -28,7 +28,7 @@ from shared import telemetry
 from shared.bus import Bus, Delivery
 from shared.errors import FaceCastError, InvalidInput, NotFound
 from shared.events import (JOB_EVENTS_TOPIC, ErrorInfo, JobEvent, JobEventKind, ObjectRef, StageRequest,
-                           StepOutcome, consumer_group, dlq_topic, requests_topic, utcnow)
+                           StepOutcome, consumer_group, dlq_topic, request_key, requests_topic, utcnow)
 from shared.images import CONTENT_TYPES, EXTENSIONS, DecodedImage, decode_image, encode_image
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
 from shared.store import ObjectStore, cancel_marker_key, get_verified, job_object_key, sha256_hex
@@ -300,6 +300,9 @@ class StageWorker:
         return outcome
 
     # ---- events out --------------------------------------------------------------------------
+    def _key(self, request: StageRequest) -> str:
+        return request_key(request.tenant_id, request.job_id, self.settings.tenant_partitions)
+
     async def _forward(self, request: StageRequest, outcome: StepOutcome) -> None:
         remaining = request.steps[1:]
         if remaining:
@@ -309,7 +312,7 @@ class StageWorker:
                                event_id=f"{request.job_id}-{remaining[0].number}")
             topic = requests_topic(remaining[0].stage)
             await asyncio.gather(
-                self.bus.publish(topic, nxt.model_dump_json().encode(), key=request.job_id),
+                self.bus.publish(topic, nxt.model_dump_json().encode(), key=self._key(request)),
                 self._emit(request, JobEventKind.progress, sequence=2 * request.current.number, outcome=outcome))
             telemetry.EVENTS_PRODUCED.labels(self.stage.name, topic).inc()
         else:
@@ -340,7 +343,7 @@ class StageWorker:
             delay = min(self.settings.retry_backoff_s * 2 ** (request.attempt - 1), self.settings.retry_backoff_max_s)
             await asyncio.sleep(delay)
             retry = request.model_copy(update={"attempt": request.attempt + 1})
-            await self.bus.publish(d.topic, retry.model_dump_json().encode(), key=request.job_id)
+            await self.bus.publish(d.topic, retry.model_dump_json().encode(), key=self._key(request))
             return
         logger.error(f"job failed at {self.stage.name}: {message}", extra=log_extra)
         if retryable:  # exhausted attempts: keep the event for replay after a fix

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     batch_max: int = 1
     batch_wait_ms: int = 20
     worker_port: int = 0  # /healthz, /readyz, /metrics; 0 = no HTTP server
+    # a step that runs longer fails with `time-budget-exceeded`; stage_time_budgets_s overrides per stage
+    stage_time_budget_s: float = 300.0
+    stage_time_budgets_s: dict[str, float] = Field(default_factory=dict)
+    # bus keys one tenant's stage requests spread over (Kafka: at most that many partitions per tenant)
+    tenant_partitions: int = Field(default=1, ge=1)
 
     # stages beyond the four services, as name → "module:attribute" (JSON); the backbone tests use it
     extra_stages: dict[str, str] = Field(default_factory=dict)
@@ -83,6 +88,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     max_active_jobs: int = 1_000  # queued + running per tenant; tenants may have their own
     outbox_poll_s: float = 0.5
+    # a queued or running job without any progress for this long fails with `job-deadline-exceeded`
+    job_deadline_s: float = 7200.0
     # outbound HTTP (webhooks, image URLs): SSRF guard
     allow_http_urls: bool = False  # local development only
     netguard_allow_networks: list[str] = Field(default_factory=list, description="CIDRs exempt from the guard (dev/tests)")

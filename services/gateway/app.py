@@ -74,7 +74,7 @@ class Gateway:
         self.buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         self.catalog = StageCatalog(settings)
         self.http = SafeHttp(AddressPolicy(settings.allow_http_urls, settings.netguard_allow_networks))
-        self.relay = OutboxRelay(self.reader, self.bus, settings.outbox_poll_s)
+        self.relay = OutboxRelay(self.reader, self.bus, settings.outbox_poll_s, settings.tenant_partitions)
         self.deliverer = WebhookDeliverer(self.sessionmaker, self.reader, self.http, settings)
         self.events = JobEventConsumer(self)
         self.sweeper = RetentionSweeper(self)

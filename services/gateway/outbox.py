@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from services.gateway.db.models import Job, utcnow
 from services.gateway.jobs import TERMINAL
 from shared.bus import Bus
-from shared.events import ObjectRef, StageRequest, Step, requests_topic
+from shared.events import ObjectRef, StageRequest, Step, request_key, requests_topic
 
 logger = logging.getLogger("facecast.gateway.outbox")
 LEASE_S = 30
@@ -37,10 +37,11 @@ def first_request(job_id: str, tenant_id: str, trace_id: str, image: dict | None
 
 
 class OutboxRelay:
-    def __init__(self, reader, bus: Bus, poll_s: float) -> None:
+    def __init__(self, reader, bus: Bus, poll_s: float, tenant_partitions: int = 1) -> None:
         self.reader = reader  # autocommit sessions: the claim and the mark are one statement each
         self.bus = bus
         self.poll_s = poll_s
+        self.tenant_partitions = tenant_partitions
         self.wake = asyncio.Event()
         self._published: list[str] = []  # published by requests, not yet marked
 
@@ -50,7 +51,7 @@ class OutboxRelay:
             for job in jobs:
                 request = first_request(job.id, job.tenant_id, job.trace_id, job.input, job.steps)
                 await self.bus.publish(requests_topic(request.current.stage), request.model_dump_json().encode(),
-                                       key=job.id)
+                                       key=request_key(job.tenant_id, job.id, self.tenant_partitions))
                 self._published.append(job.id)
         except Exception:
             logger.exception("publishing a new job failed; the relay will publish it")
@@ -105,7 +106,7 @@ class OutboxRelay:
                 if status not in TERMINAL:  # a job canceled before dispatch never starts
                     request = first_request(job_id, tenant_id, trace_id, image, steps)
                     await self.bus.publish(requests_topic(request.current.stage), request.model_dump_json().encode(),
-                                           key=job_id)
+                                           key=request_key(tenant_id, job_id, self.tenant_partitions))
                 done.append(job_id)
         finally:
             if done:
