@@ -31,9 +31,10 @@ def _add_worker(subparsers) -> None:
         from services.stages import load_stage
         from shared.runtime import serve_stage
         from shared.settings import get_settings
-        from shared.telemetry import configure_logging
+        from shared.telemetry import capture_native_stderr, configure_logging
 
         configure_logging()
+        capture_native_stderr()  # MediaPipe/TFLite write to fd 2 directly: keep the worker's log all JSON
         asyncio.run(serve_stage(load_stage(args.stage), get_settings()))
         return 0
 

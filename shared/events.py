@@ -77,6 +77,9 @@ class StepOutcome(_Event):
     report: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime
     finished_at: datetime
+    work_ms: float | None = Field(None, ge=0, description=(
+        "the step's own work in the delivery that made these outputs (inputs read, stage run, outputs encoded); "
+        "time before it (a killed worker's session timeout, retry backoff, queueing) is not in it"))
 
 
 class StageRequest(_Event):

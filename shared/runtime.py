@@ -88,6 +88,7 @@ class StageWorker:
         self._tasks: set[asyncio.Task] = set()
         self._fatal: BaseException | None = None
         self.ready = False
+        self.waiting_for = "start"  # what /readyz says the worker waits for while it is not ready
 
     # ---- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -100,8 +101,15 @@ class StageWorker:
             loop.add_signal_handler(sig, self.request_stop)
 
     async def run(self) -> None:
-        consumer = await self.bus.subscribe([requests_topic(self.stage.name)], consumer_group(self.stage.name))
-        self.ready = True
+        group = consumer_group(self.stage.name)
+        self.waiting_for = (f"joining consumer group {group} on {requests_topic(self.stage.name)}: partitions are "
+                            f"assigned after a rebalance, which waits up to the session timeout for a member "
+                            f"that left without saying so")
+        started = time.perf_counter()
+        consumer = await self.bus.subscribe([requests_topic(self.stage.name)], group)
+        self.ready, self.waiting_for = True, None
+        logger.info(f"stage {self.stage.name}: ready", extra=telemetry.log_fields(
+            stage=self.stage.name, group=group, join_s=round(time.perf_counter() - started, 2)))
         batch_max = max(1, self.settings.batch_max)
         try:
             while not self._stopping.is_set():
@@ -123,7 +131,7 @@ class StageWorker:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
-            self.ready = False
+            self.ready, self.waiting_for = False, "stopping: finishing the events in flight"
             await consumer.close()
         if self._fatal is not None:  # exit non-zero so a supervisor restarts the worker
             raise RuntimeError(f"stage worker {self.stage.name} stopped: {self._fatal}") from self._fatal
@@ -162,13 +170,14 @@ class StageWorker:
                 return_exceptions=True)
             if canceled is True:
                 telemetry.CANCELED_SKIPPED.labels(self.stage.name).inc()
-                logger.info("job canceled; step skipped", extra=telemetry.log_fields(job_id=request.job_id))
+                logger.info("job canceled; step skipped", extra=self._log_fields(request))
                 continue
             if isinstance(existing, BaseException):  # the store failed: an attempt like any other
                 existing, prepared = None, existing
             if existing is not None:
                 telemetry.REDELIVERED_SKIPPED.labels(self.stage.name).inc()
                 await self._forward(request, existing)
+                logger.info("step already done by an earlier delivery; forwarded", extra=self._log_fields(request))
                 continue
             if isinstance(prepared, BaseException):
                 await self._emit(request, JobEventKind.progress, sequence=2 * request.current.number - 1)
@@ -191,12 +200,21 @@ class StageWorker:
                 await self._failed_attempt(d, request, result)
                 continue
             try:
-                outcome = await asyncio.to_thread(self._store_outputs, request, inputs, result)
+                outcome = await asyncio.to_thread(self._store_outputs, request, inputs, result, started)
             except Exception as exc:
                 await self._failed_attempt(d, request, exc)
                 continue
             await self._forward(request, outcome)
             telemetry.HOP_LATENCY.labels(self.stage.name).observe(time.perf_counter() - started)
+            logger.info("step done", extra=self._log_fields(request, work_ms=outcome.work_ms,
+                                                            outputs=sorted(outcome.outputs)))
+
+    def _log_fields(self, request: StageRequest, **more) -> dict:
+        """What an operator follows an event by: its job, trace, stage, step and attempt (explicit, as a
+        batch holds several events and the trace id context variable names only the last)."""
+        return telemetry.log_fields(job_id=request.job_id, trace_id=request.trace_id, tenant_id=request.tenant_id,
+                                    stage=self.stage.name, step=request.current.number, attempt=request.attempt,
+                                    **more)
 
     def _prepare(self, request: StageRequest) -> tuple[object, StageInputs]:
         return self.stage.parse_params(request.current.params), self._fetch_inputs(request)
@@ -269,8 +287,10 @@ class StageWorker:
         extras = {name: self._decode_ref(ref) for name, ref in request.current.inputs.items()}
         return StageInputs(image=image, extras=extras)
 
-    def _store_outputs(self, request: StageRequest, inputs: StageInputs, result: StageOutput) -> StepOutcome:
-        """Encode and write the outputs and the outcome record, all at once (see _existing_outcome)."""
+    def _store_outputs(self, request: StageRequest, inputs: StageInputs, result: StageOutput,
+                       work_started: float | None = None) -> StepOutcome:
+        """Encode and write the outputs and the outcome record, all at once (see _existing_outcome).
+        `work_started` (perf_counter when this delivery was taken) gives the outcome its own `work_ms`."""
         step = request.current
         tenant, job = request.tenant_id, request.job_id
         fmt = inputs.image.format if isinstance(inputs.image, DecodedImage) else "png"
@@ -289,8 +309,9 @@ class StageWorker:
         outputs = {name: ObjectRef(key=key, content_type=ctype, sha256=sha256_hex(data), size=len(data))
                    for name, (key, data, ctype) in blobs.items()}
         started = request.history[-1].finished_at if request.history else utcnow()
+        work_ms = round((time.perf_counter() - work_started) * 1000, 3) if work_started is not None else None
         outcome = StepOutcome(number=step.number, stage=self.stage.name, outputs=outputs,
-                              report=result.report, started_at=started, finished_at=utcnow())
+                              report=result.report, started_at=started, finished_at=utcnow(), work_ms=work_ms)
         writes = [(key, data, ctype) for key, data, ctype in blobs.values()]
         writes.append((outcome_key(request, self.stage.name), outcome.model_dump_json().encode(), "application/json"))
         if len(writes) == 1:
@@ -336,8 +357,7 @@ class StageWorker:
             code, message = "stage-error", f"{type(exc).__name__}: {exc}"
         final = not retryable or request.attempt >= self.settings.max_attempts
         telemetry.EVENTS_FAILED.labels(self.stage.name, code, str(final).lower()).inc()
-        log_extra = telemetry.log_fields(job_id=request.job_id, stage=self.stage.name, attempt=request.attempt,
-                                         code=code, final=final)
+        log_extra = self._log_fields(request, code=code, final=final)
         if not final:
             logger.warning(f"attempt failed, retrying: {message}", extra=log_extra)
             delay = min(self.settings.retry_backoff_s * 2 ** (request.attempt - 1), self.settings.retry_backoff_max_s)
@@ -356,7 +376,8 @@ class StageWorker:
 
 
 def health_app(workers: list[StageWorker]):
-    """`/healthz` (process alive), `/readyz` (subscribed and not stopping), `/metrics` (Prometheus)."""
+    """`/healthz` (process alive), `/readyz` (subscribed and not stopping; when not, what each stage waits
+    for), `/metrics` (Prometheus)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
@@ -367,7 +388,10 @@ def health_app(workers: list[StageWorker]):
 
     async def readyz(_):
         ready = all(w.ready for w in workers)
-        return JSONResponse({"ready": ready, "stages": [w.stage.name for w in workers]}, status_code=200 if ready else 503)
+        body = {"ready": ready, "stages": [w.stage.name for w in workers]}
+        if not ready:
+            body["waiting_for"] = {w.stage.name: w.waiting_for for w in workers if not w.ready}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_):
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -389,7 +413,8 @@ def check_weights_at_start(stage: StageDefinition, models) -> list[str]:
 
 
 async def serve_stage(stage: StageDefinition, settings) -> None:
-    """Run one stage service as its own process (`facecast worker <stage>`), until SIGTERM."""
+    """Run one stage service as its own process (`facecast worker <stage>`), until SIGTERM. The health port
+    answers from the start, so /readyz can say what the worker still waits for (weights, broker, group)."""
     import uvicorn
 
     from shared.bus import open_bus
@@ -397,18 +422,23 @@ async def serve_stage(stage: StageDefinition, settings) -> None:
     from shared.weights import ModelStore
 
     models = ModelStore.from_settings(settings)
-    check_weights_at_start(stage, models)
     bus = open_bus(settings)
-    await bus.start()
     worker = StageWorker(stage, bus, open_store(settings), StageContext(settings, models))
     worker.install_signal_handlers()
     server = None
     if settings.worker_port:
-        config = uvicorn.Config(health_app([worker]), host=settings.host, port=settings.worker_port, log_level="warning")
+        config = uvicorn.Config(health_app([worker]), host=settings.host, port=settings.worker_port,
+                                log_level="warning", log_config=None)  # its lines go through the JSON handler
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # the worker owns SIGTERM
         asyncio.create_task(server.serve())
     try:
+        worker.waiting_for = "hashing the stage's weights against the model store"
+        await asyncio.to_thread(check_weights_at_start, stage, models)
+        worker.waiting_for = f"connecting to the Kafka broker at {settings.kafka_bootstrap}"
+        await bus.start()
+        logger.info(f"stage {stage.name}: joining consumer group {consumer_group(stage.name)}",
+                    extra=telemetry.log_fields(stage=stage.name, health_port=settings.worker_port or None))
         await worker.run()
     finally:
         if server is not None:

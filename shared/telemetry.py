@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import contextvars
+import io
 import json
 import logging
+import os
+import re
 import sys
+import threading
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -56,6 +60,47 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+_GLOG = re.compile(r"^([IWEF])\d{4} ")  # absl/glog: I0000 00:00:… file.cc:12] message
+native_logger = logging.getLogger("facecast.native")
+
+
+def _native_level(line: str) -> int:
+    """Native errors stay visible; their informational chatter (MediaPipe's graph start, TFLite's
+    delegate, absl's "before InitializeLog" notice, feedback-tensor warnings) is debug."""
+    match = _GLOG.match(line)
+    if match and match.group(1) in "EF":
+        return logging.ERROR
+    return logging.DEBUG
+
+
+def capture_native_stderr() -> None:
+    """Keep every line of the process's stderr JSON. Native libraries (MediaPipe's absl/glog logging,
+    TensorFlow Lite) write straight to file descriptor 2, past Python logging; fd 2 becomes a pipe whose
+    lines are logged as `facecast.native` entries, and Python's own stderr (the log handler, tracebacks)
+    keeps the real descriptor. Called by the long-running commands (worker, gateway), not by tests."""
+    if getattr(capture_native_stderr, "done", False):
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stderr = io.TextIOWrapper(os.fdopen(real, "wb", buffering=0), encoding="utf-8", errors="replace",
+                                  line_buffering=True, write_through=True)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setStream(sys.stderr)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if line := line.rstrip():
+                    native_logger.log(_native_level(line), line)
+
+    threading.Thread(target=pump, name="native-stderr", daemon=True).start()
+    capture_native_stderr.done = True
 
 
 def log_fields(**fields) -> dict:

@@ -15,9 +15,10 @@ def _settings():
 
 def _serve(args) -> int:
     from services.gateway.embedded import serve
-    from shared.telemetry import configure_logging
+    from shared.telemetry import capture_native_stderr, configure_logging
 
     configure_logging(args.log_level)
+    capture_native_stderr()
     settings = _settings()
     updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     asyncio.run(serve(settings.model_copy(update=updates), announce=lambda line: print(line, flush=True)))
@@ -28,9 +29,10 @@ def _gateway(args) -> int:
     import uvicorn
 
     from services.gateway.app import create_app
-    from shared.telemetry import configure_logging
+    from shared.telemetry import capture_native_stderr, configure_logging
 
     configure_logging(args.log_level)
+    capture_native_stderr()
     if args.migrate_only:  # the deployment's one-shot init job
         asyncio.run(_with_database(lambda sessionmaker: asyncio.sleep(0)))
         print("database migrated", flush=True)
@@ -42,13 +44,14 @@ def _gateway(args) -> int:
             "(use FACECAST_BUS=kafka, or `facecast serve` for everything in one process)")
     host, port = args.host or settings.host, args.port or settings.port
     if args.workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                    log_config=None)  # uvicorn's own lines go through the JSON handler too
         return 0
     # Several processes on one port: each runs its own loops (outbox relay, event consumer in the
     # shared Kafka group, webhook deliveries, sweeper), which share the work through leases.
     os.environ[LOG_LEVEL_VARIABLE] = args.log_level
     uvicorn.run("services.gateway.cli:app_from_environment", factory=True, workers=args.workers, host=host,
-                port=port, log_level="warning", access_log=False)
+                port=port, log_level="warning", access_log=False, log_config=None)
     return 0
 
 
@@ -58,9 +61,10 @@ LOG_LEVEL_VARIABLE = "FACECAST_GATEWAY_LOG_LEVEL"
 def app_from_environment():
     """The app of one gateway worker process (`facecast gateway --workers N`), configured from FACECAST_*."""
     from services.gateway.app import create_app
-    from shared.telemetry import configure_logging
+    from shared.telemetry import capture_native_stderr, configure_logging
 
     configure_logging(os.environ.get(LOG_LEVEL_VARIABLE, "INFO"))
+    capture_native_stderr()
     return create_app(_settings())
 
 
