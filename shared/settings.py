@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     webhook_progress_interval_s: float = 5.0  # job.progress webhooks: at most one per job per interval
     webhook_concurrency: int = 8
 
+    # swap realism (shared/faces/realism.py): a swapped face missing a bar is reported with a warning
+    realism_tone_gap_max: float = 5.0  # ΔE76 change of the cheek−neck colour relation
+    realism_sharpness_min: float = 0.6  # Laplacian variance of the face, result / original
+    realism_sharpness_max: float = 1.8
+    realism_seam_excess_max: float = 3.0  # CIEDE2000 along the paste outline above the photo's own edge
+    realism_teeth_added_max: float = 0.03  # share of the mouth that became teeth-like
+    realism_dark_patches_max: float = 0.03  # share of forehead + cheeks that became markedly darker
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'facecast.db').resolve()}"
 
