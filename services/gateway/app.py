@@ -21,6 +21,7 @@ from services.gateway.db.models import random_hex
 from services.gateway.db.session import make_engine, make_reader, make_sessionmaker, migrate
 from services.gateway.events import JobEventConsumer
 from services.gateway.jobs import ActiveJobCounts
+from services.gateway.limits import BodyLimit
 from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay
 from services.gateway.problems import install_problem_handlers, unexpected_error
@@ -190,7 +191,8 @@ def create_app(settings: Settings, bus: Bus | None = None, store: ObjectStore | 
     for module in (jobs, uploads, objects, castings, virtual_models, categories, webhook_endpoints, tenants, engines,
                    health):
         app.include_router(module.router)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(RequestIdMiddleware)  # outermost: a 413 from BodyLimit carries the request id too
     try:
         from services.gateway.studio import mount_studio
     except ImportError:  # the studio's files are optional for an API-only deployment

@@ -125,6 +125,29 @@ async def resolve_source(gw: "Gateway", session, tenant_id: str, source: ImageSo
 
 
 # ---- submission -----------------------------------------------------------------------------------
+METADATA_KEY_CHARS = 40
+METADATA_VALUE_CHARS = 500
+METADATA_TOTAL_BYTES = 4096  # keys and values, UTF-8: a job's metadata always fits in its webhook
+
+
+def check_metadata(metadata: dict[str, str]) -> None:
+    """The documented metadata limits (20 keys, set by the schema; key and value length; total size): 413
+    naming the key beyond them, so the job, its listing and its webhook stay small."""
+    for key, value in metadata.items():
+        if not key:
+            raise InvalidInput("metadata: a key is empty", field="metadata")
+        if len(key) > METADATA_KEY_CHARS:
+            raise PayloadTooLarge(f"metadata key {key[:60]!r} has {len(key)} characters; keys have 1 to "
+                                  f"{METADATA_KEY_CHARS}", field=f"metadata.{key[:60]}", limit=METADATA_KEY_CHARS)
+        if len(value) > METADATA_VALUE_CHARS:
+            raise PayloadTooLarge(f"metadata.{key}: the value has {len(value):,} characters; the limit is "
+                                  f"{METADATA_VALUE_CHARS}", field=f"metadata.{key}", limit=METADATA_VALUE_CHARS)
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    if total > METADATA_TOTAL_BYTES:
+        raise PayloadTooLarge(f"metadata: {total:,} bytes of keys and values; the limit is {METADATA_TOTAL_BYTES:,}",
+                              field="metadata", limit=METADATA_TOTAL_BYTES)
+
+
 def request_digest(spec: JobCreate, files: list[FilePart]) -> str:
     body = {"spec": spec.model_dump(mode="json"), "files": [sha256_hex(f.data) for f in files]}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -96,7 +96,8 @@ def install_problem_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
-        return problem(422, "invalid-request", detail, request, errors=errors)
+        # the same code as every other body check (`InvalidInput`): one code for "fix the request body"
+        return problem(422, "invalid-input", detail, request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):

@@ -1,5 +1,7 @@
 """The background sweeper: deletes job images and uploads past their tenant's retention period,
-forgets expired idempotency keys and rotated-out webhook secrets."""
+forgets expired idempotency keys and rotated-out webhook secrets, and removes orphans: objects under
+`tenants/` that no database row refers to once they are older than `FACECAST_ORPHAN_GRACE_S` (what a process
+that died between storing an image and committing its row left behind)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
-from services.gateway.db.models import IdempotencyKey, Job, Tenant, Upload, WebhookEndpoint, utcnow
+from services.gateway.db.models import (Category, CategoryExample, IdempotencyKey, Job, Tenant, Upload,
+                                        VirtualModel, WebhookEndpoint, utcnow)
 from services.gateway.jobs import ACTIVE, purge_objects
 
 if TYPE_CHECKING:
@@ -64,6 +67,59 @@ class RetentionSweeper:
             await session.execute(update(WebhookEndpoint).where(
                 WebhookEndpoint.previous_secret_expires_at < now).values(previous_secret=None,
                                                                          previous_secret_expires_at=None))
+        counts["orphans"] = await self.sweep_orphans(now)
         if any(counts.values()):
             logger.info("retention sweep", extra={"fields": counts})
         return counts
+
+    async def sweep_orphans(self, now: datetime) -> int:
+        """Delete objects older than the grace period whose job, upload, virtual model, category or tenant
+        has no row. Keys of other layouts are left alone (nothing here knows what refers to them)."""
+        gw = self.gw
+        cutoff = now.timestamp() - gw.settings.orphan_grace_s
+        listed = await asyncio.to_thread(gw.store.list_modified, "tenants/")
+        old = [key for key, modified in listed if modified < cutoff]
+        if not old:
+            return 0
+        owners: dict[str, set[str]] = {"tenant": set(), "jobs": set(), "uploads": set(), "models": set(),
+                                       "categories": set()}
+        for key in old:
+            parts = key.split("/")
+            owners["tenant"].add(parts[1])
+            if len(parts) >= 4 and parts[2] in owners:
+                owners[parts[2]].add(parts[3] if parts[2] in ("jobs", "models") else key)
+        async with gw.reader() as session:
+            live = {"tenant": await _existing(session, Tenant.id, owners["tenant"]),
+                    "jobs": await _existing(session, Job.id, owners["jobs"]),
+                    "uploads": await _existing(session, Upload.key, owners["uploads"]),
+                    "models": await _existing(session, VirtualModel.id, owners["models"])}
+            category_keys = set()
+            for column in (CategoryExample.latent, Category.direction):
+                tenants = CategoryExample.tenant_id if column is CategoryExample.latent else Category.tenant_id
+                for ref in (await session.scalars(select(column).where(tenants.in_(owners["tenant"])))).all():
+                    category_keys.add((ref or {}).get("key"))
+            live["categories"] = category_keys
+        orphans = []
+        for key in old:
+            parts = key.split("/")
+            if parts[1] not in live["tenant"]:
+                orphans.append(key)
+            elif len(parts) >= 4 and parts[2] in live:
+                owner = parts[3] if parts[2] in ("jobs", "models") else key
+                if owner not in live[parts[2]]:
+                    orphans.append(key)
+        for key in orphans:
+            await asyncio.to_thread(gw.store.delete, key)
+        if orphans:
+            logger.info("orphaned objects removed", extra={"fields": {"count": len(orphans),
+                                                                      "examples": orphans[:5]}})
+        return len(orphans)
+
+
+async def _existing(session, column, values: set[str]) -> set[str]:
+    """The values that exist in `column`, asked in chunks (an IN list has limits)."""
+    found, values = set(), sorted(values)
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        found.update((await session.scalars(select(column).where(column.in_(chunk)))).all())
+    return found

@@ -37,10 +37,11 @@ class Page(BaseModel):
 
 # ---- images and steps ---------------------------------------------------------------------------
 class ImageSource(Strict):
-    """Exactly one of: an upload from `POST /v1/uploads`, an object key of this tenant, an HTTPS URL."""
-    upload_id: str | None = Field(None, max_length=64)
-    key: str | None = Field(None, max_length=512)
-    url: str | None = Field(None, max_length=2000)
+    """Exactly one of: an upload from `POST /v1/uploads`, an object key of this tenant, an HTTPS URL (an
+    empty string is not a choice: it is refused naming its field)."""
+    upload_id: str | None = Field(None, min_length=1, max_length=64)
+    key: str | None = Field(None, min_length=1, max_length=512)
+    url: str | None = Field(None, min_length=1, max_length=2000)
 
     @model_validator(mode="after")
     def _exactly_one(self):
@@ -51,10 +52,10 @@ class ImageSource(Strict):
 
 class StepInput(Strict):
     """An extra input of a step: a virtual model (its portrait) or an image."""
-    virtual_model_id: str | None = Field(None, max_length=64)
-    upload_id: str | None = Field(None, max_length=64)
-    key: str | None = Field(None, max_length=512)
-    url: str | None = Field(None, max_length=2000)
+    virtual_model_id: str | None = Field(None, min_length=1, max_length=64)
+    upload_id: str | None = Field(None, min_length=1, max_length=64)
+    key: str | None = Field(None, min_length=1, max_length=512)
+    url: str | None = Field(None, min_length=1, max_length=2000)
 
     @model_validator(mode="after")
     def _exactly_one(self):
@@ -73,8 +74,10 @@ class JobCreate(Strict):
     """The options of a job. With multipart, send this as the `options` field and the images as `image` files."""
     steps: list[StepSpec] = Field(min_length=1, max_length=8)
     images: list[ImageSource] = Field(default_factory=list, max_length=100)
-    virtual_model_id: str | None = Field(None, max_length=64, description="the face for the swap step")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=20)
+    virtual_model_id: str | None = Field(None, min_length=1, max_length=64, description="the face for the swap step")
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=20, description=(
+        "your own labels: at most 20 keys of 1-40 characters, values of at most 500, 4096 bytes in all "
+        "(413 beyond); returned on the job and in its webhooks"))
 
 
 # ---- jobs ---------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from shared.telemetry import WEBHOOK_DELIVERIES, log_fields
 
 logger = logging.getLogger("facecast.gateway.webhooks")
 SECRET_PREFIX = "whsec_"
-MAX_PAYLOAD_BYTES = 20_000
+MAX_PAYLOAD_BYTES = 64_000  # a 64-candidate casting with S3 URLs fits; job metadata is capped at 4 kB
+ESSENTIAL = ("id", "object", "kind", "batch_id", "status", "result", "error", "job_id")  # never cut
 LEASE_S = 60
 
 
@@ -58,13 +59,15 @@ def signed_headers(endpoint: WebhookEndpoint, message_id: str, body: bytes, now:
 
 
 def encode_payload(event_type: str, data: dict, now: datetime) -> str:
-    """The JSON body; when `data` would push it past 20 kB, the largest lists are cut and marked."""
+    """The JSON body; when `data` would push it past `MAX_PAYLOAD_BYTES`, the largest lists are cut, then
+    the other non-essential fields dropped, and the payload marked `truncated`. The job id, status, result
+    (with its URL) and error are always kept: they are what the receiver acts on."""
     body = {"type": event_type, "timestamp": now.isoformat(), "data": data}
     text = json.dumps(body, separators=(",", ":"), default=str)
     while len(text.encode()) > MAX_PAYLOAD_BYTES:
-        lists = [k for k, v in data.items() if isinstance(v, list) and v]
+        lists = [k for k, v in data.items() if isinstance(v, list) and v and k not in ESSENTIAL]
         if not lists:
-            data = {k: data[k] for k in ("id", "object", "status") if k in data} | {"truncated": True}
+            data = {k: data[k] for k in data if k in ESSENTIAL} | {"truncated": True}
             body["data"] = data
             return json.dumps(body, separators=(",", ":"), default=str)
         longest = max(lists, key=lambda k: len(json.dumps(data[k], default=str)))

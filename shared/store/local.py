@@ -100,6 +100,15 @@ class LocalStore:
                     keys.append(key)
         return sorted(keys)
 
+    def list_modified(self, prefix: str) -> list[tuple[str, float]]:
+        found = []
+        for key in self.list_keys(prefix):
+            try:
+                found.append((key, self._path(key).stat().st_mtime))
+            except (FileNotFoundError, InvalidInput):  # deleted meanwhile, or a name no key can have
+                continue
+        return found
+
     # Presigned URLs: the gateway verifies these with `verify_signature`.
     @staticmethod
     def _signature(secret: bytes, method: str, key: str, expires: int, content_type: str = "") -> str:

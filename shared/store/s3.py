@@ -183,6 +183,13 @@ class S3Store:
         except (S3Error, MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._translate(exc, prefix) from exc
 
+    def list_modified(self, prefix: str) -> list[tuple[str, float]]:
+        try:
+            return sorted((o.object_name, o.last_modified.timestamp()) for o in self.client.list_objects(
+                self.bucket, prefix=prefix or None, recursive=True) if not o.is_dir)
+        except (S3Error, MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._translate(exc, prefix) from exc
+
     def presign_get(self, key: str, expires_s: int = 3600) -> str:
         validate_key(key)
         return self._boto_client().generate_presigned_url(

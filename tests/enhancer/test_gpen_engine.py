@@ -19,7 +19,7 @@ from tests.enhancer.conftest import decoded
 from tests.parity.harness import PARITY_DIR
 
 TINY = {"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}  # 32 channels
-GPEN_PARAMS = {"engine": "gpen", "blend": 1.0}
+GPEN_PARAMS = {"engine": "gpen", "blend": 1.0, "restore": "full"}  # the network path, whatever the face
 
 
 def _tiny_state_dict() -> dict[str, torch.Tensor]:

@@ -17,7 +17,7 @@ from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
 from services.gateway.db.models import Job, JobEventRecord
 from services.gateway.responses import json_response
 from services.gateway.schemas import BatchOut, JobCreate, JobList, JobOut, JobStatus
-from shared.errors import InvalidInput, UnsupportedImage
+from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedImage
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -43,12 +43,14 @@ def _parse_options(raw: bytes | str) -> JobCreate:
     if not raw or not (raw.strip() if isinstance(raw, (bytes, str)) else raw):
         raise InvalidInput("the request body is empty: send the job options (steps, images)")
     try:
-        return JobCreate.model_validate_json(raw)
+        spec = JobCreate.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise InvalidInput(f"{where}: {first['msg']}", errors=[
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:10]]) from None
+    job_service.check_metadata(spec.metadata)
+    return spec
 
 
 async def _read_request(request: Request, max_files: int, max_bytes: int) -> tuple[JobCreate, list]:
@@ -56,6 +58,8 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
             form = await request.form(max_files=max_files, max_fields=20)
+        except PayloadTooLarge:  # the body limit, counted as it arrived
+            raise
         except Exception as exc:  # malformed multipart, too many parts
             raise InvalidInput(f"cannot read the multipart body: {exc}") from None
         options = form.get("options")
@@ -63,14 +67,16 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
             options = await options.read()
         spec = _parse_options(options or b"")
         files = []
-        for part in form.getlist("image"):
+        for index, part in enumerate(form.getlist("image"), start=1):
             if not isinstance(part, UploadFile):
-                raise InvalidInput("`image` must be a file part")
+                raise InvalidInput(f"image {index}: `image` must be a file part", field=f"image {index}")
+            name = f"image {index} ({part.filename})" if part.filename else f"image {index}"
             data = await part.read(max_bytes + 1)
             if len(data) > max_bytes:
-                raise InvalidInput(f"{part.filename or 'an image'} is larger than {max_bytes:,} bytes")
+                raise PayloadTooLarge(f"{name} is larger than {max_bytes:,} bytes, the limit "
+                                      "(FACECAST_MAX_UPLOAD_BYTES)", field=name, limit=max_bytes)
             if not data:
-                raise UnsupportedImage(f"{part.filename or 'an image'} is empty")
+                raise UnsupportedImage(f"{name} is empty", field=name)
             files.append(job_service.FilePart(filename=part.filename or "", data=data))
         return spec, files
     if content_type in ("application/json", ""):
