@@ -37,7 +37,7 @@ def run_stage_on_files(stage, raw_params: dict, image_path: Path, extra_image_pa
                        output_path: Path, *, image_role: str = "image") -> dict:
     """Run `stage` on the photo at `image_path` (plus extra inputs by role), write the result to
     `output_path` in the format of its suffix, and return the stage's report with "output" first."""
-    from shared.images import encode_image
+    from shared.images import encode_image, output_alpha
     from shared.settings import get_settings
     from shared.stage import StageContext, StageInputs
     from shared.weights import ModelStore
@@ -50,6 +50,11 @@ def run_stage_on_files(stage, raw_params: dict, image_path: Path, extra_image_pa
     result = stage.run(params, StageInputs(image=image, extras=extras),
                        StageContext(settings=settings, models=ModelStore.from_settings(settings)))
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    output_path.write_bytes(encode_image(result.image, fmt))
+    alpha, flattened = output_alpha(image, result.image.shape, fmt)  # a transparent photo stays transparent
+    if image.alpha is not None:
+        result.report["alpha"] = "kept" if alpha is not None else "flattened"
+    if flattened:
+        result.report.setdefault("warnings", []).append(flattened)
+    output_path.write_bytes(encode_image(result.image, fmt, alpha=alpha))
     return {"output": str(output_path), **result.report}
 

@@ -4,6 +4,11 @@ Uploads are untrusted: the type is read from magic bytes (never the file name), 
 checked from the header before anything is decoded (decompression bombs), EXIF orientation is applied,
 and every supported mode (grayscale, 16-bit, CMYK, palette, alpha) becomes 8-bit BGR, the one layout
 the face toolkit and the networks use.
+
+Transparency (a product cut-out as PNG or WebP) is kept around that: the stages work on the image
+composited onto white, the decoded image carries its alpha plane, and `encode_image(..., alpha=)`
+writes it back (undoing the white compositing where the alpha is partial), so an RGBA photo leaves
+every stage with the alpha it came with. `output_alpha` says when that cannot be (a JPEG output).
 """
 from __future__ import annotations
 
@@ -34,9 +39,10 @@ def sniff_format(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # H×W×3 uint8, BGR
+    pixels: np.ndarray  # H×W×3 uint8, BGR (composited onto white when the image has transparency)
     format: str  # png | jpeg | webp
     had_alpha: bool
+    alpha: np.ndarray | None = None  # H×W uint8 when the image has an alpha channel
 
     @property
     def content_type(self) -> str:
@@ -83,11 +89,12 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
             img.load()
             img = ImageOps.exif_transpose(img)
             pixels, had_alpha = _to_bgr(img)
+            alpha = np.array(img.convert("RGBA"))[:, :, 3] if had_alpha else None
     except (UnsupportedImage, ImageTooLarge):
         raise
     except Exception as exc:
         raise UnsupportedImage(f"the {fmt} image is truncated or corrupt: {exc}") from exc
-    return DecodedImage(pixels=pixels, format=fmt, had_alpha=had_alpha)
+    return DecodedImage(pixels=pixels, format=fmt, had_alpha=had_alpha, alpha=alpha)
 
 
 def _to_bgr(img: Image.Image) -> tuple[np.ndarray, bool]:
@@ -105,8 +112,43 @@ def _to_bgr(img: Image.Image) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(rgb[:, :, ::-1]), had_alpha
 
 
-def encode_image(pixels: np.ndarray, fmt: str = "png", jpeg_quality: int = 95) -> bytes:
-    """Encode BGR uint8 as `fmt`; JPEG at high quality so the garment keeps its detail."""
+ALPHA_FORMATS = ("png", "webp")
+
+
+def output_alpha(source: DecodedImage | None, shape: tuple[int, ...],
+                 fmt: str) -> tuple[np.ndarray | None, dict | None]:
+    """The alpha plane for a stage's output of `shape` made from `source`: the source's own, resized when
+    the stage upscaled; or None and a report warning (`alpha-flattened`) when it cannot be kept."""
+    if source is None or source.alpha is None:
+        return None, None
+    height, width = shape[:2]
+    in_height, in_width = source.alpha.shape
+    if fmt not in ALPHA_FORMATS:
+        reason = f"a {fmt.upper()} output has no transparency"
+    elif height * in_width != width * in_height:
+        reason = f"the output ({width}×{height}) is not the input ({in_width}×{in_height}) scaled"
+    else:
+        alpha = source.alpha if (height, width) == (in_height, in_width) else cv2.resize(
+            source.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
+        return alpha, None
+    return None, {"code": "alpha-flattened", "face": None,
+                  "message": f"the input's transparency was flattened onto white: {reason}"}
+
+
+def _uncomposite(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """BGRA whose compositing onto white gives `pixels` back: the colour under a partial alpha is
+    recovered from the white blend the decoder made (C = a·F + (1 − a)·255)."""
+    a = alpha.astype(np.float32)[:, :, None] / 255.0
+    colour = np.where(a > 0, (pixels.astype(np.float32) - 255.0 * (1.0 - a)) / np.maximum(a, 1e-6), pixels)
+    return np.dstack([np.clip(colour + 0.5, 0, 255).astype(np.uint8), alpha])
+
+
+def encode_image(pixels: np.ndarray, fmt: str = "png", jpeg_quality: int = 95,
+                 alpha: np.ndarray | None = None) -> bytes:
+    """Encode BGR uint8 as `fmt`; JPEG at high quality so the garment keeps its detail. With `alpha`
+    (PNG and WebP only) the pixels are taken as composited onto white and written as BGRA."""
+    if alpha is not None and fmt in ALPHA_FORMATS:
+        pixels = _uncomposite(pixels, alpha)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if fmt == "jpeg" else []
     if fmt == "webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, 101]  # lossless

@@ -29,7 +29,7 @@ from shared.bus import Bus, Delivery
 from shared.errors import FaceCastError, InvalidInput, NotFound
 from shared.events import (JOB_EVENTS_TOPIC, ErrorInfo, JobEvent, JobEventKind, ObjectRef, StageRequest,
                            StepOutcome, consumer_group, dlq_topic, request_key, requests_topic, utcnow)
-from shared.images import CONTENT_TYPES, EXTENSIONS, DecodedImage, decode_image, encode_image
+from shared.images import CONTENT_TYPES, EXTENSIONS, DecodedImage, decode_image, encode_image, output_alpha
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
 from shared.store import ObjectStore, cancel_marker_key, get_verified, job_object_key, sha256_hex
 
@@ -304,8 +304,14 @@ class StageWorker:
                 data, ext, ctype = buf.getvalue(), "npy", NPY
             blobs[name] = (job_object_key(tenant, job, step.number, f"{self.stage.name}-{name}", ext), data, ctype)
         if result.image is not None:
+            # a transparent PNG/WebP keeps its alpha through every stage (they work on it composited onto white)
+            alpha, flattened = output_alpha(inputs.image, result.image.shape, fmt)
+            if isinstance(inputs.image, DecodedImage) and inputs.image.alpha is not None:
+                result.report["alpha"] = "kept" if alpha is not None else "flattened"
+            if flattened:
+                result.report.setdefault("warnings", []).append(flattened)
             blobs["image"] = (job_object_key(tenant, job, step.number, self.stage.name, EXTENSIONS[fmt]),
-                              encode_image(result.image, fmt), CONTENT_TYPES[fmt])
+                              encode_image(result.image, fmt, alpha=alpha), CONTENT_TYPES[fmt])
         outputs = {name: ObjectRef(key=key, content_type=ctype, sha256=sha256_hex(data), size=len(data))
                    for name, (key, data, ctype) in blobs.items()}
         started = request.history[-1].finished_at if request.history else utcnow()

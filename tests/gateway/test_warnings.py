@@ -64,8 +64,9 @@ async def test_step_warnings_reach_the_job_sse_webhook_and_sdk(make_harness):
             assert sync.warnings(job) == job_warnings(job)  # a job dictionary needs no request
 
         # a job without warnings has an empty list everywhere
-        plain = await api.wait_job((await api.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "invert"}]})},
-                                                   files=[("image", ("q.png", png_bytes(seed=1), "image/png"))])).json()["id"])
+        plain = await api.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "invert"}]})},
+                               files=[("image", ("q.png", png_bytes(seed=1), "image/png"))])
+        plain = await api.wait_job(plain.json()["id"])
         assert plain["status"] == "succeeded" and plain["warnings"] == []
         assert job_warnings(plain) == []
 
