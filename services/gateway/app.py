@@ -28,6 +28,7 @@ from services.gateway.problems import install_problem_handlers, unexpected_error
 from services.gateway.ratelimit import TokenBuckets
 from services.gateway.retention import RetentionSweeper
 from services.gateway.schemas import JobCreate
+from services.gateway.watchdog import JobWatchdog, requeue_active
 from services.gateway.webhooks import WebhookDeliverer
 from shared.bus import Bus, open_bus
 from shared.settings import Settings
@@ -79,6 +80,7 @@ class Gateway:
         self.deliverer = WebhookDeliverer(self.sessionmaker, self.reader, self.http, settings)
         self.events = JobEventConsumer(self)
         self.sweeper = RetentionSweeper(self)
+        self.watchdog = JobWatchdog(self)
         self.changes = JobChanges()
         self.active_jobs = ActiveJobCounts()
         self.extras: list[Background] = []
@@ -91,10 +93,13 @@ class Gateway:
     async def start(self) -> None:
         await migrate(self.engine)
         await self.bus.start()
+        if not getattr(self.bus, "durable", True):  # the in-process bus starts empty: resume from the database
+            await requeue_active(self)
         self._stopping = asyncio.Event()
         for name, coro in (("relay", self.relay.run(self._stopping)), ("events", self.events.run(self._stopping)),
                            ("webhooks", self.deliverer.run(self._stopping)),
                            ("sweeper", self.sweeper.run(self._stopping)),
+                           ("watchdog", self.watchdog.run(self._stopping)),
                            *((f"extra-{i}", extra.run()) for i, extra in enumerate(self.extras))):
             task = asyncio.create_task(coro, name=f"gateway-{name}")
             task.add_done_callback(self._loop_ended)
@@ -124,6 +129,8 @@ class Gateway:
             await self.bus.stop()
         await self.http.aclose()
         await self.engine.dispose()
+        logger.info("gateway stopped" + ("" if getattr(self.bus, "durable", True) else
+                                         "; unfinished jobs resume from the database at the next start"))
 
 
 class RequestIdMiddleware:

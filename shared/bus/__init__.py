@@ -26,6 +26,8 @@ class Consumer(Protocol):
 
 
 class Bus(Protocol):
+    durable: bool  # records survive this process (Kafka); False: the in-process bus, gone on a restart
+
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, topic: str, value: bytes, key: str | None = None,

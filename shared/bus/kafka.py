@@ -76,6 +76,8 @@ async def list_topics(bootstrap: str) -> list[str]:
 
 
 class KafkaBus:
+    durable = True  # records outlive every process: a restarted consumer resumes from its committed offset
+
     def __init__(self, bootstrap: str, session_timeout_ms: int = 10_000, max_message_bytes: int = 1_048_576,
                  partitions: int = DEFAULT_PARTITIONS, fetch_max_wait_ms: int = 20, revoke_grace_s: float = 5.0,
                  client_id: str = "facecast") -> None:
