@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from shared import telemetry
+from shared.budget import TimeBudgetExceeded, budget_message, time_budget
 from shared.bus import Bus, Delivery
 from shared.errors import FaceCastError, InvalidInput, NotFound
 from shared.events import (JOB_EVENTS_TOPIC, ErrorInfo, JobEvent, JobEventKind, ObjectRef, StageRequest,
@@ -35,6 +36,7 @@ from shared.store import ObjectStore, cancel_marker_key, get_verified, job_objec
 
 logger = logging.getLogger("facecast.runtime")
 NPY = "application/x-npy"
+BUDGET_GRACE_S = 1.0  # past the budget, time for the stage's own checkpoint to answer before the runtime does
 _IO_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="facecast-store")
 
 
@@ -191,8 +193,9 @@ class StageWorker:
         if not todo:
             return
         telemetry.BATCH_SIZE.labels(self.stage.name).observe(len(todo))
+        straggler = None
         try:
-            results = await asyncio.to_thread(self._run_all, [(p, i) for _, _, p, i, _ in todo])
+            results, straggler = await self._run_within_budget([(p, i) for _, _, p, i, _ in todo])
         finally:
             await asyncio.gather(*started_events)
         for (d, request, _, inputs, started), result in zip(todo, results):
@@ -208,6 +211,8 @@ class StageWorker:
             telemetry.HOP_LATENCY.labels(self.stage.name).observe(time.perf_counter() - started)
             logger.info("step done", extra=self._log_fields(request, work_ms=outcome.work_ms,
                                                             outputs=sorted(outcome.outputs)))
+        if straggler is not None:  # failed past its budget but still running: keep the slot until it ends
+            await asyncio.gather(straggler, return_exceptions=True)
 
     def _log_fields(self, request: StageRequest, **more) -> dict:
         """What an operator follows an event by: its job, trace, stage, step and attempt (explicit, as a
@@ -219,28 +224,56 @@ class StageWorker:
     def _prepare(self, request: StageRequest) -> tuple[object, StageInputs]:
         return self.stage.parse_params(request.current.params), self._fetch_inputs(request)
 
+    def budget_s(self) -> float:
+        return self.settings.stage_time_budgets_s.get(self.stage.name, self.settings.stage_time_budget_s)
+
     def _run_all(self, items: list[tuple[object, StageInputs]]) -> list[StageOutput | Exception]:
-        """One model call for the batch when the stage can; on failure, isolate the culprit."""
+        """One model call for the batch when the stage can; on failure, isolate the culprit. Each event
+        runs under the stage's time budget (a batch: the budget times its size); an event that ran past
+        it fails with time-budget-exceeded even when it did not check its budget itself."""
         engine = lambda p: getattr(p, "engine", "default")  # noqa: E731
+        budget = self.budget_s()
         if self.stage.run_batch is not None and len(items) > 1:
             started = time.perf_counter()
             try:
-                outputs = self.stage.run_batch(items, self.ctx)
-                per_item = (time.perf_counter() - started) / len(items)
+                with time_budget(budget * len(items), self.stage.name):
+                    outputs = self.stage.run_batch(items, self.ctx)
+                elapsed = time.perf_counter() - started
                 for params, _ in items:
-                    telemetry.STAGE_LATENCY.labels(self.stage.name, engine(params)).observe(per_item)
+                    telemetry.STAGE_LATENCY.labels(self.stage.name, engine(params)).observe(elapsed / len(items))
+                if elapsed > budget * len(items):
+                    return [TimeBudgetExceeded(budget_message(self.stage.name, budget), budget_s=budget)] * len(items)
                 return list(outputs)
+            except TimeBudgetExceeded as exc:  # one by one would cost as much again
+                return [exc] * len(items)
             except Exception:
                 logger.warning("batched call failed; retrying the events one by one", exc_info=True)
         results: list[StageOutput | Exception] = []
         for params, inputs in items:
             started = time.perf_counter()
             try:
-                results.append(self.stage.run(params, inputs, self.ctx))
+                with time_budget(budget, self.stage.name):
+                    results.append(self.stage.run(params, inputs, self.ctx))
             except Exception as exc:  # reported per event below
                 results.append(exc)
-            telemetry.STAGE_LATENCY.labels(self.stage.name, engine(params)).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            if elapsed > budget and not isinstance(results[-1], Exception):
+                results[-1] = TimeBudgetExceeded(budget_message(self.stage.name, budget), budget_s=budget)
+            telemetry.STAGE_LATENCY.labels(self.stage.name, engine(params)).observe(elapsed)
         return results
+
+    async def _run_within_budget(self, items: list[tuple[object, StageInputs]]
+                                 ) -> tuple[list[StageOutput | Exception], asyncio.Future | None]:
+        """`_run_all` in a thread. A stage that neither returns nor checks its budget is failed here once
+        budget + BUDGET_GRACE_S has passed, so the job's state says so at once; the thread cannot be
+        stopped: it is returned, and the caller keeps this worker's slot until it is done (no work piles
+        up behind the budget's back)."""
+        budget = self.budget_s()
+        running = asyncio.ensure_future(asyncio.to_thread(self._run_all, items))
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), budget * len(items) + BUDGET_GRACE_S), None
+        except TimeoutError:
+            return [TimeBudgetExceeded(budget_message(self.stage.name, budget), budget_s=budget)] * len(items), running
 
     async def _parse(self, d: Delivery) -> StageRequest | None:
         try:
