@@ -404,7 +404,10 @@ class StageWorker:
             retry = request.model_copy(update={"attempt": request.attempt + 1})
             await self.bus.publish(d.topic, retry.model_dump_json().encode(), key=self._key(request))
             return
-        logger.error(f"job failed at {self.stage.name}: {message}", extra=log_extra)
+        # a failure the request caused (no face, a truncated photo, a bad parameter) is the user's to fix, not
+        # an operator's: INFO; anything else (a missing engine, a bug, exhausted retries) is an ERROR
+        user_caused = isinstance(exc, (InvalidInput, ValidationError))
+        (logger.info if user_caused else logger.error)(f"job failed at {self.stage.name}: {message}", extra=log_extra)
         if retryable:  # exhausted attempts: keep the event for replay after a fix
             await self.bus.publish(dlq_topic(self.stage.name), d.value, key=request.job_id,
                                    headers={"error": message[:1000], "error-code": code,

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 86_400
     rate_limit_per_s: float = 50.0  # per tenant, token bucket; tenants may have their own
     rate_limit_burst: int = 200
+    auth_failures_per_min: float = 10.0  # failed API-key authentications per client address, after the burst
+    auth_failure_burst: int = 20
     max_active_jobs: int = 1_000  # queued + running per tenant; tenants may have their own
     outbox_poll_s: float = 0.5
     # a queued or running job without any progress for this long fails with `job-deadline-exceeded`

@@ -25,7 +25,7 @@ from services.gateway.limits import BodyLimit
 from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay
 from services.gateway.problems import install_problem_handlers, unexpected_error
-from services.gateway.ratelimit import TokenBuckets
+from services.gateway.ratelimit import FailedAuths, TokenBuckets
 from services.gateway.retention import RetentionSweeper
 from services.gateway.schemas import JobCreate
 from services.gateway.watchdog import JobWatchdog, requeue_active
@@ -74,6 +74,7 @@ class Gateway:
         self.reader = make_reader(self.engine)
         self.keys = KeyVerifier(self.reader)
         self.buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.auth_failures = FailedAuths(settings.auth_failures_per_min, settings.auth_failure_burst)
         self.catalog = StageCatalog(settings)
         self.http = SafeHttp(AddressPolicy(settings.allow_http_urls, settings.netguard_allow_networks))
         self.relay = OutboxRelay(self.reader, self.bus, settings.outbox_poll_s, settings.tenant_partitions)

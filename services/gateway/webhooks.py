@@ -200,10 +200,11 @@ class WebhookDeliverer:
                                now, duration_ms, None)
             return
         delay = self.schedule[attempts]
-        if (hint := retry_after_s({k.lower(): v for k, v in response_headers.items()}, now)) is not None:
+        ended = utcnow()  # the delay counts from the attempt's end: a 15 s timeout must not eat a 5 s wait
+        if (hint := retry_after_s({k.lower(): v for k, v in response_headers.items()}, ended)) is not None:
             delay = max(delay, min(hint, 86_400.0))
         await self._finish(delivery_id, "pending", status_code, error, now, duration_ms,
-                           now + timedelta(seconds=delay))
+                           ended + timedelta(seconds=delay))
 
     async def _finish(self, delivery_id: str, status: str, status_code: int | None, error: str | None,
                       attempted_at: datetime, duration_ms: float, next_attempt_at: datetime | None,

@@ -7,6 +7,7 @@ from fastapi import Depends, Query, Request
 
 from services.gateway.app import Gateway
 from services.gateway.auth import Principal, token_from_request
+from services.gateway.problems import Unauthorized
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -16,7 +17,14 @@ def get_gateway(request: Request) -> Gateway:
 def require(scope: str):
     async def principal(request: Request) -> Principal:
         gw: Gateway = request.app.state.gateway
-        caller = await gw.keys.verify(token_from_request(request))
+        token = token_from_request(request)
+        address = request.client.host if request.client else "unknown"
+        gw.auth_failures.check(address)
+        try:
+            caller = await gw.keys.verify(token)
+        except Unauthorized:  # a wrong, revoked or malformed key: counted against the address
+            gw.auth_failures.failed(address)
+            raise
         gw.buckets.take(caller.tenant_id, caller.rate_limit_per_s)
         caller.require(scope)
         return caller
