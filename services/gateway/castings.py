@@ -169,13 +169,13 @@ async def _latent_ref(gw: "Gateway", session, tenant_id: str, ref: str) -> Objec
 
 
 async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCreate) -> tuple[Casting, Job]:
-    from services.generator.stage import preflight
+    from services.generator.stage import consecutive_seeds, preflight
 
     stage = gw.catalog.get("generator")
     tenant = principal.tenant_id
     raw: dict = {"engine": body.engine}
     if body.seed is not None:
-        raw["seeds"] = [(body.seed + i) % 2**32 for i in range(body.n)]  # any seed a candidate reported
+        raw["seeds"] = consecutive_seeds(body.seed, body.n)  # any seed a candidate reported
     else:
         raw["n"] = body.n
     for field in ("truncation", "strength", "brief", "spread", "mix"):

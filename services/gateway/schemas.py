@@ -258,7 +258,7 @@ class WebhookDeliveryList(Page):
 
 # ---- castings, virtual models, categories -----------------------------------------------------
 class CastingCreate(Strict):
-    engine: str = Field("demo", max_length=40)
+    engine: str = Field("demo", max_length=40, description="`demo` (the default, as on the CLI) or `stylegan2`")
     n: int = Field(4, ge=1, le=64)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="first seed (then seed+1, …); random when absent")
     truncation: float | None = Field(None, ge=0.0, le=1.0)

@@ -18,8 +18,10 @@ CAPTION_PX = 24
 def register(subparsers) -> None:
     gen = subparsers.add_parser("generate", help="cast candidate faces: PNGs, latents, report and a contact sheet")
     count = gen.add_mutually_exclusive_group()
-    count.add_argument("--n", type=int, help="how many random faces (default 8)")
+    count.add_argument("--n", type=int, help="how many faces (default 8): random ones, or from --seed on")
     count.add_argument("--seeds", type=int, nargs="+", help="exact seeds, to make faces again")
+    gen.add_argument("--seed", type=int, help="first seed (then seed+1, …) for the --n faces, like the API's "
+                     "`seed`; random when absent")
     _engine_args(gen)
     gen.add_argument("--truncation", type=float, default=0.7, help="ψ in [0,1]: 0 = average face, 1 = full variety")
     gen.add_argument("--category", help="steer toward a taught category (e.g. elegant)")
@@ -46,9 +48,18 @@ def register(subparsers) -> None:
 
 
 def _engine_args(parser) -> None:
-    parser.add_argument("--engine", default="stylegan2", choices=("stylegan2", "demo"),
-                        help="stylegan2 needs imported weights; demo works out of the box (non-commercial)")
+    parser.add_argument("--engine", default=None, choices=("stylegan2", "demo"),
+                        help="demo (the default, as in the API) works out of the box (non-commercial); stylegan2 "
+                             "needs imported weights (the default engine when --weights is given)")
     parser.add_argument("--weights", help="stylegan2 weights name in the model store (default stylegan2-ffhq-config-f)")
+
+
+def _engine(args) -> str:
+    """The engine the arguments name: `--engine`, else stylegan2 when `--weights` names its weights, else the
+    default every entry point shares."""
+    from services.generator.stage import DEFAULT_ENGINE
+
+    return args.engine or ("stylegan2" if args.weights else DEFAULT_ENGINE)
 
 
 def _context():
@@ -64,8 +75,18 @@ def _generate(args) -> int:
     from services.generator.stage import STAGE
     from shared.stage import StageInputs
 
-    raw = {"engine": args.engine, "truncation": args.truncation, "spread": args.spread}
-    raw |= {"seeds": args.seeds} if args.seeds else {"n": args.n or 8}
+    from services.generator.stage import consecutive_seeds
+    from shared.errors import InvalidInput
+
+    if args.seed is not None and args.seeds:
+        raise InvalidInput("give --seed (the first of --n seeds) or --seeds (each seed), not both")
+    raw = {"engine": _engine(args), "truncation": args.truncation, "spread": args.spread}
+    if args.seeds:
+        raw["seeds"] = args.seeds
+    elif args.seed is not None:
+        raw["seeds"] = consecutive_seeds(args.seed, args.n or 8)
+    else:
+        raw["n"] = args.n or 8
     for key in ("weights", "category", "strength", "brief", "mix"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)
@@ -122,7 +143,7 @@ def _categories_list(args) -> int:
     from services.generator.engines import load_engine
 
     ctx = _context()
-    engine = load_engine(args.engine, args.weights, ctx.models)
+    engine = load_engine(_engine(args), args.weights, ctx.models)
     library = load_directions(ctx.models, engine.weights.name, engine.weights.sha256, engine.latent_dim)
     if not library.names():
         print(f"no categories taught yet for {engine.weights.name}")
@@ -137,7 +158,7 @@ def _categories_teach(args) -> int:
     from services.generator.engines import load_engine
 
     ctx = _context()
-    engine = load_engine(args.engine, args.weights, ctx.models)
+    engine = load_engine(_engine(args), args.weights, ctx.models)
     fitting = np.stack([np.load(p, allow_pickle=False).reshape(-1) for p in args.fitting])
     not_fitting = np.stack([np.load(p, allow_pickle=False).reshape(-1) for p in args.not_fitting])
     fit = fit_direction(fitting, not_fitting)

@@ -40,11 +40,20 @@ def max_candidates() -> int:
     return get_settings().generator_max_candidates
 
 
+DEFAULT_ENGINE = "demo"  # the one engine a fresh machine can run; `facecast generate` and the API default to it
+
+
+def consecutive_seeds(first: int, n: int) -> list[int]:
+    """`n` seeds from `first` on (wrapping), as the API's `seed` + `n` and the CLI's `--seed` + `--n` mean."""
+    return [(first + i) % (SEED_MAX + 1) for i in range(n)]
+
+
 class GeneratorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["stylegan2", "demo"] = Field("stylegan2", description="`demo` works out of the box; "
-                                                 "non-commercial, low quality")
+    engine: Literal["stylegan2", "demo"] = Field(DEFAULT_ENGINE, description="`demo` (the default everywhere: "
+                                                 "API, CLI, stage) works out of the box; non-commercial, low "
+                                                 "quality. `stylegan2` needs imported weights")
     weights: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
                                 description="stylegan2: model-store name (default stylegan2-ffhq-config-f)")
     seeds: list[Annotated[int, Field(ge=0, le=SEED_MAX)]] | None = Field(None, min_length=1)

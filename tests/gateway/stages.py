@@ -36,7 +36,7 @@ FAKE_GENERATOR = StageDefinition(name="generator", params_model=REAL_GENERATOR.p
 
 
 # ---- a stage that succeeds with warnings (the realism checks' "never a silent bad result") ----------------
-WARNINGS = [{"code": "soft-face", "message": "face 0 is softer than the photo around it (sharpness 0.42×)", "face": 0},
+WARNINGS = [{"code": "soft-face", "message": "the face is softer than the photo around it (sharpness 0.42×)", "face": 0},
             {"code": "alpha-flattened", "message": "the transparency was flattened onto white", "face": None}]
 
 

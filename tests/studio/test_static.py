@@ -85,6 +85,7 @@ def test_colour_pairs_meet_wcag_aa():
     low = {f"{f}/{b}": round(contrast(var[f], var[b]), 2) for f, b in pairs if contrast(var[f], var[b]) < 4.5}
     assert not low, low
     assert contrast("#7a0916", "#fde2e4") >= 4.5 and contrast("#17603a", "#dff3e6") >= 4.5  # licence badges
+    assert contrast("#5c4300", "#fff1c2") >= 4.5 and contrast("#5c4300", var["card"]) >= 4.5  # warning badge, list
     assert contrast(var["muted"], "#f1f0f6") >= 4.5  # untaught mood chips
 
 

@@ -43,6 +43,10 @@ export async function init() {
     $(box).addEventListener("change", sync);
     sync();
   }
+  // only the swap needs a virtual model: enhance or makeup alone must not be blocked by an empty list
+  const syncModel = () => { $("#model-select").required = $("#step-swap").checked; };
+  $("#step-swap").addEventListener("change", syncModel);
+  syncModel();
   $("#makeup-intensity").addEventListener("input", (e) => { $("#makeup-intensity-value").textContent = Number(e.target.value).toFixed(2); });
   $("#photos-form").addEventListener("submit", (e) => { e.preventDefault(); start(); });
   $("#download-all").addEventListener("click", downloadAll);
@@ -145,18 +149,35 @@ function renderItem(item) {
       h("div", { class: "name" }, name),
       h("div", { class: `state ${item.state}`, "aria-live": "polite" }, stateText(item)),
       licence,
+      warningsBlock(item.job),
       h("progress", { max: 1, value, "aria-label": progressLabel }),
     ),
     h("div", { class: "buttons" }, ...buttons),
   );
 }
 
+// Never a silent bad result: a job whose stages measured something a shop should look at (a soft face,
+// a tone mismatch, a face cut by the frame, flattened transparency…) still succeeds, with `warnings`;
+// the result then carries a badge and every message, so it is not published by accident.
+export function warningsBlock(job) {
+  const warnings = job?.warnings || [];
+  if (!warnings.length) return null;
+  const lines = warnings.map((w) => (w.face === null || w.face === undefined
+    ? w.message : `${t("photos.warningFace", { face: w.face + 1 })}: ${w.message}`));
+  return h("div", { class: "warnings" },
+    h("span", { class: "badge warning", title: lines.join("\n") }, t("photos.warnings", { n: warnings.length })),
+    h("ul", {}, ...warnings.map((w, i) => h("li", { "data-code": w.code }, lines[i]))),
+  );
+}
+
 function updateSummary() {
   const count = (s) => items.filter((i) => i.state === s).length;
   const done = count("succeeded");
+  const warned = items.filter((i) => i.state === "succeeded" && i.job?.warnings?.length).length;
   $("#download-all").disabled = done === 0;
   $("#photos-status").textContent = items.length
     ? t("photos.summary", { total: items.length, done, failed: count("failed") + count("canceled") })
+      + (warned ? ` · ${t("photos.summaryWarnings", { n: warned })}` : "")
     : "";
 }
 
