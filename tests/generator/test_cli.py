@@ -63,7 +63,8 @@ def test_teach_then_generate_with_the_category(facecast, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["generate", "--n", "40"], "maximum per request is 32"),
-    (["generate", "--n", "2"], "'stylegan2-ffhq-config-f' are not in the model store"),
+    (["generate", "--engine", "stylegan2", "--n", "2"], "'stylegan2-ffhq-config-f' are not in the model store"),
+    (["generate", "--seed", "7", "--seeds", "1", "2"], "not both"),
     (["generate", "--n", "2", "--weights", SMALL_NAME, "--category", "nope"], "unknown category 'nope'"),
     (["generate", "--n", "2", "--weights", SMALL_NAME, "--truncation", "3"], "truncation"),
 ])
