@@ -72,6 +72,11 @@ def _packaged_records():
     return [v for module in modules for v in vars(module).values() if isinstance(v, PackagedWeights)]
 
 
+def packaged_weights() -> dict:
+    """Every weight file shipped inside a package, by name (no import needed to use them)."""
+    return {p.name: p for p in _packaged_records()}
+
+
 def _models_list(args) -> int:
     rows = [r.public() | {"store": "model store"} for r in _models().records().values()]
     rows += [p.record().public() | {"store": f"package {p.package}"} for p in _packaged_records()]

@@ -183,6 +183,20 @@ class ModelStore:
                                     + " (import with `facecast models import NAME FILE`)", missing=missing)
         return {n: self.path(n) for n in names}
 
+    def unavailable(self, name: str) -> str | None:
+        """Why the named weights cannot be used now (not imported, or the file is gone), None when they are
+        there. Cheap enough for every `GET /v1/engines`: the hash is checked on first use, not here."""
+        record = self.records().get(name)
+        if record is None:
+            return f"weights {name!r} are not in the model store (import them with `facecast models import {name} FILE`)"
+        if self.bucket_store is not None:
+            if (self.root / record.file).is_file() or self.bucket_store.exists(record.file):
+                return None
+            return f"weights {name!r}: {record.file} is listed but missing from the model bucket"
+        if not (self.root / record.file).is_file():
+            return f"weights {name!r}: {record.file} is listed but missing from {self.root}"
+        return None
+
     def verify(self) -> list[tuple[str, bool, str]]:
         results = []
         for name in sorted(self.records()):

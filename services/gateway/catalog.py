@@ -19,6 +19,7 @@ class StageCatalog:
         self.settings = settings
         self.names = stage_names(settings)
         self._loaded: dict[str, StageDefinition | str] = {}
+        self._models = None
 
     def canonical(self, name: str) -> str:
         name = ALIASES.get(name, name)
@@ -60,6 +61,25 @@ class StageCatalog:
             stage.check_inputs(params, input_names)
         return params.model_dump(mode="json", exclude_unset=True)
 
+    def unavailable(self, weights: tuple[str, ...]) -> str | None:
+        """Why an engine with these weights cannot run now (a missing package file or model-store file, each
+        named), or None: `available` must mean a job asking for the engine can run."""
+        from services.ops import packaged_weights
+        from shared.weights import ModelStore
+
+        if self._models is None:
+            self._models = ModelStore.from_settings(self.settings)
+        packaged, reasons = packaged_weights(), []
+        for name in weights:
+            if name in packaged:
+                try:
+                    packaged[name].path()
+                except Exception as exc:  # the package or its file is missing
+                    reasons.append(str(getattr(exc, "message", exc)))
+            elif (reason := self._models.unavailable(name)) is not None:
+                reasons.append(reason)
+        return "; ".join(reasons) or None
+
     def engines(self) -> list[dict]:
         rows = []
         for name in self.names:
@@ -69,6 +89,7 @@ class StageCatalog:
                              "demo": False, "weights": [], "available": False, "unavailable_reason": stage})
                 continue
             for engine in stage.engines.values():
+                reason = self.unavailable(tuple(engine.weights))
                 rows.append({**engine.public(), "stage": name, "description": engine.description,
-                             "available": True, "unavailable_reason": None})
+                             "available": reason is None, "unavailable_reason": reason})
         return rows
