@@ -16,6 +16,9 @@ def register(subparsers) -> None:
                         help="realesrgan works out of the box; gpen needs imported weights (not for commercial use)")
     parser.add_argument("--blend", type=float, default=0.8, help="0 = the input face, 1 = the fully restored face")
     parser.add_argument("--pre-blur-sigma", type=float, help="blur before restoring, in pixels of a 512-px face")
+    parser.add_argument("--restore", default="auto", choices=("auto", "full"),
+                        help="auto = restore each face in proportion to its measured degradation (a sharp face is "
+                             "left as it is); full = restore every selected face at --blend")
     parser.add_argument("--face-selector", default="largest", choices=("largest", "index", "reference", "all"))
     parser.add_argument("--face-index", type=int, default=0, help="with --face-selector index: 0 = leftmost face")
     parser.add_argument("--reference", type=Path, help="with --face-selector reference: a photo of the person "
@@ -28,7 +31,7 @@ def _enhance(args: argparse.Namespace) -> int:
     from services.local_run import run_stage_on_files
 
     raw = {"engine": args.engine, "scale": args.scale, "blend": args.blend, "face_selector": args.face_selector,
-           "face_index": args.face_index}
+           "face_index": args.face_index, "restore": args.restore}
     if args.pre_blur_sigma is not None:
         raw["pre_blur_sigma"] = args.pre_blur_sigma
     extras = {REFERENCE_INPUT: args.reference} if args.reference is not None else {}

@@ -4,6 +4,7 @@ output, which cannot carry it, says so with an `alpha-flattened` warning."""
 from __future__ import annotations
 
 import io
+import json
 
 import cv2
 import numpy as np
@@ -82,3 +83,19 @@ async def test_rgba_cut_out_through_the_enhancer_worker_keeps_the_same_alpha(tmp
     assert np.array_equal(out[:, :, 3], rgba[:, :, 3])
     face_changed = (out[:, :, :3] != rgba[:, :, :3]).any(axis=2) & (rgba[:, :, 3] == 255)
     assert face_changed.sum() > 2000  # the face was restored under the opaque alpha
+
+
+@pytest.mark.usefixtures("empty_model_store")
+def test_enhance_cli_keeps_alpha_in_png_and_says_a_jpeg_flattened_it(tmp_path, capsys, astronaut):
+    from services.cli import main
+
+    rgba = cut_out(astronaut)
+    source = tmp_path / "cutout.png"
+    source.write_bytes(rgba_bytes(rgba, "png"))
+    assert main(["enhance", str(source), "-o", str(tmp_path / "out.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["alpha"] == "kept" and "warnings" not in report
+    assert np.array_equal(np.asarray(read_rgba((tmp_path / "out.png").read_bytes()))[:, :, 3], rgba[:, :, 3])
+    assert main(["enhance", str(source), "-o", str(tmp_path / "out.jpg")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["alpha"] == "flattened" and [w["code"] for w in report["warnings"]] == ["alpha-flattened"]
