@@ -378,10 +378,14 @@ def job_view(gw: "Gateway", job: Job, tenant_retention: int | None = None, expir
         if job.status == "canceled" and status in ("pending", "running"):
             status = "canceled"
         started, finished = _dt(state.get("started_at")), _dt(outcome.get("finished_at"))
+        elapsed_ms = (finished - started).total_seconds() * 1000 if started and finished else None
+        # the step's own work, as its worker measured it; the rest of the elapsed time it waited (a killed
+        # worker's partitions moving, retry backoff): kept apart so latency figures are not skewed by outages
+        duration_ms = outcome.get("work_ms") if outcome.get("work_ms") is not None else elapsed_ms
         steps.append({
             "number": spec["number"], "stage": spec["stage"], "params": spec.get("params", {}), "status": status,
-            "started_at": started, "finished_at": finished,
-            "duration_ms": (finished - started).total_seconds() * 1000 if started and finished else None,
+            "started_at": started, "finished_at": finished, "duration_ms": duration_ms,
+            "wait_ms": max(0.0, round(elapsed_ms - duration_ms, 3)) if elapsed_ms is not None else None,
             "outputs": {name: object_view(gw, ref, purged, expires_s)
                         for name, ref in outcome.get("outputs", {}).items()},
             "report": outcome.get("report", {}),

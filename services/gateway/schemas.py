@@ -88,7 +88,9 @@ class StepOut(BaseModel):
     status: Literal["pending", "running", "succeeded", "failed", "canceled"]
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    duration_ms: float | None = None
+    duration_ms: float | None = Field(None, description="the step's own work time (inputs, stage, outputs)")
+    wait_ms: float | None = Field(None, description="started_at → finished_at not spent working: a redelivery "
+                                                    "after a worker died, retry backoff")
     outputs: dict[str, ObjectOut] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict)
 
