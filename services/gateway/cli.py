@@ -38,6 +38,7 @@ def _gateway(args) -> int:
         print("database migrated", flush=True)
         return 0
     settings = _settings()
+    asyncio.run(_with_database(lambda sessionmaker: asyncio.sleep(0)))  # a missing database is one line
     if settings.bus == "memory":
         logging.getLogger("facecast.gateway").warning(
             "FACECAST_BUS=memory: stage workers in other processes cannot see this gateway's jobs "
@@ -69,10 +70,11 @@ def app_from_environment():
 
 
 async def _with_database(work):
-    from services.gateway.db.session import make_engine, make_sessionmaker, migrate
+    from services.gateway.db.session import check_database, make_engine, make_sessionmaker, migrate
 
     engine = make_engine(_settings().resolved_database_url())
     try:
+        await check_database(engine)
         await migrate(engine)
         return await work(make_sessionmaker(engine))
     finally:

@@ -8,11 +8,41 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from shared.errors import ConfigError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_347_021  # pg advisory lock id: gateways starting together migrate one at a time
 
 
+def check_database_url(url: str) -> None:
+    """The gateway runs on SQLAlchemy's asyncio engine: a PostgreSQL URL must name the asyncpg driver."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+")[0] in ("postgresql", "postgres") and scheme != "postgresql+asyncpg":
+        raise ConfigError(f"FACECAST_DATABASE_URL must use the asyncpg driver: postgresql+asyncpg://{rest} "
+                          f"(not {scheme}://)")
+
+
+async def check_database(engine: AsyncEngine) -> None:
+    """Connect once before anything starts, so that a database that is missing or unreachable is one
+    line that says what to do instead of a traceback from the middle of the start."""
+    url = engine.url
+    try:
+        async with engine.connect():
+            return
+    except Exception as exc:  # the driver's own exception types differ; their text is what we have
+        text_ = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(f"cannot open the database {url.render_as_string(hide_password=True)}: {text_}")
+    if "does not exist" in text_ and url.database and f'"{url.database}"' in text_:
+        raise ConfigError(f'database "{url.database}" does not exist on {where}: create it first '
+                          f'(psql -h {url.host or "localhost"} -U {url.username or "postgres"} -c '
+                          f'\'CREATE DATABASE "{url.database}"\'); the gateway creates the tables itself')
+    raise ConfigError(f"cannot connect to PostgreSQL at {where} as {url.username or '(no user)'}: {text_}")
+
+
 def make_engine(url: str) -> AsyncEngine:
+    check_database_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
