@@ -469,11 +469,11 @@ async def serve_stage(stage: StageDefinition, settings) -> None:
     worker.install_signal_handlers()
     server = None
     if settings.worker_port:
-        config = uvicorn.Config(health_app([worker]), host=settings.host, port=settings.worker_port,
+        config = uvicorn.Config(health_app([worker]), host=settings.host, port=settings.worker_port, lifespan="off",
                                 log_level="warning", log_config=None)  # its lines go through the JSON handler
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # the worker owns SIGTERM
-        asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve())
     try:
         worker.waiting_for = "hashing the stage's weights against the model store"
         await asyncio.to_thread(check_weights_at_start, stage, models)
@@ -483,6 +483,7 @@ async def serve_stage(stage: StageDefinition, settings) -> None:
                     extra=telemetry.log_fields(stage=stage.name, health_port=settings.worker_port or None))
         await worker.run()
     finally:
-        if server is not None:
+        if server is not None:  # stopped, not cancelled at exit (which uvicorn logs as an error)
             server.should_exit = True
+            await asyncio.wait([serving], timeout=5)
         await bus.stop()

@@ -100,6 +100,7 @@ def capture_native_stderr() -> None:
                     native_logger.log(_native_level(line), line)
 
     threading.Thread(target=pump, name="native-stderr", daemon=True).start()
+    logging.captureWarnings(True)  # Python warnings as JSON entries too (`py.warnings`)
     capture_native_stderr.done = True
 
 
