@@ -36,8 +36,11 @@ FAKE_GENERATOR = StageDefinition(name="generator", params_model=REAL_GENERATOR.p
 
 
 # ---- a stage that succeeds with warnings (the realism checks' "never a silent bad result") ----------------
-WARNINGS = [{"code": "soft-face", "message": "the face is softer than the photo around it (sharpness 0.42×)", "face": 0},
-            {"code": "alpha-flattened", "message": "the transparency was flattened onto white", "face": None}]
+WARNINGS = [
+    {"code": "soft-face", "message": "the face is softer than the photo around it (sharpness 0.42×)", "face": 0},
+    {"code": "low-source-detail", "message": "the virtual model's portrait has little detail for faces this large",
+     "face": None},
+]
 
 
 def warn(params, inputs, ctx) -> StageOutput:

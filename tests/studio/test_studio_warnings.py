@@ -91,7 +91,7 @@ def test_a_result_with_warnings_shows_the_badge_and_the_messages(browser, warn_s
     assert "2 warning" in badge.text_content()
     assert badge.get_attribute("title") == f"Face 1: {WARNINGS[0]['message']}\n{WARNINGS[1]['message']}"
     items = row.locator(".warnings li").evaluate_all("els => els.map(e => [e.dataset.code, e.textContent])")
-    assert items == [["soft-face", f"Face 1: {WARNINGS[0]['message']}"], ["alpha-flattened", WARNINGS[1]["message"]]]
+    assert items == [["soft-face", f"Face 1: {WARNINGS[0]['message']}"], ["low-source-detail", WARNINGS[1]["message"]]]
     assert "1 to check" in page.text_content("#photos-status")
     # the result itself is still there to compare and download
     assert row.get_by_role("button", name="Download").count() == 1
