@@ -77,7 +77,7 @@ def test_mistakes_are_one_clear_line_and_exit_code_2(facecast, tmp_path, capsys,
 @pytest.mark.slow
 def test_demo_output_is_labelled_demo(facecast, tmp_path, capsys):
     out = tmp_path / "demo"
-    assert facecast("generate", "--engine", "demo", "--seeds", "3", "-o", str(out)) == 0
+    assert facecast("generate", "--n", "1", "--seed", "3", "-o", str(out)) == 0  # demo: the default, as in the API
     assert (out / "demo-00-seed3.png").is_file()
     assert "DEMO engine" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
