@@ -59,6 +59,19 @@ def _gateway(args) -> int:
 LOG_LEVEL_VARIABLE = "FACECAST_GATEWAY_LOG_LEVEL"
 
 
+def _bounded(low: int, high: int):
+    """An integer option that fits its INTEGER column (PostgreSQL refuses more than 2**31 - 1)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
 def app_from_environment():
     """The app of one gateway worker process (`facecast gateway --workers N`), configured from FACECAST_*."""
     from services.gateway.app import create_app
@@ -140,8 +153,8 @@ def register(subparsers) -> None:
     create.add_argument("name")
     create.add_argument("--scope", choices=["read", "write", "admin"], default="admin")
     create.add_argument("--rate-limit", type=float, default=None, help="requests/s (default: FACECAST_RATE_LIMIT_PER_S)")
-    create.add_argument("--max-active-jobs", type=int, default=None)
-    create.add_argument("--retention-days", type=int, default=None)
+    create.add_argument("--max-active-jobs", type=_bounded(1, 2**31 - 1), default=None)
+    create.add_argument("--retention-days", type=_bounded(1, 365), default=None)
     create.set_defaults(handler=_tenants_create)
     listing = tenant_commands.add_parser("list", help="list tenants")
     listing.set_defaults(handler=_tenants_list)

@@ -104,3 +104,13 @@ def test_a_missing_database_or_a_url_without_asyncpg_is_one_line_that_says_what_
     code, stderr = _gateway_stderr(tmp_path, postgres_db.dsn, "--migrate-only")  # postgresql://…
     assert code == 2 and len(stderr.splitlines()) == 1, stderr
     assert f"must use the asyncpg driver: postgresql+asyncpg://{postgres_db.dsn.split('://')[1]}" in stderr
+
+
+def test_tenant_limits_given_on_the_command_line_fit_their_integer_columns():
+    from services.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["tenants", "create", "shop", "--max-active-jobs", str(2**31 - 1)]).max_active_jobs == 2**31 - 1
+    for option, value in (("--max-active-jobs", 2**31), ("--max-active-jobs", 0), ("--retention-days", 366)):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["tenants", "create", "shop", option, str(value)])
