@@ -114,6 +114,15 @@ class Gateway:
     def ready(self) -> bool:
         return self.events.ready and all(not t.done() for t in self._tasks)
 
+    def waiting_for(self) -> list[str]:
+        """Why the gateway is not ready, for /readyz (empty when it is)."""
+        reasons = [f"background loop {t.get_name()} stopped (see the log)" for t in self._tasks if t.done()]
+        if not self.events.ready:
+            reasons.append("joining consumer group facecast-gateway on facecast.job-events: partitions are "
+                           "assigned after a rebalance, which waits up to the session timeout for a member "
+                           "that left without saying so")
+        return reasons
+
     async def stop(self) -> None:
         self._stopping.set()
         for extra in self.extras:

@@ -17,8 +17,9 @@ async def healthz() -> dict:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(gw: GatewayDep) -> JSONResponse:
-    ready = gw.ready
-    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+    if gw.ready:
+        return JSONResponse({"ready": True})
+    return JSONResponse({"ready": False, "waiting_for": gw.waiting_for()}, status_code=503)
 
 
 @router.get("/metrics", include_in_schema=False)
