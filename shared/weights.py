@@ -188,7 +188,8 @@ class ModelStore:
         there. Cheap enough for every `GET /v1/engines`: the hash is checked on first use, not here."""
         record = self.records().get(name)
         if record is None:
-            return f"weights {name!r} are not in the model store (import them with `facecast models import {name} FILE`)"
+            return (f"weights {name!r} are not in the model store (import them with "
+                    f"`facecast models import {name} FILE`)")
         if self.bucket_store is not None:
             if (self.root / record.file).is_file() or self.bucket_store.exists(record.file):
                 return None
