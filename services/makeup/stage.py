@@ -21,6 +21,7 @@ from services.makeup.colour import REGIONS
 from services.makeup.engines import beautygan, landmarks
 from services.makeup.engines.geometry import reference_geometry
 from services.makeup.looks import Look, Region, load_looks, look_names
+from shared.budget import check_time_budget
 from shared.errors import InvalidInput
 from shared.faces import FaceSelection, find_faces
 from shared.images import DecodedImage
@@ -189,7 +190,10 @@ def _run_landmarks(params: MakeupParams, inputs: StageInputs) -> StageOutput:
     goals, unavailable = _landmark_goals(params, reference)
     faces = find_faces(image, params)
     result = image.copy()
-    report["faces"] = [landmarks.apply_to_face(result, face, goals) for face in faces]
+    report["faces"] = []
+    for face in faces:  # each face's work is on its own region; the budget is checked between faces
+        check_time_budget()
+        report["faces"].append(landmarks.apply_to_face(result, face, goals))
     if unavailable:
         report["not_in_reference"] = unavailable
     return StageOutput(image=result, report=report)

@@ -16,6 +16,12 @@ Why three steps:
 When nothing is found at all, the search is retried on a contrast-equalised copy (over- and
 under-exposed photos), then on copies turned by ±45°. YuNet itself finds most faces turned up to
 ±60°; the turned copies catch the rest.
+
+Cost follows a bound, not the canvas: the finest pyramid level has at most SEARCH_MAX_PIXELS and the
+retries run on a copy of at most RETRY_MAX_PIXELS, so a huge canvas (a 6300×6300 PNG of zeros is
+116 kB) costs about what a 4-megapixel photo does; a canvas without any contrast is answered at once;
+every level checks the step's time budget (`shared.budget`). Faces narrower than about 20 px at that
+bound (≈ 50 px on a 24-megapixel canvas, 63 px on a 40-megapixel one) are not searched for.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from shared.budget import check_time_budget
 from shared.errors import InvalidInput
 from shared.faces import models
 from shared.faces.types import Face, check_bgr
@@ -43,6 +50,9 @@ ROLL_CROP_PX = 192
 RETRY_ANGLES = (45.0, -45.0)
 CLAHE_CLIP = 2.0
 DUPLICATE_IOU = 0.35
+SEARCH_MAX_PIXELS = 4_000_000  # the finest pyramid level is never larger (YuNet: ~0.3 s per 4 MP on one core)
+RETRY_MAX_PIXELS = 2_000_000  # the equalised and turned retries search a copy (and levels) at most this large
+FLAT_RANGE = 4  # grey levels: a copy whose pixels all lie within this range shows no face at all
 
 
 @dataclass(frozen=True)
@@ -68,17 +78,41 @@ def detect_faces(image_bgr: np.ndarray, min_score: float | None = None, min_face
     if not min_face_px > 0:
         raise InvalidInput(f"min_face_px must be positive, got {min_face_px}")
 
+    # the retries and the flatness check work on a bounded copy; `back` maps its coordinates to the image's
+    small, back = _bounded_copy(image, RETRY_MAX_PIXELS)
+    if int(np.ptp(small)) <= FLAT_RANGE:
+        return []
+    small_min_face_px = min_face_px / max(back[0, 0], back[1, 1])
     faces = _search(image, image, None, min_score, min_face_px, exhaustive)
     if not faces:  # washed-out or very dark photos: equalise local contrast, search and confirm there
-        equalised = equalise_contrast(image)
-        faces = _search(equalised, equalised, None, min_score, min_face_px, exhaustive)
+        equalised = equalise_contrast(small)
+        faces = [_transformed(f, back) for f in
+                 _search(equalised, equalised, None, min_score, small_min_face_px, exhaustive, RETRY_MAX_PIXELS)]
     if not faces:
         for angle in RETRY_ANGLES:
-            rotated, to_original = _rotate_expanded(image, angle)
-            faces = _search(image, rotated, to_original, min_score, min_face_px, exhaustive)
+            rotated, to_small = _rotate_expanded(small, angle)
+            to_original = back[:, :2] @ to_small  # `back` only scales
+            faces = _search(image, rotated, to_original, min_score, small_min_face_px, exhaustive, RETRY_MAX_PIXELS)
             if faces:
                 break
     return sorted(faces, key=lambda f: f.center[0])
+
+
+def _bounded_copy(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The image, or an area-averaged copy of at most `max_pixels`, and the 2×3 matrix back to the image."""
+    height, width = image.shape[:2]
+    if height * width <= max_pixels:
+        return image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    small = downscale(image, math.sqrt(max_pixels / (height * width)))
+    return small, np.array([[width / small.shape[1], 0.0, 0.0], [0.0, height / small.shape[0], 0.0]])
+
+
+def _transformed(face: Face, matrix: np.ndarray) -> Face:
+    """A face found on a scaled copy, in the coordinates `matrix` (a scaling) maps to."""
+    sx, sy = matrix[0, 0], matrix[1, 1]
+    x, y, w, h = face.box
+    return Face(box=(float(x * sx), float(y * sy), float(w * sx), float(h * sy)),
+                landmarks5=_apply(matrix, face.landmarks5).astype(np.float32), score=face.score, roll=face.roll)
 
 
 def equalise_contrast(image: np.ndarray) -> np.ndarray:
@@ -88,10 +122,11 @@ def equalise_contrast(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
-def pyramid_scales(height: int, width: int, min_face_px: float) -> list[float]:
-    """Scales to run the detector at, coarse to fine."""
+def pyramid_scales(height: int, width: int, min_face_px: float, max_pixels: int = SEARCH_MAX_PIXELS) -> list[float]:
+    """Scales to run the detector at, coarse to fine; the finest level has at most `max_pixels`."""
     long_side = max(height, width)
-    finest = min(1.0, max(DETECTOR_MIN_FACE_PX / min_face_px, SMALLEST_LEVEL_PX / long_side))
+    finest = min(1.0, max(DETECTOR_MIN_FACE_PX / min_face_px, SMALLEST_LEVEL_PX / long_side),
+                 math.sqrt(max_pixels / (height * width)))
     scales = [finest]
     while long_side * scales[-1] > COARSE_LONG_SIDE:
         scales.append(scales[-1] / 2.0)
@@ -99,10 +134,11 @@ def pyramid_scales(height: int, width: int, min_face_px: float) -> list[float]:
 
 
 def _search(image: np.ndarray, searched: np.ndarray, to_original: np.ndarray | None, min_score: float,
-            min_face_px: float, exhaustive: bool) -> list[Face]:
+            min_face_px: float, exhaustive: bool, max_pixels: int = SEARCH_MAX_PIXELS) -> list[Face]:
     """Pyramid over `searched` (the image or a turned copy), confirmation on `image`."""
     faces: list[Face] = []
-    for scale in pyramid_scales(searched.shape[0], searched.shape[1], min_face_px):
+    for scale in pyramid_scales(searched.shape[0], searched.shape[1], min_face_px, max_pixels):
+        check_time_budget()
         candidates = _detect_level(searched, scale)
         if to_original is not None:
             candidates = [_map_candidate(c, to_original) for c in candidates]
@@ -262,7 +298,8 @@ def _rotate_expanded(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.nd
 
 def _map_candidate(candidate: _Candidate, matrix: np.ndarray) -> _Candidate:
     cx, cy = _apply(matrix, np.array([[candidate.cx, candidate.cy]]))[0]
-    return _Candidate(cx=float(cx), cy=float(cy), size=candidate.size)
+    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))  # 1 for a turn; a turned, scaled copy's factor
+    return _Candidate(cx=float(cx), cy=float(cy), size=candidate.size * scale)
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 from shared.errors import InvalidInput, UnsupportedImage
 from shared.faces import detect_faces
-from shared.faces.detect import TILE_OVERLAP, _tiles, downscale, pyramid_scales
+from shared.faces.detect import SEARCH_MAX_PIXELS, TILE_OVERLAP, _tiles, downscale, pyramid_scales
 from tests.data import load_image, testset
 
 
@@ -113,8 +113,8 @@ def test_pyramid_runs_coarse_to_fine_down_to_the_minimum_face():
     assert pyramid_scales(512, 512, 40) == [0.5]
     assert pyramid_scales(512, 512, 10) == [1.0]
     assert pyramid_scales(3000, 2000, 40) == [0.125, 0.25, 0.5]  # 40 px faces become 20 px at the finest
-    scales = pyramid_scales(8000, 5000, 40)
-    assert scales[-1] == 0.5 and 8000 * scales[0] <= 640
+    scales = pyramid_scales(8000, 5000, 40)  # 40 MP: the finest level is held to SEARCH_MAX_PIXELS
+    assert scales[-1] == pytest.approx((SEARCH_MAX_PIXELS / (8000 * 5000)) ** 0.5) and 8000 * scales[0] <= 640
     assert all(b == 2 * a for a, b in zip(scales, scales[1:]))
 
 
