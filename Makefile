@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install browser bench
+.PHONY: serve test install browser bench cluster cluster-stop
 
 $(STAMP): requirements/lock.txt requirements/model-files.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ browser: install
 
 serve: install
 	$(VENV)/bin/facecast serve
+
+# the distributed mode on one machine (Tansu, JuiceFS S3, local PostgreSQL, a process per service)
+cluster: install
+	infra/local/run.sh start
+
+cluster-stop:
+	infra/local/run.sh stop
 
 test: install browser
 	$(VENV)/bin/pytest -q
