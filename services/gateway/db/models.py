@@ -113,6 +113,9 @@ class Job(Base):
         Index("ix_jobs_tenant_id_id", "tenant_id", "id"),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),
         Index("ix_jobs_purged_created", "purged_at", "created_at"),
+        # the stalled-job watchdog reads unfinished jobs by their last change
+        Index("ix_jobs_active_updated", "updated_at", postgresql_where=text("status IN ('queued', 'running')"),
+              sqlite_where=text("status IN ('queued', 'running')")),
     )
 
 
