@@ -29,13 +29,14 @@ import numpy as np
 from shared.errors import InvalidInput
 from shared.faces.color import bgr_to_lab
 from shared.faces.identity import cosine_similarity, identity_embedding
-from shared.faces.masks import _BROW_POLYGONS, _CHEEK_POINTS, face_edge_px, face_oval_mask, mesh_topology
+from shared.faces.masks import (_BROW_POLYGONS, _CHEEK_POINTS, _NOSE_POINTS, face_edge_px, face_oval_mask,
+                               mesh_topology, region_mask)
 from shared.faces.metrics import seam_delta_e
 from shared.faces.types import Face, check_bgr
 
 __all__ = ["CRITERIA", "RealismThresholds", "dark_patches", "identity_to_original", "identity_to_source",
-           "meets_criteria", "neck_mask", "realism_figures", "realism_warnings", "seam_excess_delta_e",
-           "sharpness_ratio", "teeth_added", "tone_gap_delta_e"]
+           "forehead_mask", "meets_criteria", "neck_mask", "realism_figures", "realism_warnings", "seam_excess_delta_e",
+           "sharpness_ratio", "teeth_added", "tone_gap_delta_e", "upper_cheeks_mask"]
 
 # The neck band, in units of the face height (forehead top, mesh point 10, to chin, point 152),
 # measured from the chin along the face's own "down" direction, and its width in face widths.
@@ -61,6 +62,8 @@ DARK_LEVEL_SHARE = 0.4  # on dark skin (L* 35) a strand is 40 % darker, not 12 L
 DARK_SKIN_CHROMA = 14.0  # skin-like pixels of the original set the level: a*b* within this of the cheeks'
 DARK_SKIN_L = 25.0  # … and L* within this
 DARK_ORIGINAL_SLACK = 0.02  # × face width, as for teeth
+DARK_FOOTPRINT = 0.02  # × face width: a thin strand counts with this much skin either side of it
+DARK_MIN_EXTENT = 0.05  # × face width: darker specks smaller than this across (noise, a mole) are no strand
 
 
 @dataclass(frozen=True)
@@ -180,19 +183,23 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
     """Share (0..1) of forehead + cheeks that is markedly darker in the result and was not in the original.
 
     Region: the forehead (`forehead_mask`: between the brows and the top of the mesh face oval, brows
-    cut out) and the cheek polygons. The skin level is the median L* (lightly smoothed) of the region's
+    cut out) and the cheeks (`upper_cheeks_mask`: the skin from below the eyes to the nose tip beside the
+    nose, and the mesh cheek polygons), where a source's fringe, glasses' rims and shadows land. The
+    skin level is the median L* (lightly smoothed) of the region's
     pixels that are skin-like in the ORIGINAL (within 14 of the cheeks' a*b*, 25 of their L*), in each
     image on those same pixels, so a face merely darker all over is a tone figure, not a patch. A pixel
     is dark when its L* is below its image's level by 3 × the robust σ of the original's skin L*, kept
     within 12..20 and at most 0.4 × the level (dark skin): strands of hair, glasses' frames, shadows
     pasted from the source. Dark pixels of the original (the target's own fringe, its shadows), grown
-    by 2 % of the face width, never count.
+    by 2 % of the face width, never count. Added dark specks less than 5 % of the face width across are
+    dropped (noise, a mole); the rest count with their surroundings to 2 % of the face width (a strand
+    3 px wide spoils more skin than its own pixels).
     """
     original, result, mesh, _ = _prepare(original, result, mesh_image)
     crop, mesh = _crop(mesh, original.shape)
     shape = original[crop].shape[:2]
     cheeks = _cheek_mask(mesh, shape)
-    region = forehead_mask(mesh, shape) | cheeks
+    region = forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)
     if region.sum() < 16 or cheeks.sum() < 8:
         return 0.0
     lab_o = bgr_to_lab(original[crop])
@@ -208,8 +215,9 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
     spread = 1.4826 * float(np.median(np.abs(l_o[skin] - level_o)))
     drop = min(float(np.clip(DARK_MAD_FACTOR * spread, DARK_MIN_DROP, DARK_MAX_DROP)), DARK_LEVEL_SHARE * level_o)
     dark_o = _dilate(region & (l_o < level_o - drop), DARK_ORIGINAL_SLACK * _face_width(mesh))
-    dark_r = region & (l_r < level_r - drop)
-    return float((dark_r & ~dark_o).sum() / region.sum())
+    added = _large_components(region & (l_r < level_r - drop) & ~dark_o, DARK_MIN_EXTENT * _face_width(mesh))
+    footprint = region & _dilate(added, DARK_FOOTPRINT * _face_width(mesh))  # what a strand visibly spoils
+    return float(footprint.sum() / region.sum())
 
 
 def identity_to_source(result: np.ndarray, face: Face, source_embedding: np.ndarray) -> float:
@@ -372,6 +380,21 @@ def forehead_mask(mesh_image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return forehead & ~_dilate(brows, face_edge_px(mesh) / 3.0)
 
 
+def upper_cheeks_mask(mesh_image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The cheeks (bool): skin (`region_mask` "skin") from the lower eyelids down to the nose tip, the
+    nose (grown by half a face edge) cut out, with the mesh cheek polygons added."""
+    mesh = _check_mesh(mesh_image)
+    down = mesh[152] - mesh[10]
+    down /= max(1e-6, float(np.linalg.norm(down)))
+    skin = region_mask(mesh, "skin", shape, feather_px=0.0) > 0.5
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    depth = cols * down[0] + rows * down[1]
+    top, bottom = float(np.mean(mesh[[145, 374]] @ down)), float(mesh[2] @ down)
+    band = skin & (depth > top) & (depth < bottom)
+    nose = _fill(shape, [cv2.convexHull(mesh[list(_NOSE_POINTS)].astype(np.float32))[:, 0]])
+    return (band & ~_dilate(nose, face_edge_px(mesh) / 2.0)) | _cheek_mask(mesh, shape)
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def _prepare(original, result, mesh_image):
@@ -446,6 +469,17 @@ def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
         return mask
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def _large_components(mask: np.ndarray, min_extent: float) -> np.ndarray:
+    """The connected parts of `mask` at least `min_extent` pixels across (bounding box)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask, bool)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = extent >= min_extent
+    keep[0] = False
+    return keep[labels]
 
 
 def _robust_mean(lab_pixels: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from shared.faces.realism import (CRITERIA, RealismThresholds, dark_patches, ide
                                   realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added,
                                   tone_gap_delta_e)
 from shared.settings import Settings
-from tests.data.realism import blur_face, crude_swap, draw_strands, jpeg, paint_teeth, photo, shift_face_tone
+from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, jpeg, paint_teeth, photo,
+                                shift_face_tone)
 
 BARS = RealismThresholds()
 CLOSED_MOUTHS = ("ocasio_cortez", "hopper", "biden")
@@ -73,12 +74,12 @@ def test_dark_strands_on_the_forehead_are_dark_patches(faces, name):
     image, _, mesh = faces[name]
     assert dark_patches(image, jpeg(image, 95), mesh) <= 0.002
     assert dark_patches(image, draw_strands(image, mesh), mesh) > BARS.dark_patches_max
-    assert dark_patches(image, draw_strands(image, mesh, count=1), mesh) <= BARS.dark_patches_max
+    assert dark_patches(image, draw_dot(image, mesh), mesh) <= BARS.dark_patches_max  # a mole is no strand
 
 
 def test_the_targets_own_fringe_is_not_a_patch(faces):
     image, _, mesh = faces["gluesenkamp_perez"]  # a thick fringe over the forehead in the photo itself
-    assert dark_patches(image, draw_strands(image, mesh), mesh) <= BARS.dark_patches_max
+    assert dark_patches(image, draw_strands(image, mesh, reach=0.45), mesh) <= BARS.dark_patches_max
 
 
 def test_a_face_darker_all_over_is_a_tone_gap_not_a_patch(faces):

@@ -94,9 +94,10 @@ def paint_teeth(image: np.ndarray, mesh: np.ndarray, share: float = 0.35) -> np.
     return out
 
 
-def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, colour=(28, 30, 36)) -> np.ndarray:
-    """Dark hair strands (curved lines) drawn across the forehead from the hairline towards the brows:
-    a source's fringe warped onto the target."""
+def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, colour=(28, 30, 36),
+                 reach: float = 0.85) -> np.ndarray:
+    """Dark hair strands (curved lines) drawn across the forehead from the top of the face oval, `reach`
+    of the way down to the brows: a source's fringe warped onto the target."""
     out = image.copy()
     rng = np.random.default_rng(7)
     top, chin = mesh[10], mesh[152]
@@ -107,7 +108,7 @@ def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, colour=(28
     thickness = max(1, int(round(width / 60)))
     brow_level = float(np.mean(mesh[[105, 334]] @ down))
     top_level = float(top @ down)
-    length = (brow_level - top_level) * 0.85
+    length = (brow_level - top_level) * reach
     for k in range(count):
         start = top + (k - (count - 1) / 2) * width * 0.5 / count * across
         bend = rng.uniform(-0.15, 0.15) * width
@@ -154,3 +155,13 @@ def crude_swap(target: np.ndarray, target_face, target_mesh: np.ndarray, source:
                             borderMode=cv2.BORDER_REPLICATE)
     weight = face_oval_weight(target, target_mesh)[:, :, None]
     return np.clip(target * (1 - weight) + warped * weight + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_dot(image: np.ndarray, mesh: np.ndarray, radius_share: float = 0.01, colour=(40, 45, 60)) -> np.ndarray:
+    """A small dark dot (a mole) in the middle of the forehead, `radius_share` × face width."""
+    out = image.copy()
+    width = float(np.linalg.norm(mesh[454] - mesh[234]))
+    centre = (mesh[10] + mesh[9]) / 2.0
+    cv2.circle(out, tuple(int(round(v)) for v in centre), max(1, int(round(radius_share * width))), colour, -1,
+               cv2.LINE_AA)
+    return out
