@@ -135,18 +135,26 @@ def rotate(path: Path, now: float | None = None) -> SigningKey:
 
 class KeyFile:
     """The key ring in a file, re-read when the file changes: `facecast signing-key rotate` takes effect in
-    running gateways without a restart (one `stat` per signature)."""
+    running gateways within `RECHECK_S`, without a restart (a job listing signs hundreds of URLs: one `stat`
+    per second, not per signature)."""
+
+    RECHECK_S = 1.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._ring = load_or_create(path)
         self._stamp = self._stat()
+        self._checked = time.monotonic()
 
     def _stat(self) -> tuple[int, int]:
         st = self.path.stat()
         return st.st_mtime_ns, st.st_ino
 
     def ring(self) -> SigningKeys:
+        now = time.monotonic()
+        if now - self._checked < self.RECHECK_S:
+            return self._ring
+        self._checked = now
         try:
             stamp = self._stat()
         except FileNotFoundError:
