@@ -132,7 +132,7 @@ def _signing_key_rotate(args) -> int:
         return 2
     key = rotate(key_file(settings))
     print(f"new signing key {key.id} in {key_file(settings)}; the previous key verifies the URLs it signed for "
-          f"up to {MAX_URL_LIFETIME_S // 86400} days. Restart the gateway processes to sign with the new key.")
+          f"up to {MAX_URL_LIFETIME_S // 86400} days. Running gateways sign with the new key within a second.")
     return 0
 
 
