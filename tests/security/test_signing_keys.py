@@ -166,3 +166,15 @@ async def test_put_outside_the_own_upload_is_refused_whatever_the_signature(api,
     # the reserved upload itself still takes its PUT
     put = await anonymous.put(mine["url"], content=png_bytes(seed=9), headers=mine["headers"])
     assert put.status_code == 200, put.text
+
+
+def test_facecast_signing_key_rotate(tmp_path, monkeypatch):
+    from services.cli import main
+
+    monkeypatch.setenv("FACECAST_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FACECAST_SIGNING_KEY", raising=False)
+    first = load_or_create(tmp_path / "signing-keys.json").current
+    assert main(["signing-key", "rotate"]) == 0
+    keys = json.loads((tmp_path / "signing-keys.json").read_text())["keys"]
+    assert [k["id"] for k in keys][1:] == [first.id] and keys[0]["retired_at"] is None
+    assert keys[1]["retired_at"] is not None
