@@ -110,6 +110,17 @@ def test_overwrite_replaces_the_object(store, tenant):
     assert store.head(key) == ref and ref.size == 4
 
 
+def test_list_modified_gives_each_key_with_its_write_time(store, tenant):
+    """What the orphan sweep reads: every key under the prefix with when it was last written."""
+    before = time.time() - 5  # S3 servers round to the second
+    keys = [f"tenants/{tenant}/uploads/upl_{i}.png" for i in range(2)]
+    for key in keys:
+        store.put(key, PNG, "image/png")
+    listed = dict(store.list_modified(f"tenants/{tenant}/"))
+    assert sorted(listed) == keys
+    assert all(before <= modified <= time.time() + 5 for modified in listed.values())
+
+
 def test_list_keys_by_prefix_sorted_and_delete_prefix(store, tenant):
     keys = [f"tenants/{tenant}/jobs/j2/{n}" for n in ("2-enhancer.png", "1-swapper.png", "1-swapper.outcome.json")]
     other = f"tenants/{tenant}/jobs/j3/1-swapper.png"
