@@ -76,7 +76,8 @@ async def put_object(key: str, expires: Expires, signature: Signature, request: 
     except InvalidInput:
         raise NotFound(f"object {key!r} does not exist") from None
     upload = await reserved_upload(gw, key)
-    if content_type != upload.content_type:  # the signature covers it: say so rather than "not found"
+    if content_type != upload.content_type:  # a genuine URL sent with another header: say which one
+        _verify(gw, "PUT", key, expires, signature, upload.content_type)
         raise UnsupportedImage(f"this upload was reserved as {upload.content_type}: send the header "
                                f"`Content-Type: {upload.content_type}` (got {content_type or 'none'!r})",
                                expected=upload.content_type)
