@@ -62,6 +62,9 @@ async def test_a_put_with_another_content_type_says_which_one_was_reserved(api, 
     answer = await harness.anonymous().put(upload["url"], content=png_bytes(), headers={"content-type": "image/jpeg"})
     assert answer.status_code == 415, answer.text
     assert "image/png" in answer.json()["detail"] and "Content-Type" in answer.json()["detail"]
+    forged = upload["url"].split("signature=")[0] + "signature=" + "0" * 64  # no hint without a genuine URL
+    refused = await harness.anonymous().put(forged, content=png_bytes(), headers={"content-type": "image/jpeg"})
+    assert refused.status_code == 404
 
 
 async def test_a_rejected_batch_names_the_bad_file(api):
