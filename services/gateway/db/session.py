@@ -36,7 +36,7 @@ async def check_database(engine: AsyncEngine) -> None:
         raise ConfigError(f"cannot open the database {url.render_as_string(hide_password=True)}: {text_}")
     if "does not exist" in text_ and url.database and f'"{url.database}"' in text_:
         raise ConfigError(f'database "{url.database}" does not exist on {where}: create it first '
-                          f'(psql -h {url.host or "localhost"} -U {url.username or "postgres"} -c '
+                          f'(psql -h {url.host or "localhost"} -U {url.username or "postgres"} -d postgres -c '
                           f'\'CREATE DATABASE "{url.database}"\'); the gateway creates the tables itself')
     raise ConfigError(f"cannot connect to PostgreSQL at {where} as {url.username or '(no user)'}: {text_}")
 
