@@ -65,6 +65,7 @@ def test_the_measures_rank_clean_soft_blocky_and_noisy_faces(astronaut, hopper):
         for soft in (blurred(image, 1.0), blurred(image, 2.0), jpeg_degraded(image)):
             measured = degradation.measure(soft, face)
             assert measured.cause == "soft" and measured.score > 0.6, measured
+        assert degradation.measure(jpeg(image, 40), face).score == 0.0  # mild compression: texture is worth more
         blocky = degradation.measure(jpeg(image, 15), face)
         assert blocky.cause == "blocky" and blocky.score == 1.0, blocky
         noise = np.random.default_rng(0).normal(0, 20, image.shape)
