@@ -96,11 +96,10 @@ def _gateway_stderr(tmp_path, database_url: str, *args: str) -> tuple[int, str]:
 
 def test_a_missing_database_or_a_url_without_asyncpg_is_one_line_that_says_what_to_do(postgres_db, tmp_path):
     missing = postgres_db.url.rsplit("/", 1)[0] + "/facecast_never_created"
-    for args in (("--migrate-only",), ()):
-        code, stderr = _gateway_stderr(tmp_path, missing, *args)
-        assert code == 2 and len(stderr.splitlines()) == 1, stderr
-        assert 'database "facecast_never_created" does not exist on 127.0.0.1:5432' in stderr
-        assert "CREATE DATABASE" in stderr
+    code, stderr = _gateway_stderr(tmp_path, missing)  # `--migrate-only` and `tenants create` check the same way
+    assert code == 2 and len(stderr.splitlines()) == 1, stderr
+    assert 'database "facecast_never_created" does not exist on 127.0.0.1:5432' in stderr
+    assert "CREATE DATABASE" in stderr
     code, stderr = _gateway_stderr(tmp_path, postgres_db.dsn, "--migrate-only")  # postgresql://…
     assert code == 2 and len(stderr.splitlines()) == 1, stderr
     assert f"must use the asyncpg driver: postgresql+asyncpg://{postgres_db.dsn.split('://')[1]}" in stderr
