@@ -221,11 +221,27 @@ def test_promql_metrics_finds_only_metric_names():
     assert promql_metrics("sum(rate(x_total[1m])) / clamp_min(sum(rate(y_total[1m])), 1e-9)") == {"x_total", "y_total"}
 
 
-def _listening_port(service: dict) -> int | None:
-    """The port a compose service serves metrics on: FaceCast's from its settings (only when bound to all
-    interfaces), an exporter's from its --web.listen-address."""
-    env = service.get("environment") or {}
+def _image_env(compose: dict, image: str) -> dict[str, str]:
+    """The ENV a FaceCast image's Dockerfile sets (found through the compose service that builds it)."""
+    import shlex
+
+    for service in compose.values():
+        if service.get("image") == image and "build" in service:
+            dockerfile = (INFRA / "compose" / service["build"]["context"] / service["build"]["dockerfile"]).resolve()
+            env = {}
+            for line in dockerfile.read_text().splitlines():
+                if line.startswith("ENV "):
+                    env.update(word.split("=", 1) for word in shlex.split(line[4:]) if "=" in word)
+            return env
+    raise AssertionError(f"no compose service builds {image}")
+
+
+def _listening_port(compose: dict, name: str) -> int | None:
+    """The port a compose service serves metrics on: FaceCast's from its settings (the image's ENV, then the
+    service's environment; only when bound to all interfaces), an exporter's from its --web.listen-address."""
+    service = compose[name]
     if service.get("image", "").startswith("facecast/"):
+        env = {**_image_env(compose, service["image"]), **(service.get("environment") or {})}
         if env.get("FACECAST_HOST") != "0.0.0.0":
             return None  # 127.0.0.1 (the default) is unreachable from the Prometheus container
         port = env.get("FACECAST_WORKER_PORT") if service.get("command") else env.get("FACECAST_PORT")
@@ -250,7 +266,7 @@ def test_every_scrape_target_and_every_alert_and_dashboard_metric_exists_in_the_
         for target in (t for config in job["static_configs"] for t in config["targets"]):
             host, port = target.rsplit(":", 1)
             assert host in compose, f"{job['job_name']} scrapes {target}, but compose defines no {host!r}"
-            assert _listening_port(compose[host]) == int(port), f"{host} does not serve metrics on {port}"
+            assert _listening_port(compose, host) == int(port), f"{host} does not serve metrics on {port}"
             scraped.add(host)
     assert set(STAGES) | {"gateway", "kafka-exporter"} <= scraped
 
