@@ -23,9 +23,9 @@ BATCH = 12
 def env(facecast_env, postgres_db):
     port = servers.free_port()
     return facecast_env(bucket=f"restart-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url,
-                        FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port, FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}",
-                        FACECAST_OUTBOX_POLL_S="0.2", FACECAST_MAX_ATTEMPTS="3", FACECAST_RETRY_BACKOFF_S="0.05",
-                        FACECAST_MAX_ACTIVE_JOBS=str(BATCH))
+                        FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port,
+                        FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}", FACECAST_OUTBOX_POLL_S="0.2",
+                        FACECAST_MAX_ATTEMPTS="3", FACECAST_RETRY_BACKOFF_S="0.05", FACECAST_MAX_ACTIVE_JOBS=str(BATCH))
 
 
 def statuses(client: httpx.Client, ids: list[str]) -> list[dict]:
