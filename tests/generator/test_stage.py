@@ -290,7 +290,7 @@ def test_preflight_checks_weights_categories_and_mix_without_loading_a_network(c
     params = STAGE.parse_params({"engine": "stylegan2", "weights": SMALL_NAME, "n": 2})
     preflight(params, 0, ctx.models)
     with pytest.raises(EngineUnavailable, match="stylegan2-ffhq-config-f"):
-        preflight(STAGE.parse_params({"n": 2}), 0, store)
+        preflight(STAGE.parse_params({"engine": "stylegan2", "n": 2}), 0, store)  # demo is the default
     with pytest.raises(InvalidInput, match="unknown category 'elegant'"):
         preflight(STAGE.parse_params({"engine": "stylegan2", "weights": SMALL_NAME, "n": 2, "category": "elegant"}),
                   0, ctx.models)
