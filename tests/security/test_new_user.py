@@ -3,7 +3,6 @@ with `--n` as the API's `seed` with `n`, and `GET /v1/engines` saying `available
 from __future__ import annotations
 
 import argparse
-import json
 from types import SimpleNamespace
 
 import pytest
