@@ -100,7 +100,7 @@ def _serve(tmp_path, port: int, log_name: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECAST_")}
     env.update({"FACECAST_DATA_DIR": str(tmp_path / "data"), "FACECAST_MODEL_DIR": str(tmp_path / "data" / "models"),
                 "FACECAST_EXTRA_STAGES": json.dumps(TEST_STAGES), "FACECAST_PORT": str(port),
-                "FACECAST_BOOTSTRAP_API_KEY": BOOTSTRAP_KEY, "FACECAST_MAX_ACTIVE_JOBS": "20",
+                "FACECAST_BOOTSTRAP_API_KEY": BOOTSTRAP_KEY, "FACECAST_MAX_ACTIVE_JOBS": "21",
                 "FACECAST_OUTBOX_POLL_S": "0.1",
                 "PYTHONPATH": str(REPO_ROOT)})
     log = open(tmp_path / log_name, "wb")
@@ -144,6 +144,9 @@ def test_serve_killed_or_stopped_mid_batch_finishes_every_job_after_a_restart(tm
                                files=[("image", (f"p{i}.png", png_bytes(seed=i), "image/png")) for i in range(20)])
         assert response.status_code == 202, response.text
         ids = [job["id"] for job in response.json()["jobs"]]
+        doomed = client.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "boom"}]})},
+                             files=[("image", ("b.png", png_bytes(seed=50), "image/png"))])
+        assert doomed.status_code == 202, doomed.text
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # stop it with some jobs done, some running, most queued
             jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
@@ -165,6 +168,12 @@ def test_serve_killed_or_stopped_mid_batch_finishes_every_job_after_a_restart(tm
                 break
             time.sleep(0.2)
         assert [j["status"] for j in jobs] == ["succeeded"] * 20, log()[-3000:]
+        failed = client.get(f"/v1/jobs/{doomed.json()['id']}").json()  # its true outcome, whenever it ran
+        deadline = time.monotonic() + 30
+        while failed["status"] not in ("succeeded", "failed", "canceled") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            failed = client.get(f"/v1/jobs/{doomed.json()['id']}").json()
+        assert failed["status"] == "failed" and "the test stage always fails" in failed["error"]["message"], failed
         for job in jobs:
             old = before[job["id"]]
             for number in (0, 1):  # a step that had finished was not computed again
@@ -172,7 +181,7 @@ def test_serve_killed_or_stopped_mid_batch_finishes_every_job_after_a_restart(tm
                     assert job["steps"][number]["finished_at"] == old["steps"][number]["finished_at"]
         again = client.post("/v1/jobs", data={"options": json.dumps({"steps": steps[1:]})},
                             files=[("image", (f"q{i}.png", png_bytes(seed=30 + i), "image/png")) for i in range(20)])
-        assert again.status_code == 202, again.text  # the tenant's 20 slots are free again
+        assert again.status_code == 202, again.text  # the tenant's slots are free again
     finally:
         for proc in procs:
             if proc.poll() is None:
