@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import httpx
@@ -100,7 +101,7 @@ def _serve(tmp_path, port: int, log_name: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECAST_")}
     env.update({"FACECAST_DATA_DIR": str(tmp_path / "data"), "FACECAST_MODEL_DIR": str(tmp_path / "data" / "models"),
                 "FACECAST_EXTRA_STAGES": json.dumps(TEST_STAGES), "FACECAST_PORT": str(port),
-                "FACECAST_BOOTSTRAP_API_KEY": BOOTSTRAP_KEY, "FACECAST_MAX_ACTIVE_JOBS": "21",
+                "FACECAST_BOOTSTRAP_API_KEY": BOOTSTRAP_KEY, "FACECAST_MAX_ACTIVE_JOBS": "22",
                 "FACECAST_OUTBOX_POLL_S": "0.1",
                 "PYTHONPATH": str(REPO_ROOT)})
     log = open(tmp_path / log_name, "wb")
@@ -109,6 +110,16 @@ def _serve(tmp_path, port: int, log_name: str) -> subprocess.Popen:
 
 
 BOOTSTRAP_KEY = "fck_restarttest_" + "a" * 32
+
+
+def _follow(port: int, job_id: str) -> None:
+    """Read a job's SSE stream until the server ends it (or goes away)."""
+    try:
+        with _client(port) as client, client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=120) as stream:
+            for _ in stream.iter_lines():
+                pass
+    except httpx.HTTPError:
+        pass
 
 
 def _client(port: int) -> httpx.Client:
@@ -147,6 +158,12 @@ def test_serve_killed_or_stopped_mid_batch_finishes_every_job_after_a_restart(tm
         doomed = client.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "boom"}]})},
                              files=[("image", ("b.png", png_bytes(seed=50), "image/png"))])
         assert doomed.status_code == 202, doomed.text
+        # a client follows a long job (last in the queue) over SSE: the stream must not hold the stop
+        slow = client.post("/v1/jobs", data={"options": json.dumps({"steps": [
+            {"stage": "invert", "params": {"sleep_s": 60}}]})}, files=[("image", ("s.png", png_bytes(), "image/png"))])
+        assert slow.status_code == 202, slow.text
+        follower = threading.Thread(target=_follow, args=(port, slow.json()["id"]), daemon=True)
+        follower.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # stop it with some jobs done, some running, most queued
             jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
@@ -156,11 +173,12 @@ def test_serve_killed_or_stopped_mid_batch_finishes_every_job_after_a_restart(tm
         before = {j["id"]: j for j in jobs}
         assert sum(j["status"] in ("queued", "running") for j in jobs) >= 10, [j["status"] for j in jobs]
         procs[0].send_signal(sig)
-        procs[0].wait(30)
+        procs[0].wait(35)  # SIGTERM: open streams get 10 s, the steps in flight 10 s more
         if sig == signal.SIGTERM:  # a clean stop (uvicorn then re-raises the signal: the exit status says SIGTERM)
             assert procs[0].returncode in (0, -signal.SIGTERM) and "gateway stopped" in log(), log()[-3000:]
         procs.append(_serve(tmp_path, port, "serve-2.log"))
         _wait_up(procs[1], client, log)
+        assert client.post(f"/v1/jobs/{slow.json()['id']}:cancel").status_code == 200  # not worth the wait
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
