@@ -37,6 +37,8 @@ from shared.telemetry import log_fields, request_id_var
 
 logger = logging.getLogger("facecast.gateway")
 access_logger = logging.getLogger("facecast.gateway.access")
+# SIGTERM: how long open requests (an SSE stream lasts until its job ends) may run before they are closed
+SHUTDOWN_GRACE_S = 10
 
 
 class Background(Protocol):

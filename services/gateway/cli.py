@@ -28,6 +28,8 @@ def _serve(args) -> int:
 def _gateway(args) -> int:
     import uvicorn
 
+    from services.gateway.app import SHUTDOWN_GRACE_S
+
     from services.gateway.app import create_app
     from shared.telemetry import capture_native_stderr, configure_logging
 
@@ -46,13 +48,15 @@ def _gateway(args) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
-                    log_config=None)  # uvicorn's own lines go through the JSON handler too
+                    log_config=None,  # uvicorn's own lines go through the JSON handler too
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return 0
     # Several processes on one port: each runs its own loops (outbox relay, event consumer in the
     # shared Kafka group, webhook deliveries, sweeper), which share the work through leases.
     os.environ[LOG_LEVEL_VARIABLE] = args.log_level
     uvicorn.run("services.gateway.cli:app_from_environment", factory=True, workers=args.workers, host=host,
-                port=port, log_level="warning", access_log=False, log_config=None)
+                port=port, log_level="warning", access_log=False, log_config=None,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
 
 

@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import select
 
-from services.gateway.app import Gateway, create_app
+from services.gateway.app import SHUTDOWN_GRACE_S, Gateway, create_app
 from services.gateway.auth import create_key
 from services.gateway.db.models import Tenant, utcnow
 from services.gateway.tenants import create_tenant, ensure_tenant_with_key
@@ -21,7 +21,6 @@ from shared.weights import ModelStore
 
 logger = logging.getLogger("facecast.serve")
 LOCAL_TENANT = "local"
-SHUTDOWN_GRACE_S = 10
 
 
 def build(settings: Settings, stages: list[str] | None = None):
@@ -63,8 +62,8 @@ async def serve(settings: Settings, announce=print) -> None:
     if "public_url" not in settings.model_fields_set:  # presigned URLs must point at this server
         settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
     app, gw = build(settings)
-    # SIGTERM: open SSE streams (they last until their job ends) get SHUTDOWN_GRACE_S, then the stage
-    # steps in flight get theirs (Gateway.stop); what is still queued resumes from the database at the next start
+    # SIGTERM: open SSE streams get SHUTDOWN_GRACE_S, then the stage steps in flight get theirs (Gateway.stop);
+    # what is still queued resumes from the database at the next start
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     server = uvicorn.Server(config)

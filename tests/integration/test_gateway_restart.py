@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 import uuid
 
@@ -25,7 +26,19 @@ def env(facecast_env, postgres_db):
     return facecast_env(bucket=f"restart-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url,
                         FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port,
                         FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}", FACECAST_OUTBOX_POLL_S="0.2",
-                        FACECAST_MAX_ATTEMPTS="3", FACECAST_RETRY_BACKOFF_S="0.05", FACECAST_MAX_ACTIVE_JOBS=str(BATCH))
+                        FACECAST_MAX_ATTEMPTS="3", FACECAST_RETRY_BACKOFF_S="0.05",
+                        FACECAST_MAX_ACTIVE_JOBS=str(BATCH + 1))
+
+
+def follow(url: str, token: str, job_id: str) -> None:
+    """Read a job's SSE stream until the server ends it (or goes away)."""
+    try:
+        with httpx.stream("GET", f"{url}/v1/jobs/{job_id}/events", headers={"Authorization": f"Bearer {token}"},
+                          timeout=120) as stream:
+            for _ in stream.iter_lines():
+                pass
+    except httpx.HTTPError:
+        pass
 
 
 def statuses(client: httpx.Client, ids: list[str]) -> list[dict]:
@@ -44,6 +57,12 @@ def test_a_gateway_restarted_mid_batch_finishes_every_job(env, spawn_facecast, s
     response = client.post("/v1/jobs", data={"options": json.dumps(options)}, files=files)
     assert response.status_code == 202, response.text
     ids = [job["id"] for job in response.json()["jobs"]]
+    # a client follows a long job (last in the queue) over SSE: the stream must not hold the stop
+    slow_steps = {"steps": [{"stage": "invert", "params": {"sleep_s": 60}}]}
+    slow = client.post("/v1/jobs", data={"options": json.dumps(slow_steps)},
+                       files=[("image", ("s.png", photo(), "image/png"))])
+    assert slow.status_code == 202, slow.text
+    threading.Thread(target=follow, args=(base_url(env), token, slow.json()["id"]), daemon=True).start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         jobs = statuses(client, ids)
@@ -53,9 +72,10 @@ def test_a_gateway_restarted_mid_batch_finishes_every_job(env, spawn_facecast, s
     before = {j["id"]: j for j in jobs}
     assert sum(j["status"] in ("queued", "running") for j in jobs) >= BATCH // 2, [j["status"] for j in jobs]
     gateway.proc.send_signal(sig)
-    gateway.proc.wait(30)
+    gateway.proc.wait(30)  # SIGTERM: open streams get 10 s
     restarted = spawn_facecast("gateway", env=env)
     wait_ready(env, restarted)
+    assert client.post(f"/v1/jobs/{slow.json()['id']}:cancel").status_code == 200  # not worth the wait
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         jobs = statuses(client, ids)
