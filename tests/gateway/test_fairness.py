@@ -10,7 +10,7 @@ from tests.gateway.conftest import png_bytes
 
 async def test_a_tenants_job_runs_between_another_tenants_backlog(harness):
     busy, quiet = await harness.tenant("busy"), await harness.tenant("quiet")
-    steps = {"options": json.dumps({"steps": [{"stage": "invert", "params": {"sleep_s": 0.1}}]})}
+    steps = {"options": json.dumps({"steps": [{"stage": "invert", "params": {"sleep_s": 0.1}}, {"stage": "invert2"}]})}
     files = [("image", (f"p{i}.png", png_bytes(seed=i), "image/png")) for i in range(20)]
     backlog = await busy.post("/v1/jobs", data=steps, files=files)
     assert backlog.status_code == 202, backlog.text
@@ -21,5 +21,6 @@ async def test_a_tenants_job_runs_between_another_tenants_backlog(harness):
     for job in backlog.json()["jobs"]:
         assert (await busy.wait_job(job["id"]))["status"] == "succeeded"
     # Kafka puts one key on one partition: the requests carry their tenant as key, not the job
-    keys = {d.key for d in harness.gw.bus.messages(requests_topic("invert"))}
-    assert keys == {busy.tenant_id, quiet.tenant_id}
+    for stage in ("invert", "invert2"):  # first requests (gateway) and forwarded ones (worker)
+        keys = {d.key for d in harness.gw.bus.messages(requests_topic(stage))}
+        assert keys == {busy.tenant_id, quiet.tenant_id}, stage
