@@ -10,6 +10,10 @@
 - ncnn Vulkan upscaling when ncnn finds a GPU.
 - `--tune-blur`: the sweep behind DEFAULT_PRE_BLUR_SIGMA (PSNR inside the face oval and SFace
   identity against the clean face, sharpness, for clean, noisy and JPEG-degraded inputs).
+- `--proportional`: restoration in proportion to the measured degradation: per portrait and
+  degradation, the measures, the weight applied, and the face's sharpness after/before with
+  `restore: auto` and `restore: full` (the timings use `full`, the worst case: a clean face in `auto`
+  is not sent through the network at all).
 
 The issue's targets: realesrgan face restore < 2.5 s per face on one CPU core; gpen fp16 on an
 H100 ≥ 150 faces/s at batch 16.
@@ -75,7 +79,7 @@ def inputs(image: np.ndarray) -> StageInputs:
 
 
 def bench_realesrgan(ctx: StageContext, repeats: int) -> None:
-    params = STAGE.parse_params({})
+    params = STAGE.parse_params({"restore": "full"})
     for name in PORTRAITS:
         image = load_image(name)
         face = find_faces(image)[0]
@@ -103,7 +107,7 @@ def bench_gpen(ctx: StageContext, repeats: int) -> None:
         store.import_file(gpen.WEIGHTS_NAME, checkpoint, licence="random weights (benchmark)", commercial_use=False,
                           source="bench/enhancer.py", input_size=512)
         gpen_ctx = StageContext(settings=ctx.settings, models=store)
-        params = STAGE.parse_params({"engine": "gpen"})
+        params = STAGE.parse_params({"engine": "gpen", "restore": "full"})
         row(f"gpen stage call ({gpen.load(store).device.type})",
             *timed(lambda: STAGE.run(params, inputs(image), gpen_ctx), repeats))
     restorer = gpen.GpenRestorer(state_dict)
@@ -156,7 +160,8 @@ def tune_pre_blur(ctx: StageContext) -> None:
         for label, image in degraded.items():
             cells = []
             for sigma in (0, 1, 2, 3, 4, 6):
-                out = STAGE.run(STAGE.parse_params({"pre_blur_sigma": sigma}), inputs(image), ctx).image
+                params = STAGE.parse_params({"pre_blur_sigma": sigma, "restore": "full"})
+                out = STAGE.run(params, inputs(image), ctx).image
                 crop = align_face(out, face, "ffhq256").crop
                 error = (crop.astype(float) - aligned.crop.astype(float))[oval]
                 psnr = 10 * np.log10(255 ** 2 / max(1e-9, float((error ** 2).mean())))
@@ -165,12 +170,49 @@ def tune_pre_blur(ctx: StageContext) -> None:
             print(f"{name:<20} {label:<11} " + " ".join(f"{c:>18}" for c in cells), flush=True)
 
 
+def proportional(ctx: StageContext) -> None:
+    """Sharpness of the face (variance of the Laplacian in the inner face box, image pixels) after/before."""
+    def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+        return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+
+    def face_sharpness(image: np.ndarray, face) -> float:
+        x, y, w, h = face.box
+        mask = np.zeros(image.shape[:2], np.float32)
+        mask[int(y + 0.2 * h):int(y + 0.8 * h), int(x + 0.2 * w):int(x + 0.8 * w)] = 1
+        return sharpness(image, mask)
+
+    rng = np.random.default_rng(0)
+    print(f"{'portrait':<12} {'input':<10} {'soft':>5} {'block':>5} {'noise':>5} {'score':>5} {'weight':>6} "
+          f"{'auto ×':>7} {'full ×':>7}")
+    for name in ("portrait_astronaut", "portrait_hopper", "body_large_w180"):
+        clean = load_image(name)
+        variants = {
+            "clean": clean, "blur σ1": cv2.GaussianBlur(clean, (0, 0), 1.0),
+            "blur σ2": cv2.GaussianBlur(clean, (0, 0), 2.0),
+            "jpeg q40": jpeg(clean, 40), "jpeg q15": jpeg(clean, 15),
+            "noise σ10": np.clip(clean + rng.normal(0, 10, clean.shape), 0, 255).astype(np.uint8),
+        }
+        for label, image in variants.items():
+            face = find_faces(image)[0]
+            before = face_sharpness(image, face)
+            auto = STAGE.run(STAGE.parse_params({}), inputs(image), ctx)
+            full = STAGE.run(STAGE.parse_params({"restore": "full"}), inputs(image), ctx).image
+            entry = auto.report["restoration"][0]
+            measured = entry["degradation"]
+            print(f"{name.split('_')[-1]:<12} {label:<10} {measured['softness']:5.2f} {measured['blockiness']:5.2f} "
+                  f"{measured['noise']:5.1f} {measured['score']:5.2f} {entry['strength']:6.2f} "
+                  f"{face_sharpness(auto.image, face) / before:7.2f} {face_sharpness(full, face) / before:7.2f}",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for ncnn, torch and OpenCV")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engines", nargs="+", default=["realesrgan", "gpen"], choices=("realesrgan", "gpen"))
     parser.add_argument("--tune-blur", action="store_true", help="run the pre-blur sweep instead of the timings")
+    parser.add_argument("--proportional", action="store_true",
+                        help="restoration in proportion to the degradation (auto vs full) instead of the timings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -178,6 +220,9 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="facecast-bench-")
     ctx = StageContext(settings=Settings(data_dir=Path(folder)), models=ModelStore(root=Path(folder) / "models"))
     print(f"threads={args.threads} repeats={args.repeats} torch={torch.__version__} cuda={torch.cuda.is_available()}")
+    if args.proportional:
+        proportional(ctx)
+        return
     if not args.tune_blur:
         print(f"{'':<60} {'wall':>10} {'cpu':>10}  (median after one warm-up call)")
     if args.tune_blur:
