@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from services.enhancer.engines.realesrgan import native_window_size, window_points
 from shared.faces import Face
 from shared.faces.align import similarity_matrix, warp_to_crop
 
@@ -68,8 +69,6 @@ def _ramp(value: float, bounds: tuple[float, float]) -> float:
 
 def window_crop(image: np.ndarray, face: Face, max_size: int = MAX_MEASURE_SIZE) -> np.ndarray:
     """The restoration window (forehead to chin, cheek to cheek) at the face's own resolution, capped."""
-    from services.enhancer.engines.realesrgan import native_window_size, window_points
-
     size = int(max(16, min(round(native_window_size(face)), max_size)))
     return warp_to_crop(image, similarity_matrix(face.landmarks5, window_points(size)), size)
 
