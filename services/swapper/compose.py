@@ -13,14 +13,18 @@ import cv2
 import numpy as np
 
 from services.swapper.engines import EngineOutput
+from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.occlusion import bounding_slices, keep_out_weight, occluder_mask
 from shared.errors import InvalidInput
-from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, match_skin_color,
-                          paste_back, region_mask, warp_mask_to_image)
+from services.swapper.blend import (TONE_SIGMA, forehead_taper, match_grain, match_sharpness, mouth_keep_weight,
+                                    transfer_tone)
+from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
+                          region_mask, warp_mask_to_image)
 from shared.faces.align import apply_affine
 from shared.faces.masks import face_edge_px
 from shared.faces.metrics import seam_delta_e
+from shared.faces.realism import RealismThresholds, realism_figures, realism_warnings
 from shared.weights import EngineInfo
 
 CHANGE_BOX_SCALE = 1.5
@@ -28,6 +32,9 @@ OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
 OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
+LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
+YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
+VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
 
 
 def change_box_corners(face: Face, scale: float = CHANGE_BOX_SCALE) -> np.ndarray:
@@ -63,31 +70,80 @@ def _change_box_weight(face: Face, aligned: AlignedFace) -> np.ndarray:
 
 def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped: EngineOutput,
               source: SourceFace, engine: EngineInfo, *, color_match: bool, blend: float,
-              keep_occlusions: bool) -> dict:
-    """Blend one swapped face into `out` (in place) and return its report."""
+              keep_occlusions: bool, thresholds: RealismThresholds | None = None) -> dict:
+    """Blend one swapped face into `out` (in place) and return its report with its realism figures,
+    `quality` ("pass"/"warn") and `warnings`.
+
+    The weight is the face oval × where the engine's face is usable (the source's clean skin) × not
+    the target's occluders and hands × not the target's lips and mouth × the forehead taper; inside
+    it the face is the target's tone and light with the source's detail, at the photo's sharpness
+    and grain (services.swapper.blend)."""
     aligned, mesh, size = target.aligned, target.mesh, target.aligned.size
     edge = face_edge_px(mesh)
-    occluders = occluder_mask(aligned.crop, mesh) if keep_occlusions else np.zeros((size, size), bool)
+    occluders = np.zeros((size, size), bool)
+    if keep_occlusions:
+        occluders = occluder_mask(aligned.crop, mesh)
+        if target.hands is not None:
+            occluders |= target.hands
     keep_out = keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge))))
 
-    weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * swapped.valid
-    weight *= (1.0 - keep_out) * blend * _change_box_weight(target.face, aligned)
+    usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
+    weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
+    weight *= (1.0 - keep_out) * (1.0 - mouth_keep_weight(mesh, size, edge)) * forehead_taper(mesh, size)
+    weight *= blend * _change_box_weight(target.face, aligned)
 
-    crop, color_matched = swapped.crop, False
+    crop, color_matched, detail_gain = swapped.crop, False, 0.0
     box = bounding_slices(weight > 0)
-    target_skin = region_mask(mesh, "skin", size)[box] * (1.0 - keep_out[box])
-    swapped_skin = region_mask(swapped.mesh, "skin", size)[box]
-    if color_match and min((target_skin > 0.5).sum(), (swapped_skin > 0.5).sum()) >= MIN_SKIN_PIXELS:
-        # Only where the weight is non-zero, and the whole face there (not just skin), so lips and eyes
-        # keep their relation to the skin.
+    if box[0].stop > box[0].start:
         crop = crop.copy()
-        crop[box] = match_skin_color(crop[box], swapped_skin, aligned.crop[box], target_skin,
-                                     apply_mask=np.ones(target_skin.shape, np.float32))
-        color_matched = True
+        target_skin = (region_mask(mesh, "skin", size, 0.0) > 0.5) & ~occluders
+        swapped_skin = (region_mask(swapped.mesh, "skin", size, 0.0) > 0.5) & (swapped.valid > 0.5)
+        if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
+            crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
+                                      sigma=TONE_SIGMA * edge)
+            color_matched = True
+        inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
+        crop[box], detail_gain = match_sharpness(crop[box], aligned.crop[box], inner[box])
+        crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
-    return _face_report(out, original, target, weight, source, engine, color_matched,
-                        occluded=float(occluders.sum()) / oval_area)
+    report = _face_report(out, original, target, weight, source, engine, color_matched,
+                          occluded=float(occluders.sum()) / oval_area)
+    report["detail_gain"] = round(float(detail_gain), 2)
+    report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding)
+    report["realism"]["occluded_fraction"] = report["occluded_fraction"]
+    warnings = realism_warnings(report["realism"], thresholds)
+    if blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width:
+        warnings.append({"code": "low-source-detail", "message": (
+            f"the virtual model's portrait has a {source.detail_px:.0f}-px face for a {target.face.width:.0f}-px "
+            f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
+    yaw = abs(yaw_proxy(mesh))
+    if yaw > YAW_WARN:
+        warnings.append({"code": "pose-beyond-limits", "message": (
+            f"the head is turned about {yaw_degrees(yaw):.0f}° from frontal; the classical swap is reliable "
+            f"up to about {yaw_degrees(YAW_WARN):.0f}°")})
+    report["status"], report["quality"], report["warnings"] = "swapped", "warn" if warnings else "pass", warnings
+    return report
+
+
+def left_alone(face: Face, reason: str) -> dict:
+    """The report of a face the swap did not touch, with its reason as a warning."""
+    messages = {"face-cut-by-frame": "this face's eyes are outside the photo, so it is not an identifiable "
+                                     "portrait: it was left unchanged"}
+    return {**face.as_dict(), "status": "skipped", "reason": reason, "quality": "skipped",
+            "warnings": [{"code": reason, "message": messages[reason]}]}
+
+
+def yaw_degrees(proxy: float) -> float:
+    """The yaw proxy (nose tip between the face edges, ±0.5 in profile) as an approximate angle."""
+    return float(np.degrees(np.arcsin(np.clip(2.0 * proxy, -1.0, 1.0))))
+
+
+def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A 0/1 mask eroded by `radius` and blurred over it: 0 wherever the input is 0."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    eroded = cv2.erode((mask > 0.5).astype(np.uint8), kernel).astype(np.float32)
+    return cv2.GaussianBlur(eroded, (2 * radius + 1, 2 * radius + 1), 0)
 
 
 def _face_report(out: np.ndarray, original: np.ndarray, target: TargetFace, weight: np.ndarray,

@@ -12,21 +12,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.errors import FaceTooSmall, NoFaceFound
-from shared.faces import AlignedFace, Face, FaceSelection, align_face, face_mesh, find_faces, identity_embedding
+import cv2
+
+from services.swapper.blend import mouth_keep_weight
+from services.swapper.occlusion import hand_mask, occluder_mask
+from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
+from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
+                          identity_embedding, region_mask)
+from shared.faces.masks import face_edge_px
+from shared.realesrgan import upscale
 
 SOURCE_MIN_FACE_PX = 64  # a smaller source face has too little texture to give a face of its own
 SOURCE_CACHE_SIZE = 16  # virtual models' portraits recur from job to job
+SUPER_RESOLVE_BELOW_PX = 160  # source faces narrower than this are super-resolved (Real-ESRGAN) once
+SUPER_RESOLVE_REGION = 1.7  # × face box: the region around the source face that is super-resolved
+SOURCE_MAX_CUT = 0.12  # a source face with more of its box than this outside the image is refused
+SOURCE_OCCLUDER_GROW = 0.4  # × face edge width around the source's hair, glasses or hands
+SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
+TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
+MIN_TARGET_FACE_PX = 24  # full-body shop photos have faces from about this width
 
 
 @dataclass
 class SourceFace:
-    """The face to put in: its pixels, detection, SFace identity, and per-template crops and meshes."""
+    """The face to put in: its pixels (super-resolved around the face when it was small), detection,
+    SFace identity, and per-template crops, meshes and clean-skin masks.
+
+    `detail_px` is the face width the portrait really had: super-resolution invents plausible texture,
+    not the person's, so a face much smaller than the target's is flagged whatever was done to it."""
     pixels: np.ndarray = field(repr=False)
     face: Face
     embedding: np.ndarray = field(repr=False)
+    original_face: Face | None = None
+    detail_px: float = 0.0
+    super_resolved: int = 1
     _aligned: dict[str, AlignedFace] = field(default_factory=dict, repr=False)
     _meshes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def aligned(self, template: str) -> AlignedFace:
@@ -34,6 +56,41 @@ class SourceFace:
             if template not in self._aligned:
                 self._aligned[template] = align_face(self.pixels, self.face, template)
             return self._aligned[template]
+
+    def clean(self, template: str) -> np.ndarray:
+        """Bool crop mask of the source face pixels that may be transferred: inside the face outline
+        and the portrait, not under hair, glasses, a hand or another occluder."""
+        aligned, mesh = self.aligned(template), self.mesh(template)
+        with self._lock:
+            if template not in self._clean:
+                size = aligned.size
+                inside = cv2.warpAffine(np.full(self.pixels.shape[:2], 255, np.uint8), aligned.matrix, (size, size),
+                                        flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+                edge = face_edge_px(mesh)
+                # An opening drops thin dark lines (creases, smile lines, lashes) and keeps masses of hair
+                # or objects; the grown band then catches the stray strands at their edges.
+                thin = _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge))))
+                kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
+                occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
+                covered = cv2.dilate(cv2.morphologyEx(occluders, cv2.MORPH_OPEN, thin), kernel) > 0
+                # Eyes, brows and nose carry the identity: they always travel, whatever lies next to them.
+                covered &= ~features(mesh, size)
+                covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
+                # The source's lips and mouth never travel: the target's mouth state wins (no teeth
+                # into closed lips), and a smile's corners must not land beside the target's lips.
+                mouth = mouth_keep_weight(mesh, size, face_edge_px(mesh)) > 0.05
+                self._clean[template] = (face_oval_mask(mesh, size, 0, 0) > 0.5) & ~covered & ~mouth
+            return self._clean[template]
+
+    def report(self) -> dict:
+        """The source face as found in the portrait, and what preparing it did."""
+        return {**(self.original_face or self.face).as_dict(), "detail_px": round(float(self.detail_px), 1),
+                "super_resolved": self.super_resolved}
+
+    def covered_fraction(self, template: str) -> float:
+        """The share of the source's face outline that is not clean skin or features (hair, glasses, …)."""
+        oval = face_oval_mask(self.mesh(template), self.aligned(template).size, 0, 0) > 0.5
+        return float((oval & ~self.clean(template)).sum()) / max(1, int(oval.sum()))
 
     def mesh(self, template: str) -> np.ndarray:
         crop = self.aligned(template).crop
@@ -49,10 +106,12 @@ class SourceFace:
 
 @dataclass
 class TargetFace:
-    """One selected face of the working image, aligned with the engine's template and meshed."""
+    """One selected face of the working image, aligned with the engine's template and meshed, with the
+    hands found in front of or beside it (crop mask)."""
     face: Face
     aligned: AlignedFace
     mesh: np.ndarray
+    hands: np.ndarray = field(repr=False, default=None)
 
 
 _sources: OrderedDict[str, SourceFace] = OrderedDict()
@@ -73,7 +132,11 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
     except FaceTooSmall as exc:
         raise FaceTooSmall(f"the source portrait's face is too small: {exc.message}", role="source",
                            **exc.details) from None
-    source = SourceFace(pixels=pixels, face=face, embedding=identity_embedding(pixels, face))
+    cut = outside_fraction(face, pixels.shape)
+    if cut > SOURCE_MAX_CUT:
+        raise InvalidInput(f"the source portrait's face is cut by the image border ({cut:.0%} of its box is "
+                           f"outside the picture): use a portrait that shows the whole face", role="source")
+    source = _super_resolved(pixels, face, identity_embedding(pixels, face))
     with _sources_lock:
         _sources[digest] = source
         while len(_sources) > SOURCE_CACHE_SIZE:
@@ -81,10 +144,66 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
     return source
 
 
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def features(mesh: np.ndarray, size: int) -> np.ndarray:
+    """Bool crop mask of the eyes, brows and nose (the identity-bearing features), as outlined by the mesh."""
+    mask = np.zeros((size, size), bool)
+    for region in ("eyes", "brows", "nose"):
+        mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
+    return mask
+
+
+def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:
+    """The source with the region around a small face super-resolved (Real-ESRGAN x4plus, BSD-3), so a
+    256-px casting candidate or a small portrait face is not pasted as a soft blur."""
+    if face.width >= SUPER_RESOLVE_BELOW_PX:
+        return SourceFace(pixels=pixels, face=face, embedding=embedding, original_face=face, detail_px=face.width)
+    scale = int(min(4, np.ceil(SUPER_RESOLVE_BELOW_PX * 1.25 / face.width)))
+    scale = max(2, scale)
+    cx, cy = face.center
+    half = SUPER_RESOLVE_REGION * max(face.width, face.height) / 2
+    height, width = pixels.shape[:2]
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(width, int(np.ceil(cx + half))), min(height, int(np.ceil(cy + half)))
+    region = upscale(np.ascontiguousarray(pixels[y0:y1, x0:x1]), scale)
+    x, y, w, h = face.box
+    moved = Face(box=((x - x0) * scale, (y - y0) * scale, w * scale, h * scale),
+                 landmarks5=((face.landmarks5 - (x0, y0)) * scale).astype(np.float32), score=face.score,
+                 roll=face.roll)
+    return SourceFace(pixels=region, face=moved, embedding=embedding, original_face=face, detail_px=face.width,
+                      super_resolved=scale)
+
+
+def outside_fraction(face: Face, shape: tuple[int, ...]) -> float:
+    """The share of the face box (turned with the face) that lies outside the image."""
+    from services.swapper.compose import change_box_corners
+
+    corners = change_box_corners(face, 1.0).astype(np.float32)
+    height, width = shape[:2]
+    area = max(1.0, float(cv2.contourArea(corners)))
+    inside, _ = cv2.intersectConvexConvex(corners, np.array([[0, 0], [width, 0], [width, height], [0, height]],
+                                                            np.float32))
+    return float(np.clip(1.0 - inside / area, 0.0, 1.0))
+
+
+def cut_by_frame(face: Face, shape: tuple[int, ...]) -> bool:
+    """True when the face is not an identifiable portrait in this photo: an eye outside it, or much of
+    the face box beyond the frame (shop photos often cut the head above the nose)."""
+    height, width = shape[:2]
+    eyes = face.landmarks5[:2]
+    margin = 0.02 * face.width
+    eyes_out = ((eyes[:, 0] < margin) | (eyes[:, 1] < margin) | (eyes[:, 0] > width - margin)
+                | (eyes[:, 1] > height - margin)).any()
+    return bool(eyes_out or outside_fraction(face, shape) > TARGET_MAX_CUT)
+
+
 def find_targets(image: np.ndarray, selection: FaceSelection, reference_embedding: np.ndarray | None) -> list[Face]:
     """The selected faces of the working image; errors say it is the target."""
     try:
-        return find_faces(image, selection, reference_embedding=reference_embedding)
+        return find_faces(image, selection, reference_embedding=reference_embedding, min_face_px=MIN_TARGET_FACE_PX)
     except NoFaceFound:
         raise NoFaceFound("no face was found in the target photo", role="target") from None
     except FaceTooSmall as exc:
@@ -100,4 +219,4 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
         box = ", ".join(f"{v:.0f}" for v in face.box)
         raise NoFaceFound(f"the target face at box [{box}] could not be meshed (too turned or covered)",
                           role="target", box=[round(float(v), 1) for v in face.box]) from None
-    return TargetFace(face=face, aligned=aligned, mesh=mesh)
+    return TargetFace(face=face, aligned=aligned, mesh=mesh, hands=hand_mask(image, face, aligned))

@@ -58,8 +58,12 @@ def feature_mask(mesh: np.ndarray, size: int) -> np.ndarray:
     return cv2.dilate(features.astype(np.uint8), _disk(grow)).astype(bool)
 
 
-def occluder_mask(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """Bool mask (crop pixels) of what covers the face in an aligned target crop."""
+def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = False) -> np.ndarray:
+    """Bool mask (crop pixels) of what covers the face in an aligned crop.
+
+    `skin_from_cheeks` models the skin on the cheeks alone: stricter, for a source portrait, where a
+    fringe can cover a third of the face outline and would otherwise widen the model until hair
+    counts as skin (a source pixel left out costs nothing: the target's own pixel stays)."""
     size = crop.shape[0]
     occluders = np.zeros((size, size), bool)
     oval_full = face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5
@@ -70,7 +74,11 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     skin = oval & ~features
     if skin.sum() < MIN_SKIN_PIXELS:
         return occluders
-    mean, spread = robust_lab_stats(lab[skin].astype(np.float64), SKIN_FLOOR)
+    reference = skin
+    if skin_from_cheeks:
+        cheeks = skin & (region_mask(mesh, "blush", size, feather_px=0) > 0.5)[box]
+        reference = cheeks if cheeks.sum() >= 4 * MIN_SKIN_PIXELS else skin
+    mean, spread = robust_lab_stats(lab[reference].astype(np.float64), SKIN_FLOOR)
     z = (lab - mean) / spread
     not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
@@ -96,3 +104,48 @@ def keep_out_weight(occluders: np.ndarray, radius: int) -> np.ndarray:
     grown = cv2.dilate(occluders.astype(np.uint8), _disk(radius)).astype(np.float32)
     soft = cv2.GaussianBlur(grown, (4 * radius + 1, 4 * radius + 1), 0)
     return np.maximum(soft, grown)
+
+
+HAND_SEARCH_SCALE = 2.6  # hands are looked for in the face box scaled by this (a hand at the face reaches past it)
+HAND_SEARCH_PX = 384  # that region is resized to at most this side for the hand model
+FINGER_WIDTH = 0.28  # × palm width (wrist to the index-finger base): the drawn finger thickness
+_PALM = (0, 1, 5, 9, 13, 17)
+
+
+def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
+    """Bool mask (aligned-crop pixels) of the hands in front of or beside a target face.
+
+    MediaPipe Hands (Apache-2.0, shipped in the pinned wheel) finds up to two hands in a region around
+    the face; each hand is drawn as its palm polygon and thick finger bones, so a skin-coloured hand
+    that the colour model cannot tell from the face still stays in front."""
+    from mediapipe.python.solutions.hands_connections import HAND_CONNECTIONS
+
+    from shared.faces import models
+
+    size = aligned.size
+    mask = np.zeros((size, size), np.uint8)
+    cx, cy = face.center
+    half = HAND_SEARCH_SCALE * max(face.width, face.height) / 2
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(width, int(cx + half)), min(height, int(cy + half))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return mask.astype(bool)
+    region = image[y0:y1, x0:x1]
+    zoom = min(1.0, HAND_SEARCH_PX / max(region.shape[:2]))
+    if zoom < 1.0:
+        region = cv2.resize(region, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
+    result = models.mediapipe_hands().process(cv2.cvtColor(region, cv2.COLOR_BGR2RGB))
+    for hand in result.multi_hand_landmarks or []:
+        points = np.array([[p.x * region.shape[1], p.y * region.shape[0]] for p in hand.landmark], np.float64)
+        points = points / zoom + (x0, y0)  # image pixels
+        crop_points = points @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+        palm_width = float(np.linalg.norm(crop_points[0] - crop_points[5]))
+        thickness = max(2, int(round(FINGER_WIDTH * palm_width)))
+        cv2.fillPoly(mask, [np.round(crop_points[list(_PALM)]).astype(np.int32)], 1)
+        for a, b in HAND_CONNECTIONS:
+            cv2.line(mask, tuple(int(v) for v in np.round(crop_points[a])),
+                     tuple(int(v) for v in np.round(crop_points[b])), 1, thickness)
+        for point in crop_points:
+            cv2.circle(mask, tuple(int(v) for v in np.round(point)), thickness // 2, 1, -1)
+    return mask.astype(bool)

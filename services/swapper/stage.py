@@ -15,9 +15,11 @@ from pydantic import ConfigDict, Field, model_validator
 
 from services.swapper import compose
 from services.swapper.engines import classical, faceshifter
-from services.swapper.faces import SourceFace, TargetFace, find_targets, prepare_source, prepare_target
+from services.swapper.faces import (SourceFace, TargetFace, cut_by_frame, find_targets, prepare_source,
+                                   prepare_target)
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
 from shared.faces import FaceSelection, identity_embedding, largest_face
+from shared.faces.realism import RealismThresholds
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
 from shared.weights import EngineInfo
@@ -53,8 +55,11 @@ class _Event:
         reference = _reference_embedding(params, inputs)
         faces = find_targets(self.image, params, reference)
         engine = ENGINE_MODULES[params.engine]
+        # A face whose eyes are outside the photo is not an identifiable portrait: it is left as it is
+        # and reported, never half-swapped.
+        self.cut = [face for face in faces if cut_by_frame(face, self.image.shape)]
         self.targets: list[TargetFace] = [prepare_target(self.image, face, engine.template_for(face))
-                                          for face in faces]
+                                          for face in faces if face not in self.cut]
 
 
 def _image(value, what: str) -> np.ndarray:
@@ -100,18 +105,37 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
             for i in chosen:
                 results[i] = exc
             continue
+    thresholds = RealismThresholds.from_settings(ctx.settings)
+    for name, module in ENGINE_MODULES.items():
+        chosen = [i for i, event in events.items() if event.params.engine == name]
+        pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
+        if not pairs:
+            for i in chosen:
+                results[i] = _finish(events[i], [], thresholds)
+            continue
+        try:
+            swapped = iter(module.swap(pairs, ctx.models))
+        except FaceCastError as exc:
+            for i in chosen:
+                results[i] = exc
+            continue
         for i in chosen:
-            results[i] = _finish(events[i], [next(swapped) for _ in events[i].targets])
+            results[i] = _finish(events[i], [next(swapped) for _ in events[i].targets], thresholds)
     return results
 
 
-def _finish(event: _Event, swapped: list) -> StageOutput:
+def _finish(event: _Event, swapped: list, thresholds: RealismThresholds) -> StageOutput:
+    """The output image and report: each swapped face with its realism figures and verdict, each face
+    left alone with its reason, and every warning gathered at the top so the job carries it."""
     params, info = event.params, ENGINES[event.params.engine]
     out = event.image.copy()
     faces = [compose.composite(out, event.image, target, result, event.source, info, color_match=params.color_match,
-                               blend=params.blend, keep_occlusions=params.keep_occlusions)
+                               blend=params.blend, keep_occlusions=params.keep_occlusions, thresholds=thresholds)
              for target, result in zip(event.targets, swapped)]
-    report = {**info.public(), "source_face": event.source.face.as_dict(), "faces": faces,
+    faces += [compose.left_alone(face, "face-cut-by-frame") for face in event.cut]
+    faces.sort(key=lambda face: face["box"][0])
+    warnings = [{**warning, "face": index} for index, face in enumerate(faces) for warning in face["warnings"]]
+    report = {**info.public(), "source_face": event.source.report(), "faces": faces, "warnings": warnings,
               "change_box_scale": compose.CHANGE_BOX_SCALE}
     return StageOutput(image=out, report=report)
 

@@ -68,7 +68,30 @@ MEDIAPIPE_SELFIE = PackagedWeights(
     input_size=256,
 )
 
-ALL_MODELS = (YUNET, SFACE, MEDIAPIPE_FACE_DETECTOR, MEDIAPIPE_FACE_MESH, MEDIAPIPE_SELFIE)
+MEDIAPIPE_PALM_DETECTION = PackagedWeights(
+    name="mediapipe-palm-detection-full",
+    package="mediapipe",
+    relative_path="modules/palm_detection/palm_detection_full.tflite",
+    sha256="1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54",
+    licence="Apache-2.0",
+    commercial_use=True,
+    source="https://github.com/google-ai-edge/mediapipe (PyPI mediapipe==0.10.21)",
+    input_size=192,
+)
+
+MEDIAPIPE_HAND_LANDMARK = PackagedWeights(
+    name="mediapipe-hand-landmark-full",
+    package="mediapipe",
+    relative_path="modules/hand_landmark/hand_landmark_full.tflite",
+    sha256="11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
+    licence="Apache-2.0",
+    commercial_use=True,
+    source="https://github.com/google-ai-edge/mediapipe (PyPI mediapipe==0.10.21)",
+    input_size=224,
+)
+
+ALL_MODELS = (YUNET, SFACE, MEDIAPIPE_FACE_DETECTOR, MEDIAPIPE_FACE_MESH, MEDIAPIPE_SELFIE,
+              MEDIAPIPE_PALM_DETECTION, MEDIAPIPE_HAND_LANDMARK)
 
 T = TypeVar("T")
 _per_thread = threading.local()
@@ -130,3 +153,16 @@ def mediapipe_selfie():
         return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
 
     return per_thread("mp-selfie", build)
+
+
+def mediapipe_hands():
+    """21 landmarks per hand (palm detector + hand landmark model); static mode, up to two hands."""
+    def build():
+        MEDIAPIPE_PALM_DETECTION.verified_path()
+        MEDIAPIPE_HAND_LANDMARK.verified_path()
+        import mediapipe as mp
+
+        return mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1,
+                                        min_detection_confidence=0.4)
+
+    return per_thread("mp-hands", build)

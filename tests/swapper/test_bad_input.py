@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from services.swapper.faces import SOURCE_MIN_FACE_PX
+from services.swapper.faces import MIN_TARGET_FACE_PX, SOURCE_MIN_FACE_PX
 from services.swapper.stage import STAGE, run_batch
 from shared.errors import EngineUnavailable, FaceSelectionError, FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import largest_face
@@ -38,10 +38,10 @@ def test_a_source_that_is_not_a_face_is_refused(ctx, name):
 
 
 def test_a_target_face_below_the_minimum_is_refused_with_its_size(ctx):
-    target = _shrunk(astronaut(), 32)
+    target = _shrunk(astronaut(), 20)
     with pytest.raises(FaceTooSmall, match="target photo's face is too small") as caught:
         run_swap(ctx, target, unrelated_face())
-    assert caught.value.code == "face-too-small" and caught.value.details["face_width"] < 40
+    assert caught.value.code == "face-too-small" and caught.value.details["face_width"] < MIN_TARGET_FACE_PX
 
 
 def test_a_source_face_below_the_minimum_is_refused(ctx):

@@ -12,7 +12,7 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
-from shared.faces import Face, region_mask, template_points
+from shared.faces import Face, template_points
 from shared.faces.align import similarity_matrix
 from shared.weights import EngineInfo, ModelStore
 
@@ -42,10 +42,13 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     size, template = target.aligned.size, target.aligned.template
     source_mesh = source.mesh(template)
     geometry = transfer_shape(source_mesh, target.mesh, SHAPE_STRENGTH, SHAPE_RAMP, SHAPE_YAW_LIMIT)
-    crop, covered = piecewise_affine(source.aligned(template).crop, source_mesh, geometry, size)
-    # The target's open mouth (teeth, tongue) stays: a closed source mouth cannot be stretched over it.
-    valid = covered.astype(np.float32) * (1.0 - region_mask(target.mesh, "mouth", size))
-    return EngineOutput(crop=crop, mesh=geometry, valid=valid)
+    # The source's clean-skin mask travels with its pixels, so its fringe, glasses or image border
+    # never reach the target face.
+    clean = source.clean(template).astype(np.uint8) * 255
+    stacked = np.dstack([source.aligned(template).crop, clean])
+    warped, covered = piecewise_affine(stacked, source_mesh, geometry, size)
+    valid = covered & (warped[..., 3] > 127)
+    return EngineOutput(crop=np.ascontiguousarray(warped[..., :3]), mesh=geometry, valid=valid.astype(np.float32))
 
 
 def swap(pairs: list[tuple[TargetFace, SourceFace]], models: ModelStore) -> list[EngineOutput]:

@@ -1,0 +1,136 @@
+"""How a warped source face becomes part of the target photo: tone, detail, grain and the blend regions.
+
+A pasted face reads as a mask when its low frequencies (skin tone, shading, the light on the head)
+differ from the body's, when it is softer or sharper than the photo, or when it carries what does not
+belong to the face (teeth into closed lips, a fringe onto a forehead). So the face is built by
+frequency separation (as in retouching's "frequency separation" and in multi-band blending, Burt &
+Adelson 1983): the target's skin low-pass (its tone and light) plus the source's detail above it
+(its eyes, brows, nose and skin texture). Low-passes are normalised convolutions over skin pixels
+only, so neither face's features, hair or occluders leak into the other's tone.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.faces.color import bgr_to_lab, lab_to_bgr
+from shared.faces.masks import mesh_topology, region_mask
+
+TONE_SIGMA = 3.0  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
+MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
+MOUTH_FEATHER = 0.5  # × face edge width
+FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
+SHARPNESS_TARGET = (0.8, 1.3)  # the face's Laplacian variance ÷ the photo's face is brought into this band
+DETAIL_GAINS = (0.6, 1.0, 1.5, 2.0, 2.6, 3.2)  # unsharp-mask amounts tried, smallest first
+SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
+_BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
+
+
+def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass of `lab` (H×W×C float32) from the pixels where `mask` is set, filled in
+    elsewhere from the nearest ones (normalised convolution at σ, then at 4σ where σ sees none)."""
+    weights = mask.astype(np.float32)
+    result = np.zeros_like(lab)
+    filled = np.zeros(mask.shape, bool)
+    for scale in (1.0, 4.0, 16.0):
+        s = max(0.5, sigma * scale)
+        norm = cv2.GaussianBlur(weights, (0, 0), s)
+        blurred = cv2.GaussianBlur(lab * weights[..., None], (0, 0), s)
+        usable = (norm > 1e-3) & ~filled
+        result[usable] = blurred[usable] / norm[usable, None]
+        filled |= usable
+        if filled.all():
+            break
+    if not filled.all():
+        result[~filled] = lab[mask].mean(0) if mask.any() else lab.reshape(-1, lab.shape[-1]).mean(0)
+    return result
+
+
+def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
+                  sigma: float) -> np.ndarray:
+    """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
+
+    `source` is the source face already warped onto the target's geometry, same size as `target`;
+    the masks are bool skin pixels of each. σ in pixels."""
+    lab_source = bgr_to_lab(source).astype(np.float32)
+    lab_target = bgr_to_lab(target).astype(np.float32)
+    detail = lab_source - masked_lowpass(lab_source, source_skin, sigma)
+    lab = masked_lowpass(lab_target, target_skin, sigma) + detail
+    return lab_to_bgr(lab)
+
+
+def laplacian_variance(image: np.ndarray, region: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image over `region` (bool): the usual blur measure."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    laplacian = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=3)
+    values = laplacian[region]
+    return float(values.var()) if values.size else 0.0
+
+
+def match_sharpness(face: np.ndarray, photo: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, float]:
+    """`face` sharpened (unsharp mask) or softened until its Laplacian variance over `region` is within
+    SHARPNESS_TARGET × the photo's; returns the image and the applied gain (> 0 sharpened, < 0 blurred
+    by that σ, 0 unchanged). A source from a smaller or softer photo must not look pasted on."""
+    reference = laplacian_variance(photo, region)
+    if reference <= 0 or region.sum() < 16:
+        return face, 0.0
+    low, high = SHARPNESS_TARGET
+    ratio = laplacian_variance(face, region) / reference
+    if low <= ratio <= high:
+        return face, 0.0
+    base = face.astype(np.float32)
+    if ratio < low:
+        detail = base - cv2.GaussianBlur(base, (0, 0), 1.0)
+        candidate = face
+        for gain in DETAIL_GAINS:
+            candidate = np.clip(base + gain * detail + 0.5, 0, 255).astype(np.uint8)
+            if laplacian_variance(candidate, region) / reference >= low:
+                return candidate, gain
+        return candidate, DETAIL_GAINS[-1]
+    candidate = face
+    for sigma in SOFTEN_SIGMAS:
+        candidate = cv2.GaussianBlur(face, (0, 0), sigma)
+        if laplacian_variance(candidate, region) / reference <= high:
+            return candidate, -sigma
+    return candidate, -SOFTEN_SIGMAS[-1]
+
+
+def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:
+    """Add Gaussian grain so the face's fine-scale noise over `skin` matches the photo's (a face from a
+    clean render pasted into a noisy or JPEG-grained photo looks airbrushed). Deterministic per seed."""
+    if skin.sum() < 64:
+        return face
+
+    def fine(image: np.ndarray) -> float:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float((grey - cv2.GaussianBlur(grey, (0, 0), 1.0))[skin].std())
+
+    missing = fine(photo) ** 2 - fine(face) ** 2
+    if missing <= 0.25:
+        return face
+    noise = np.random.default_rng(seed).normal(0.0, np.sqrt(missing), face.shape[:2]).astype(np.float32)
+    return np.clip(face.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 over the target's lips and mouth opening (grown a little), feathered to 0: the target's mouth
+    state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
+    lips = (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
+    grow = max(1, int(round(MOUTH_GROW * edge)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    grown = cv2.dilate(lips.astype(np.uint8), kernel).astype(np.float32)
+    feather = max(1, int(round(MOUTH_FEATHER * edge)))
+    return np.maximum(grown, cv2.GaussianBlur(grown, (4 * feather + 1, 4 * feather + 1), 0))
+
+
+def forehead_taper(mesh: np.ndarray, size: int) -> np.ndarray:
+    """1 up to a little above the brows, fading to 0 towards the hairline (crop rows; the crop is upright).
+
+    The upper forehead carries little identity and is where fringes, hairlines and hat brims meet the
+    skin, so it keeps the target's own pixels."""
+    brows = float(mesh[list(_BROW_TOPS), 1].mean())
+    top = float(mesh[mesh_topology()["oval"][0], 1].min())
+    height = max(brows - top, 1.0)
+    start, stop = brows - FOREHEAD_KEEP[0] * height, brows - FOREHEAD_KEEP[1] * height
+    ramp = np.clip((np.arange(size, dtype=np.float32) - stop) / max(start - stop, 1.0), 0.0, 1.0)
+    return np.repeat(ramp[:, None], size, axis=1)
