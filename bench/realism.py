@@ -106,6 +106,8 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
         cells = []
         for name in FIGURES:
             cell = _fmt(figures.get(name), name)
+            if name == "tone_gap_delta_e" and figures.get("tone_reference") == "face":
+                cell += "*"  # no neck visible: measured against the original face's tone
             old = (baseline or {}).get(row["pair"], {}).get("figures") or {}
             if baseline is not None and figures.get(name) is not None and old.get(name) is not None:
                 cell = f"{cell}({figures[name] - old[name]:+.2f})"
@@ -124,6 +126,7 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
         print(f"{kind:10s} {len(chosen):5d} {sum(r['passed'] for r in chosen):5d}  " + " ".join(medians))
     per_criterion = {c: sum(1 for r in rows if r["criteria"] and r["criteria"][c]) for c in CRITERIA}
     measured = sum(1 for r in rows if r["criteria"])
+    print("* tone measured against the original face (no neck visible)")
     print("\nfull-face pairs meeting each criterion (of %d measured): " % measured
           + ", ".join(f"{c} {n}" for c, n in per_criterion.items()))
 
@@ -178,7 +181,9 @@ def sheet_row(row: dict, pair, output: np.ndarray | None, size: int = 280) -> np
     for name in FIGURES:
         if name not in figures:
             continue
-        text = f"{SHORT[name]} {_fmt(figures[name], name)}"
+        text = f"{SHORT[name]} {_fmt(figures[name], name)}".replace("→", ">")
+        if name == "tone_gap_delta_e" and figures.get("tone_reference") == "face":
+            text += " (face)"
         bad = owner.get(name) in criteria and not criteria[owner[name]]
         cv2.putText(band, text, (x, 48), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (0, 0, 210) if bad else (40, 40, 40), 1,
                     cv2.LINE_AA)

@@ -7,7 +7,7 @@ a shadow, an open mouth, a collar) is never held against the swap.
 
 | figure | what it measures | bar (defaults of `RealismThresholds`) |
 |---|---|---|
-| `tone_gap_delta_e` | change of the cheek−neck colour relation (ΔE76) | ≤ 5 |
+| `tone_gap_delta_e` | change of the cheek−neck colour relation (ΔE76; to the face's own tone without a neck) | ≤ 5 |
 | `sharpness_ratio` | Laplacian variance of the inner face, result / original | 0.6 – 1.8 |
 | `seam_excess_delta_e` | `seam_delta_e` along the paste outline, result − original | ≤ 3 |
 | `teeth_added` | share of the mouth that became teeth-like | ≤ 0.03 |
@@ -89,22 +89,32 @@ class RealismThresholds:
 
 # ---------------------------------------------------------------------------------------------- figures
 
-def tone_gap_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray) -> float | None:
+def tone_gap_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray,
+                     require_neck: bool = False) -> float | None:
     """How far the face's colour relation to its own neck moved, CIELAB ΔE76 (0 = kept).
 
     Cheeks: the mesh cheek polygons (`masks._CHEEK_POINTS`, convex hulls). Neck: `neck_mask`, a band
     below the jaw kept to pixels that are skin-like in the ORIGINAL (so a collar, hair or background is
     never neck). Means are robust (pixels more than 3 robust σ from the median ΔE are dropped). The
     figure is |(cheek − neck) in the result − (cheek − neck) in the original|, the ΔE76 of the two
-    difference vectors; None when the neck has too few skin pixels (cut by the frame, covered).
+    difference vectors.
+
+    When the neck has too few skin pixels (cut by the frame, covered by a collar or a scarf) it cannot
+    have been changed by the paste either, and the neck terms cancel: the figure is then
+    |cheek(result) − cheek(original)|, the same quantity measured against the original face's own tone
+    (`tone_reference` says which in `realism_figures`). With `require_neck` it is None instead.
     """
     original, result, mesh, _ = _prepare(original, result, mesh_image)
     crop, mesh = _crop(mesh, original.shape)
     lab_o, lab_r = bgr_to_lab(original[crop]), bgr_to_lab(result[crop])
     cheeks = _cheek_mask(mesh, lab_o.shape[:2])
-    neck = neck_mask(original[crop], mesh)
-    if neck is None or cheeks.sum() < 8:
+    if cheeks.sum() < 8:
         return None
+    neck = neck_mask(original[crop], mesh)
+    if neck is None:
+        if require_neck:
+            return None
+        return float(np.linalg.norm(_robust_mean(lab_r[cheeks]) - _robust_mean(lab_o[cheeks])))
     gap_o = _robust_mean(lab_o[cheeks]) - _robust_mean(lab_o[neck])
     gap_r = _robust_mean(lab_r[cheeks]) - _robust_mean(lab_r[neck])
     return float(np.linalg.norm(gap_r - gap_o))
@@ -237,11 +247,14 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
 
     `mesh_image`: the target face's (478, 2) mesh in original image pixels; `face`: its detection;
     `source_embedding`: the virtual model's SFace embedding; `paste_mask`: the paste weight (H×W),
-    optional. Keys: tone_gap_delta_e (None: no measurable neck), sharpness_ratio, seam_excess_delta_e,
-    teeth_added, dark_patches, identity_to_source, identity_to_original.
+    optional. Keys: tone_gap_delta_e, sharpness_ratio, seam_excess_delta_e, teeth_added, dark_patches,
+    identity_to_source, identity_to_original (floats; None where not measurable), and tone_reference
+    ("neck", or "face" when the neck is not visible and the tone gap is to the original face's cheeks).
     """
     original, result, mesh, _ = _prepare(original, result, mesh_image)
     swapped = identity_embedding(result, face)
+    crop, shifted = _crop(mesh, original.shape)
+    tone_reference = "neck" if neck_mask(original[crop], shifted) is not None else "face"
     figures = {
         "tone_gap_delta_e": tone_gap_delta_e(original, result, mesh),
         "sharpness_ratio": sharpness_ratio(original, result, mesh),
@@ -251,7 +264,8 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
         "identity_to_source": cosine_similarity(swapped, source_embedding),
         "identity_to_original": cosine_similarity(swapped, identity_embedding(original, face)),
     }
-    return {name: None if value is None else round(float(value), 4) for name, value in figures.items()}
+    rounded = {name: None if value is None else round(float(value), 4) for name, value in figures.items()}
+    return {**rounded, "tone_reference": tone_reference}
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
@@ -260,8 +274,8 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
 CRITERIA = ("teeth_added", "sharpness_ratio", "tone_gap_delta_e", "dark_patches", "identity")
 
 _MESSAGES = {
-    "tone-mismatch": "the face's skin tone does not match the neck (cheek−neck ΔE changed by {value:.1f}, "
-                     "bar {bar:.1f})",
+    "tone-mismatch": "the face's skin tone does not match the body (cheek tone relative to the {reference} "
+                     "changed by ΔE {value:.1f}, bar {bar:.1f})",
     "soft-face": "the face is softer than the photo (sharpness {value:.2f}× the original's, at least {bar:.2f}×)",
     "over-sharpened": "the face is sharper or noisier than the photo (sharpness {value:.2f}× the original's, "
                       "at most {bar:.2f}×)",
@@ -288,7 +302,8 @@ def realism_warnings(figures: dict, thresholds: RealismThresholds | None = None)
 
     value = figures.get("tone_gap_delta_e")
     if value is not None and value > t.tone_gap_max:
-        add("tone-mismatch", value=value, bar=t.tone_gap_max)
+        reference = "neck" if figures.get("tone_reference", "neck") == "neck" else "original face"
+        add("tone-mismatch", value=value, bar=t.tone_gap_max, reference=reference)
     value = figures.get("sharpness_ratio")
     if value is not None and value < t.sharpness_min:
         add("soft-face", value=value, bar=t.sharpness_min)

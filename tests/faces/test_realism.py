@@ -23,6 +23,7 @@ from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, j
 BARS = RealismThresholds()
 CLOSED_MOUTHS = ("ocasio_cortez", "hopper", "biden")
 WITH_NECK = ("ocasio_cortez", "khanna", "blunt_rochester", "hopper")
+NO_NECK = ("gluesenkamp_perez", "clyburn")  # a black turtleneck; a collar and tie under the chin
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +44,14 @@ def test_a_clean_result_is_within_every_bar(faces):
         figures = realism_figures(image, result, mesh, face, identity_embedding(photo("casar"), largest_face(
             photo("casar"))))
         assert set(figures) == {"tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added",
-                                "dark_patches", "identity_to_source", "identity_to_original"}
+                                "dark_patches", "identity_to_source", "identity_to_original", "tone_reference"}
         codes = {w["code"] for w in realism_warnings(figures, BARS)}
         assert codes == {"identity-not-transferred"}, (name, figures)  # it is still the original person
         assert figures["teeth_added"] == 0.0 and figures["dark_patches"] <= 0.002
         assert 0.8 <= figures["sharpness_ratio"] <= 1.5
         assert abs(figures["seam_excess_delta_e"]) < 0.5
-        if name in WITH_NECK:
-            assert figures["tone_gap_delta_e"] < 1.0
+        assert figures["tone_gap_delta_e"] < 1.0
+        assert figures["tone_reference"] == ("face" if name in NO_NECK else "neck")
 
 
 @pytest.mark.parametrize("name", CLOSED_MOUTHS)
@@ -127,9 +128,21 @@ def test_the_neck_is_skin_below_the_jaw_and_none_when_cut_or_covered(faces):
     assert abs(xs.mean() - mesh[152, 0]) < 0.2 * (mesh[454, 0] - mesh[234, 0])
     cut = image[: int(mesh[152, 1]) + 4]  # the photo ends at the chin
     assert neck_mask(cut, mesh) is None
-    assert tone_gap_delta_e(cut, shift_face_tone(cut, mesh), mesh) is None
-    image, _, mesh = faces["clyburn"]  # shirt collar and tie right under the chin: no skin there
+    assert tone_gap_delta_e(cut, shift_face_tone(cut, mesh), mesh, require_neck=True) is None
+    image, face, mesh = faces["clyburn"]  # shirt collar and tie right under the chin: no skin there
     assert neck_mask(image, mesh) is None
+
+
+def test_without_a_neck_the_tone_gap_is_to_the_original_face(faces):
+    """The neck terms cancel when the paste leaves the neck alone: a covered neck still gives the figure."""
+    image, face, mesh = faces["clyburn"]
+    assert tone_gap_delta_e(image, jpeg(image, 95), mesh) < 1.0
+    assert 7.5 < tone_gap_delta_e(image, shift_face_tone(image, mesh), mesh) < 12.0
+    figures = realism_figures(image, shift_face_tone(image, mesh), mesh, face, np.ones(128, np.float32))
+    assert figures["tone_reference"] == "face"
+    assert "original face" in [w for w in realism_warnings(figures) if w["code"] == "tone-mismatch"][0]["message"]
+    image, face, mesh = faces["khanna"]
+    assert realism_figures(image, image, mesh, face, np.ones(128, np.float32))["tone_reference"] == "neck"
 
 
 def test_a_pasted_face_with_a_tone_step_has_a_seam(faces):
