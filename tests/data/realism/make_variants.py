@@ -208,6 +208,14 @@ class PairSpec:
         return f"{source}→{target}"
 
     @property
+    def source_occluded(self) -> bool:
+        """The source face is partly covered (glasses, a fringe, a hat): refusing it with the reason is
+        an acceptable answer (issue 13: a portrait that cannot make a clean source is refused)."""
+        from tests.data.realism import PHOTOS
+        tags = set(PHOTOS[self.source]["tags"])
+        return self.source_variant in ("fringe", "glasses") or bool(tags & {"glasses", "fringe", "hat"})
+
+    @property
     def upright_turns(self) -> int:
         """Quarter turns (np.rot90) that bring the target back upright, for measuring."""
         return {"rot180": 2, "shop-rot90": 3}.get(self.target_variant, 0)
