@@ -15,7 +15,7 @@ import numpy as np
 import cv2
 
 from services.swapper.blend import mouth_keep_weight
-from services.swapper.occlusion import hand_mask, occluder_mask
+from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
                           identity_embedding, region_mask)
@@ -24,12 +24,13 @@ from shared.realesrgan import upscale
 
 SOURCE_MIN_FACE_PX = 64  # a smaller source face has too little texture to give a face of its own
 SOURCE_CACHE_SIZE = 16  # virtual models' portraits recur from job to job
-SUPER_RESOLVE_BELOW_PX = 160  # source faces narrower than this are super-resolved (Real-ESRGAN) once
-SUPER_RESOLVE_REGION = 1.7  # × face box: the region around the source face that is super-resolved
+SUPER_RESOLVE_BELOW_PX = 112  # source faces narrower than this are super-resolved (Real-ESRGAN) once
+SUPER_RESOLVE_REGION = 1.4  # × face box: the region around the source face that is super-resolved
 SOURCE_MAX_CUT = 0.12  # a source face with more of its box than this outside the image is refused
 SOURCE_OCCLUDER_GROW = 0.4  # × face edge width around the source's hair, glasses or hands
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
+GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 24  # full-body shop photos have faces from about this width
 
 
@@ -137,6 +138,12 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
         raise InvalidInput(f"the source portrait's face is cut by the image border ({cut:.0%} of its box is "
                            f"outside the picture): use a portrait that shows the whole face", role="source")
     source = _super_resolved(pixels, face, identity_embedding(pixels, face))
+    if wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE)):
+        # Frames lie over the eyes, which carry the identity: painting them out leaves smudges, keeping
+        # the target's eyes loses the identity, and carrying them over pastes glasses on the model.
+        raise InvalidInput("the source portrait shows glasses: their frames would be pasted onto every photo; "
+                           "use a portrait of the virtual model without glasses", role="source",
+                           reason="source-wears-glasses")
     with _sources_lock:
         _sources[digest] = source
         while len(_sources) > SOURCE_CACHE_SIZE:

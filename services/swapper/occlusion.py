@@ -149,3 +149,38 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
         for point in crop_points:
             cv2.circle(mask, tuple(int(v) for v in np.round(point)), thickness // 2, 1, -1)
     return mask.astype(bool)
+
+
+
+BRIDGE_LINE = 0.6  # × face edge width: the tallest frame bar the horizontal-line filter finds
+BRIDGE_CONTRAST = 12.0  # grey levels of black-hat/top-hat response that a frame bar reaches
+BRIDGE_SPAN = 0.7  # a bar must cross this share of the gap between the inner eye corners
+
+
+def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
+    """True when a frame bar crosses the nose bridge between the eyes (aligned, upright crop).
+
+    Frames are thin and often skin-coloured or metallic, so the colour model misses them; their bridge
+    is a horizontal line across the nose at eye level, which skin never draws there (the glabella's
+    creases sit higher, between the brows)."""
+    edge = face_edge_px(mesh)
+    inner_right, inner_left = mesh[133], mesh[362]
+    eye_top = float(min(mesh[159, 1], mesh[386, 1]))
+    eye_bottom = float(max(mesh[145, 1], mesh[374, 1]))
+    x0, x1 = int(round(min(inner_right[0], inner_left[0]))), int(round(max(inner_right[0], inner_left[0])))
+    y0, y1 = int(round(eye_top - 0.8 * edge)), int(round(eye_bottom + 0.2 * edge))
+    size = crop.shape[0]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size, x1), min(size, y1)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return False
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    tall = max(3, 2 * int(round(BRIDGE_LINE * edge)) + 1)
+    element = cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall))  # removes horizontal lines thinner than it
+    response = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
+                          cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))[y0:y1, x0:x1]
+    strong = response > BRIDGE_CONTRAST
+    # a bar may tilt a little: take the best span over three-row bands
+    rows = np.convolve(strong.mean(axis=1), np.ones(3) / 3.0, mode="same") if strong.shape[0] >= 3 \
+        else strong.mean(axis=1)
+    banded = np.array([strong[max(0, r - 1):r + 2].any(axis=0).mean() for r in range(strong.shape[0])])
+    return bool(banded.max() >= BRIDGE_SPAN and rows.max() > 0)

@@ -48,6 +48,7 @@ REFINE_FACE_PX = 96  # face width in the confirmation crop (YuNet's points are ~
 REFINE_CROP_PX = 224
 ROLL_CROP_PX = 192
 RETRY_ANGLES = (45.0, -45.0)
+FLIP_MARGIN = 0.02  # the half-turned crop must score this much higher to say the face is upside down
 CLAHE_CLIP = 2.0
 DUPLICATE_IOU = 0.35
 SEARCH_MAX_PIXELS = 4_000_000  # the finest pyramid level is never larger (YuNet: ~0.3 s per 4 MP on one core)
@@ -211,25 +212,34 @@ def _yunet(image: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _confirm(image: np.ndarray, candidate: _Candidate, min_score: float) -> Face | None:
-    """Re-detect a candidate on a crop turned upright and scaled to REFINE_FACE_PX; None if not there."""
-    roll = _measure_roll(image, candidate)
+    """Re-detect a candidate on a crop turned upright and scaled to REFINE_FACE_PX; None if not there.
+
+    An upside-down face (a handstand, a model lying down) is found by YuNet and BlazeFace as if it were
+    upright, so the crop is also tried turned half round, and the orientation YuNet scores higher wins."""
+    measured = _measure_roll(image, candidate)
     zoom = REFINE_FACE_PX / max(candidate.size, 1.0)
-    matrix = cv2.getRotationMatrix2D((candidate.cx, candidate.cy), roll, zoom)
-    matrix[:, 2] += (REFINE_CROP_PX / 2 - candidate.cx, REFINE_CROP_PX / 2 - candidate.cy)
-    crop = cv2.warpAffine(image, matrix, (REFINE_CROP_PX, REFINE_CROP_PX), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    rows = _yunet(crop, min_score)
-    if len(rows) == 0:
+    found = None
+    for roll in (measured, measured + 180.0 if measured <= 0 else measured - 180.0):
+        matrix = cv2.getRotationMatrix2D((candidate.cx, candidate.cy), roll, zoom)
+        matrix[:, 2] += (REFINE_CROP_PX / 2 - candidate.cx, REFINE_CROP_PX / 2 - candidate.cy)
+        crop = cv2.warpAffine(image, matrix, (REFINE_CROP_PX, REFINE_CROP_PX), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rows = _yunet(crop, min_score)
+        if len(rows) == 0:
+            continue
+        centers = rows[:, :2] + rows[:, 2:4] / 2
+        distance = np.linalg.norm(centers - REFINE_CROP_PX / 2, axis=1)
+        best = int(np.argmin(distance))
+        if distance[best] > 0.5 * REFINE_FACE_PX:
+            continue
+        if found is None or rows[best, 14] > found[0][14] + FLIP_MARGIN:
+            found = (rows[best], centers[best], matrix, roll)
+    if found is None:
         return None
-    centers = rows[:, :2] + rows[:, 2:4] / 2
-    distance = np.linalg.norm(centers - REFINE_CROP_PX / 2, axis=1)
-    best = int(np.argmin(distance))
-    if distance[best] > 0.5 * REFINE_FACE_PX:
-        return None
-    row = rows[best]
+    row, center, matrix, roll = found
     back = cv2.invertAffineTransform(matrix)
     landmarks = _apply(back, row[4:14].reshape(5, 2))
-    cx, cy = _apply(back, centers[best][None])[0]
+    cx, cy = _apply(back, center[None])[0]
     w, h = row[2] / zoom, row[3] / zoom
     return Face(box=(float(cx - w / 2), float(cy - h / 2), float(w), float(h)),
                 landmarks5=landmarks.astype(np.float32), score=float(row[14]), roll=float(roll))

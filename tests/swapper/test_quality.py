@@ -73,7 +73,9 @@ def test_outside_the_dilated_face_box_is_byte_identical(ctx, source, name):
     outside_change_box[y0:y1, x0:x1] = False
     assert np.array_equal(output[outside_change_box], target[outside_change_box])
     changed = (output != target).any(axis=2)
-    assert changed.sum() > 0.3 * face.area  # the face itself did change
+    # the face itself did change (the upper forehead, the lips and anything covering either face stay the
+    # target's own pixels, so a face behind a block changes over less of its box)
+    assert changed.sum() > 0.2 * face.area
 
 
 def test_identity_is_the_source_on_average_and_the_original_is_gone(catalogue):
