@@ -1,0 +1,76 @@
+"""Issue 13 failure kinds 2, 5 and 7 at the level of the parts: what the swapper accepts as a source, and
+which way up it finds a face. Real photographs from the realism development set (tests/data/realism)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from services.swapper.faces import cut_by_frame, prepare_source
+from services.swapper.occlusion import wears_glasses
+from shared.errors import InvalidInput
+from shared.faces import align_face, detect_faces, face_mesh, largest_face
+from tests.data import load_image
+from tests.data.realism import photo
+
+WITH_GLASSES = ["clyburn", "scholten", "sykes"]
+WITHOUT_GLASSES = ["obama", "khanna", "gluesenkamp_perez", "ocasio_cortez", "sewell", "matsui"]
+
+
+def _aligned(image: np.ndarray):
+    aligned = align_face(image, largest_face(image), "ffhq512")
+    return aligned.crop, face_mesh(aligned.crop)
+
+
+@pytest.mark.parametrize("name", WITH_GLASSES + WITHOUT_GLASSES)
+def test_glasses_are_told_by_the_bar_across_the_nose(name):
+    assert wears_glasses(*_aligned(photo(name))) == (name in WITH_GLASSES)
+
+
+def test_a_source_wearing_glasses_is_refused_with_the_reason():
+    with pytest.raises(InvalidInput, match="glasses") as caught:
+        prepare_source(photo("clyburn"))
+    assert caught.value.details == {"role": "source", "reason": "source-wears-glasses"}
+
+
+def test_a_source_with_a_fringe_is_kept_but_its_hair_never_travels():
+    source = prepare_source(load_image("portrait_astronaut"))
+    crop, mesh = source.aligned("ffhq512").crop, source.mesh("ffhq512")
+    brow_top = mesh[[70, 63, 105, 66, 107, 336, 296, 334, 293, 300], 1].mean()
+    forehead = np.zeros(source.clean("ffhq512").shape, bool)
+    forehead[int(brow_top - 60):int(brow_top - 15), int(mesh[:, 0].min()):int(mesh[:, 0].max())] = True
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    hair = forehead & (grey < np.median(grey[source.clean("ffhq512")]) - 40)  # her dark fringe
+    assert hair.sum() > 200
+    assert (hair & source.clean("ffhq512")).sum() < 0.05 * hair.sum()  # stray tips at the fringe's edge at most
+
+
+def test_a_source_cut_by_its_border_is_refused():
+    image = photo("ocasio_cortez")
+    face = largest_face(image)
+    x, y, w, h = face.box
+    cut = np.ascontiguousarray(image[int(y + 0.45 * h):, :])  # the top of the head and the eyes gone
+    with pytest.raises(Exception) as caught:
+        prepare_source(cut)
+    assert getattr(caught.value, "details", {}).get("role") == "source"
+
+
+def test_a_face_whose_eyes_are_outside_the_photo_is_cut_by_the_frame():
+    image = photo("khanna")
+    face = largest_face(image)
+    assert not cut_by_frame(face, image.shape)
+    x, y, w, h = face.box
+    shifted = type(face)(box=(x, y - 0.45 * h, w, h), landmarks5=face.landmarks5 - (0, 0.45 * h + y),
+                         score=face.score, roll=face.roll)
+    assert cut_by_frame(shifted, image.shape)
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_a_face_turned_any_way_round_is_found_with_its_roll(turn):
+    upright = photo("ocasio_cortez")
+    expected = {cv2.ROTATE_180: 180.0, cv2.ROTATE_90_CLOCKWISE: 90.0, cv2.ROTATE_90_COUNTERCLOCKWISE: -90.0}[turn]
+    roll_upright = largest_face(upright).roll
+    faces = detect_faces(cv2.rotate(upright, turn))
+    assert len(faces) == 1
+    difference = (faces[0].roll - roll_upright - expected + 180.0) % 360.0 - 180.0
+    assert abs(difference) < 20.0
