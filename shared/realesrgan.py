@@ -22,6 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from shared.budget import check_time_budget
 from shared.errors import EngineUnavailable, InvalidInput
 from shared.weights import PackagedWeights
 
@@ -187,6 +188,7 @@ def tiled_apply(image: np.ndarray, tile_fn: TileFn, scale: int, tile: int = DEFA
         if needed > len(strip):
             strip = np.concatenate([strip, np.zeros((needed - len(strip), out_w, channels), np.float32)])
         for col, col_ramp in zip(cols, col_ramps):
+            check_time_budget()  # a whole-image upscale is the longest loop of the enhancer
             result = tile_fn(image[row.start:row.end, col.start:col.end])
             expected = ((row.end - row.start) * scale, (col.end - col.start) * scale)
             if result.shape[:2] != expected:

@@ -82,3 +82,21 @@ def test_check_time_budget_is_a_no_op_outside_a_budget_and_raises_once_spent():
         with pytest.raises(TimeBudgetExceeded, match="makeup step ran past its time budget of 0.05 s"):
             check_time_budget()
     check_time_budget()
+
+
+def test_a_tiled_upscale_stops_between_tiles_once_the_budget_is_spent():
+    import numpy as np
+
+    from shared import realesrgan
+
+    calls = []
+
+    def tile_fn(tile):
+        calls.append(tile.shape)
+        time.sleep(0.02)
+        return np.repeat(np.repeat(tile, 2, axis=0), 2, axis=1)
+
+    image = np.zeros((256, 256, 3), np.float32)
+    with time_budget(0.05, "enhancer"), pytest.raises(TimeBudgetExceeded):
+        realesrgan.tiled_apply(image, tile_fn, 2, tile=32, overlap=4)
+    assert 1 <= len(calls) < 10  # of 64 tiles
