@@ -9,6 +9,8 @@ Two halves:
   with `job-deadline-exceeded`, naming the step it was waiting for; its webhook fires and its quota
   slot frees. Folding goes through the job-event consumer, so the failure is applied exactly like a
   stage's (once, with its event record and webhook), also when several gateways run the watchdog.
+  Only time this gateway watched counts: right after a start (a long outage, events still waiting in
+  Kafka, jobs just handed back) nothing is failed until a whole deadline has passed.
 """
 from __future__ import annotations
 
@@ -56,12 +58,14 @@ def waiting_step(steps: list[dict], step_states: dict) -> dict:
 class JobWatchdog:
     def __init__(self, gw: "Gateway") -> None:
         self.gw = gw
+        self.watching_since = utcnow()
 
     @property
     def interval_s(self) -> float:
         return min(60.0, max(0.05, self.gw.settings.job_deadline_s / 4))
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self.watching_since = utcnow()
         while not stopping.is_set():
             try:
                 await self.fail_stalled()
@@ -77,6 +81,8 @@ class JobWatchdog:
         gw = self.gw
         deadline_s = gw.settings.job_deadline_s
         cutoff = utcnow() - timedelta(seconds=deadline_s)
+        if self.watching_since > cutoff:  # not watched for a whole deadline yet
+            return 0
         async with gw.reader() as session:
             rows = (await session.execute(
                 select(Job.id, Job.tenant_id, Job.trace_id, Job.steps, Job.step_states, Job.last_sequence, Job.status)

@@ -13,11 +13,13 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from services.gateway.db.models import Job
+from services.gateway.db.models import Job, utcnow
 from services.gateway.tenants import create_tenant
 from services.gateway.watchdog import DEADLINE_CODE
 from shared.store import cancel_marker_key
@@ -68,7 +70,11 @@ async def test_jobs_left_on_the_bus_of_a_stopped_gateway_run_after_the_restart(t
         assert {j["status"] for j in before} == {"running"}
         full = await api.post("/v1/jobs", data=TWO_STEPS, files=photo(9))
         assert full.status_code == 429  # the three unfinished jobs fill the quota
-    async with Started(tmp_path, stages=list(TEST_STAGES)) as second:
+        async with first.gw.reader() as session:  # the process stayed down for three hours
+            await session.execute(update(Job).where(Job.id.in_(ids)).values(
+                updated_at=utcnow() - timedelta(hours=3)))
+    # an outage is not a stall: the jobs resume instead of failing past the deadline
+    async with Started(tmp_path, stages=list(TEST_STAGES), job_deadline_s=3600) as second:
         api = Api(second.app, token, tenant.id)
         after = [await api.wait_job(i) for i in ids]
         assert [j["status"] for j in after] == ["succeeded"] * 3
