@@ -15,7 +15,7 @@ import numpy as np
 import cv2
 
 from services.swapper.blend import mouth_keep_weight
-from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
+from services.swapper.occlusion import glasses_zone, hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
                           identity_embedding, region_mask)
@@ -47,6 +47,7 @@ class SourceFace:
     original_face: Face | None = None
     detail_px: float = 0.0
     super_resolved: int = 1
+    glasses: bool = False
     _aligned: dict[str, AlignedFace] = field(default_factory=dict, repr=False)
     _meshes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -74,8 +75,11 @@ class SourceFace:
                 kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
                 occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
                 covered = cv2.dilate(cv2.morphologyEx(occluders, cv2.MORPH_OPEN, thin), kernel) > 0
-                # Eyes, brows and nose carry the identity: they always travel, whatever lies next to them.
+                # Eyes, brows and nose carry the identity: they always travel, whatever lies next to them,
+                # unless glasses lie over them.
                 covered &= ~features(mesh, size)
+                if self.glasses:
+                    covered |= glasses_zone(mesh, size)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
                 # The source's lips and mouth never travel: the target's mouth state wins (no teeth
                 # into closed lips), and a smile's corners must not land beside the target's lips.
@@ -86,7 +90,7 @@ class SourceFace:
     def report(self) -> dict:
         """The source face as found in the portrait, and what preparing it did."""
         return {**(self.original_face or self.face).as_dict(), "detail_px": round(float(self.detail_px), 1),
-                "super_resolved": self.super_resolved}
+                "super_resolved": self.super_resolved, "glasses": self.glasses}
 
     def covered_fraction(self, template: str) -> float:
         """The share of the source's face outline that is not clean skin or features (hair, glasses, …)."""
@@ -138,12 +142,9 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
         raise InvalidInput(f"the source portrait's face is cut by the image border ({cut:.0%} of its box is "
                            f"outside the picture): use a portrait that shows the whole face", role="source")
     source = _super_resolved(pixels, face, identity_embedding(pixels, face))
-    if wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE)):
-        # Frames lie over the eyes, which carry the identity: painting them out leaves smudges, keeping
-        # the target's eyes loses the identity, and carrying them over pastes glasses on the model.
-        raise InvalidInput("the source portrait shows glasses: their frames would be pasted onto every photo; "
-                           "use a portrait of the virtual model without glasses", role="source",
-                           reason="source-wears-glasses")
+    # Frames lie over the eyes: carried over they paste glasses onto every photo, painted out they leave
+    # smudges; so the eye area stays the photo's own and every result says why its identity is weaker.
+    source.glasses = wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE))
     with _sources_lock:
         _sources[digest] = source
         while len(_sources) > SOURCE_CACHE_SIZE:

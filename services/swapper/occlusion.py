@@ -184,3 +184,16 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
         else strong.mean(axis=1)
     banded = np.array([strong[max(0, r - 1):r + 2].any(axis=0).mean() for r in range(strong.shape[0])])
     return bool(banded.max() >= BRIDGE_SPAN and rows.max() > 0)
+
+
+GLASSES_ZONE = 1.8  # × face edge width around each eye, and across the nose bridge, where frames sit
+
+
+def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
+    """Bool crop mask of where a pair of glasses lies: around each eye and across the nose bridge."""
+    edge = face_edge_px(mesh)
+    eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
+    bridge = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(bridge, cv2.convexHull(mesh[[133, 362, 168, 6]].astype(np.float32)).astype(np.int32), 1)
+    radius = max(2, int(round(GLASSES_ZONE * edge)))
+    return cv2.dilate(eyes | bridge, _disk(radius)) > 0

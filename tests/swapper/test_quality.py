@@ -14,10 +14,12 @@ from shared.faces import (Face, cosine_similarity, detect_faces, identity_embedd
 from shared.faces.color import bgr_to_lab
 from shared.faces.metrics import delta_e_ciede2000
 from tests.data import load_image, sample, unrelated_face
+from tests.data.realism import photo
 from tests.swapper.conftest import run_swap
 
 # Ten catalogue-like photos of one person (the astronaut): portraits, full-body canvases, mirrored,
-# turned in-plane, dim. The source is a different person (Grace Hopper).
+# turned in-plane, dim. The source is a different person without glasses (a public-domain congressional
+# portrait from the realism development set; Grace Hopper's glasses would keep her eye area out).
 CATALOGUE = ("portrait_astronaut", "portrait_astronaut_mirror", "portrait_closeup", "body_w72", "body_w120",
              "rot-30", "rot+30", "mirror_w80", "dark_w80", "jpeg_q12_w64")
 DILATED_BOX_SCALE = 2.0  # the issue's "dilated face box"; the engine promises CHANGE_BOX_SCALE ≤ this
@@ -26,7 +28,7 @@ NON_SKIN_GREEN = (40, 160, 60)  # BGR
 
 @pytest.fixture(scope="module")
 def source() -> np.ndarray:
-    return unrelated_face()
+    return photo("ocasio_cortez")
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +87,12 @@ def test_identity_is_the_source_on_average_and_the_original_is_gone(catalogue):
     print("identity to original:", to_original)
     assert np.mean(to_source) >= 0.40
     assert min(to_source) >= 0.40
-    # The issue's bar is on the average; the target's hair and head outline stay, so single photos
-    # sit near it (0.24–0.31 measured): none may come close to a same-person score (> 0.5).
-    assert np.mean(list(to_original.values())) < 0.30, to_original
-    assert max(to_original.values()) < 0.33, to_original
+    # The target's hair, head outline, upper forehead and lips stay (issue 13: the target's mouth state
+    # wins), so some of the original remains (0.22–0.38 measured); every result must be nearer the
+    # source than the original, and none may come close to a same-person score (> 0.5).
+    assert np.mean(list(to_original.values())) < 0.36, to_original
+    assert all(r["to_source"] > r["to_original"] + 0.1 for r in catalogue.values()), to_original
+    assert max(to_original.values()) < 0.45, to_original
 
 
 def test_identity_is_consistent_across_the_catalogue(catalogue):
