@@ -20,7 +20,8 @@ TONE_SIGMA = 3.0  # × face edge width (√oval area / 20): the scale above whic
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
 FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
-SHARPNESS_TARGET = (0.8, 1.3)  # the face's Laplacian variance ÷ the photo's face is brought into this band
+SHARPNESS_TARGET = (1.0, 1.4)  # the crop's Laplacian variance ÷ the photo's crop is brought into this band
+# (above 1: pasting back resamples the crop once more, which softens it)
 DETAIL_GAINS = (0.6, 1.0, 1.5, 2.0, 2.6, 3.2)  # unsharp-mask amounts tried, smallest first
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh

@@ -15,7 +15,8 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace
-from services.swapper.occlusion import bounding_slices, keep_out_weight, occluder_mask
+from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_weight, occluder_mask,
+                                        wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (TONE_SIGMA, forehead_taper, match_grain, match_sharpness, mouth_keep_weight,
                                     transfer_tone)
@@ -85,6 +86,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         occluders = occluder_mask(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
+        if wears_glasses(aligned.crop, mesh):
+            occluders |= frame_mask(aligned.crop, mesh)
     keep_out = keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge))))
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))

@@ -197,3 +197,26 @@ def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
     cv2.fillConvexPoly(bridge, cv2.convexHull(mesh[[133, 362, 168, 6]].astype(np.float32)).astype(np.int32), 1)
     radius = max(2, int(round(GLASSES_ZONE * edge)))
     return cv2.dilate(eyes | bridge, _disk(radius)) > 0
+
+
+FRAME_WIDTH = 0.5  # × face edge width: the thickest frame the line filter keeps whole
+FRAME_CONTRAST = 14.0  # grey levels of black-hat or top-hat response of a frame against the skin
+
+
+def frame_mask(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Bool crop mask of a glasses frame on a face that `wears_glasses`: the thin dark or bright lines
+    (black-hat and top-hat responses) in the glasses zone, so the frame stays in front while the eyes
+    behind the lenses are swapped. Frames are often skin-coloured, so the colour model misses them."""
+    size = crop.shape[0]
+    edge = face_edge_px(mesh)
+    eyes = region_mask(mesh, "eyes", size, feather_px=0) > 0.5
+    zone = glasses_zone(mesh, size) & ~(cv2.dilate(eyes.astype(np.uint8), _disk(max(1, int(round(0.2 * edge))))) > 0)
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    element = _disk(max(1, int(round(FRAME_WIDTH * edge))))
+    response = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
+                          cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))
+    lines = (zone & (response > FRAME_CONTRAST)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[1:] = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= edge
+    return cv2.dilate(keep[labels].astype(np.uint8), _disk(1)) > 0
