@@ -45,6 +45,11 @@ def _parse_options(raw: bytes | str) -> JobCreate:
     try:
         spec = JobCreate.model_validate_json(raw)
     except ValidationError as exc:
+        for error in exc.errors():  # more metadata keys than the schema allows: a documented size limit, 413
+            if tuple(error.get("loc", ())) == ("metadata",) and error.get("type") == "too_long":
+                limit = (error.get("ctx") or {}).get("max_length")
+                raise PayloadTooLarge(f"metadata: more than {limit} keys, the limit", field="metadata",
+                                      limit=limit) from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise InvalidInput(f"{where}: {first['msg']}", errors=[
@@ -61,6 +66,8 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
         except PayloadTooLarge:  # the body limit, counted as it arrived
             raise
         except Exception as exc:  # malformed multipart, too many parts
+            if "exceeded maximum size" in str(exc):  # a non-file part (`options`) past Starlette's part limit
+                raise PayloadTooLarge(f"a multipart field is too large: {exc}", field="options") from None
             raise InvalidInput(f"cannot read the multipart body: {exc}") from None
         options = form.get("options")
         if isinstance(options, UploadFile):
