@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -104,13 +105,15 @@ def tone_gap_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np.nd
     |cheek(result) − cheek(original)|, the same quantity measured against the original face's own tone
     (`tone_reference` says which in `realism_figures`). With `require_neck` it is None instead.
     """
-    original, result, mesh, _ = _prepare(original, result, mesh_image)
-    crop, mesh = _crop(mesh, original.shape)
-    lab_o, lab_r = bgr_to_lab(original[crop]), bgr_to_lab(result[crop])
-    cheeks = _cheek_mask(mesh, lab_o.shape[:2])
+    return _tone_gap(_Pair(original, result, mesh_image), require_neck)
+
+
+def _tone_gap(pair: "_Pair", require_neck: bool = False) -> float | None:
+    cheeks = pair.cheeks
     if cheeks.sum() < 8:
         return None
-    neck = neck_mask(original[crop], mesh)
+    lab_o, lab_r = pair.lab_o, pair.lab_r
+    neck = pair.neck
     if neck is None:
         if require_neck:
             return None
@@ -127,12 +130,15 @@ def sharpness_ratio(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
     included. 1 = as sharp as the photo was; < 0.6 a pasted face softer than the photo, > 1.8 one
     over-sharpened or noisier. None when the original face is flat (variance 0).
     """
-    original, result, mesh, _ = _prepare(original, result, mesh_image)
-    crop, mesh = _crop(mesh, original.shape)
-    inner = face_oval_mask(mesh, original[crop].shape[:2], erode_px=face_edge_px(mesh), feather_px=0.0) > 0.5
+    return _sharpness(_Pair(original, result, mesh_image))
+
+
+def _sharpness(pair: "_Pair") -> float | None:
+    mesh = pair.mesh
+    inner = face_oval_mask(mesh, pair.shape, erode_px=face_edge_px(mesh), feather_px=0.0) > 0.5
     if inner.sum() < 16:
         return None
-    before, after = _laplacian_var(original[crop], inner), _laplacian_var(result[crop], inner)
+    before, after = _laplacian_var(pair.original, inner), _laplacian_var(pair.result, inner)
     return None if before <= 1e-9 else after / before
 
 
@@ -155,6 +161,12 @@ def seam_excess_delta_e(original: np.ndarray, result: np.ndarray, paste_mask: np
         crop, mesh = _crop(mesh, original.shape)
         edge = face_edge_px(mesh)
         mask = face_oval_mask(mesh, original[crop].shape[:2], 0.5 * edge, 0.5 * edge)
+        inner = _mask_crop(mask > 0.5)
+        if inner is None:
+            return None
+        mask = mask[inner]
+        crop = (slice(crop[0].start + inner[0].start, crop[0].start + inner[0].stop),
+                slice(crop[1].start + inner[1].start, crop[1].start + inner[1].stop))
     else:
         mask = _as_float_mask(paste_mask, original.shape[:2])
         crop = _mask_crop(mask > 0.5)
@@ -176,16 +188,20 @@ def teeth_added(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray
     Original teeth are grown by 2 % of the face width, so teeth that stay where they were never count.
     A closed mouth that gains teeth gives the teeth's share of the lips; an open mouth kept open, 0.
     """
-    original, result, mesh, _ = _prepare(original, result, mesh_image)
-    crop, mesh = _crop(mesh, original.shape)
-    shape = original[crop].shape[:2]
+    return _teeth(_Pair(original, result, mesh_image))
+
+
+def _teeth(pair: "_Pair") -> float:
+    mesh, shape = pair.mesh, pair.shape
     mouth = _fill(shape, [mesh[mesh_topology()["lips_outer"][0]]])
     if mouth.sum() == 0:
         return 0.0
-    cheeks = _cheek_mask(mesh, shape)
-    teeth_o = _teeth_like(bgr_to_lab(original[crop]), cheeks)
-    teeth_r = _teeth_like(bgr_to_lab(result[crop]), cheeks)
-    teeth_o = _dilate(teeth_o & mouth, TEETH_ORIGINAL_SLACK * _face_width(mesh))
+    slack = TEETH_ORIGINAL_SLACK * _face_width(mesh)
+    window = _mask_crop(mouth, pad=int(np.ceil(slack)) + 1)
+    mouth = mouth[window]
+    teeth_o = _teeth_like(pair.lab_o[window], pair.cheek_reference)
+    teeth_r = _teeth_like(pair.lab_r[window], _robust_mean(pair.lab_r[pair.cheeks]))
+    teeth_o = _dilate(teeth_o & mouth, slack)
     return float((teeth_r & mouth & ~teeth_o).sum() / mouth.sum())
 
 
@@ -205,18 +221,19 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
     dropped (noise, a mole); the rest count with their surroundings to 2 % of the face width (a strand
     3 px wide spoils more skin than its own pixels).
     """
-    original, result, mesh, _ = _prepare(original, result, mesh_image)
-    crop, mesh = _crop(mesh, original.shape)
-    shape = original[crop].shape[:2]
-    cheeks = _cheek_mask(mesh, shape)
+    return _dark(_Pair(original, result, mesh_image))
+
+
+def _dark(pair: "_Pair") -> float:
+    mesh, shape, cheeks = pair.mesh, pair.shape, pair.cheeks
     region = forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)
     if region.sum() < 16 or cheeks.sum() < 8:
         return 0.0
-    lab_o = bgr_to_lab(original[crop])
+    lab_o = pair.lab_o
     sigma = max(0.6, face_edge_px(mesh) / 8.0)
     l_o = cv2.GaussianBlur(lab_o[:, :, 0], (0, 0), sigma)
-    l_r = cv2.GaussianBlur(bgr_to_lab(result[crop])[:, :, 0], (0, 0), sigma)
-    ref = _robust_mean(lab_o[cheeks])
+    l_r = cv2.GaussianBlur(pair.lab_r[:, :, 0], (0, 0), sigma)
+    ref = pair.cheek_reference
     skin = region & (np.hypot(lab_o[:, :, 1] - ref[1], lab_o[:, :, 2] - ref[2]) < DARK_SKIN_CHROMA) \
         & (np.abs(lab_o[:, :, 0] - ref[0]) < DARK_SKIN_L)
     if skin.sum() < 16:
@@ -242,7 +259,9 @@ def identity_to_original(original: np.ndarray, result: np.ndarray, face: Face) -
 
 
 def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray, face: Face,
-                    source_embedding: np.ndarray, paste_mask: np.ndarray | None = None) -> dict:
+                    source_embedding: np.ndarray, paste_mask: np.ndarray | None = None, *,
+                    result_embedding: np.ndarray | None = None,
+                    original_embedding: np.ndarray | None = None) -> dict:
     """Every realism figure of one swapped face, rounded for a JSON report.
 
     `mesh_image`: the target face's (478, 2) mesh in original image pixels; `face`: its detection;
@@ -250,22 +269,23 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
     optional. Keys: tone_gap_delta_e, sharpness_ratio, seam_excess_delta_e, teeth_added, dark_patches,
     identity_to_source, identity_to_original (floats; None where not measurable), and tone_reference
     ("neck", or "face" when the neck is not visible and the tone gap is to the original face's cheeks).
+    `result_embedding` / `original_embedding`: SFace embeddings of the result's and the original's face
+    at `face`, when the caller has them already (each saves one SFace run).
     """
-    original, result, mesh, _ = _prepare(original, result, mesh_image)
-    swapped = identity_embedding(result, face)
-    crop, shifted = _crop(mesh, original.shape)
-    tone_reference = "neck" if neck_mask(original[crop], shifted) is not None else "face"
+    pair = _Pair(original, result, mesh_image)
+    swapped = identity_embedding(pair.full_result, face) if result_embedding is None else result_embedding
+    before = identity_embedding(pair.full_original, face) if original_embedding is None else original_embedding
     figures = {
-        "tone_gap_delta_e": tone_gap_delta_e(original, result, mesh),
-        "sharpness_ratio": sharpness_ratio(original, result, mesh),
-        "seam_excess_delta_e": seam_excess_delta_e(original, result, paste_mask, mesh),
-        "teeth_added": teeth_added(original, result, mesh),
-        "dark_patches": dark_patches(original, result, mesh),
+        "tone_gap_delta_e": _tone_gap(pair),
+        "sharpness_ratio": _sharpness(pair),
+        "seam_excess_delta_e": seam_excess_delta_e(pair.full_original, pair.full_result, paste_mask, pair.full_mesh),
+        "teeth_added": _teeth(pair),
+        "dark_patches": _dark(pair),
         "identity_to_source": cosine_similarity(swapped, source_embedding),
-        "identity_to_original": cosine_similarity(swapped, identity_embedding(original, face)),
+        "identity_to_original": cosine_similarity(swapped, before),
     }
     rounded = {name: None if value is None else round(float(value), 4) for name, value in figures.items()}
-    return {**rounded, "tone_reference": tone_reference}
+    return {**rounded, "tone_reference": "neck" if pair.neck is not None else "face"}
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
@@ -346,6 +366,15 @@ def neck_mask(image: np.ndarray, mesh_image: np.ndarray) -> np.ndarray | None:
     image = check_bgr(image)
     mesh = _check_mesh(mesh_image)
     shape = image.shape[:2]
+    cheeks = _cheek_mask(mesh, shape)
+    if cheeks.sum() < 8:
+        return None
+    lab = bgr_to_lab(image)
+    return _neck(lab, mesh, _robust_mean(lab[cheeks]))
+
+
+def _neck(lab: np.ndarray, mesh: np.ndarray, cheek_reference: np.ndarray) -> np.ndarray | None:
+    shape = lab.shape[:2]
     chin, top = mesh[152], mesh[10]
     down = chin - top
     height = float(np.linalg.norm(down))
@@ -358,20 +387,14 @@ def neck_mask(image: np.ndarray, mesh_image: np.ndarray) -> np.ndarray | None:
     band = _fill(shape, [np.array([near - half * across, near + half * across,
                                    far + half * across, far - half * across])])
     band &= ~_fill(shape, [mesh[mesh_topology()["oval"][0]]])
-    inside = int(band.sum())
-    if inside == 0:
+    if not band.any():
         return None
-    lab = bgr_to_lab(image)
-    cheeks = _cheek_mask(mesh, shape)
-    if cheeks.sum() < 8:
-        return None
-    ref = _robust_mean(lab[cheeks])
+    ref = cheek_reference
     chroma_gap = np.hypot(lab[:, :, 1] - ref[1], lab[:, :, 2] - ref[2])
     l_gap = lab[:, :, 0] - ref[0]
     skin = band & (chroma_gap < NECK_CHROMA_TOLERANCE) & (l_gap > NECK_L_RANGE[0]) & (l_gap < NECK_L_RANGE[1])
     # a full band, as the photo would have it uncut, sets the share (a band cut by the frame counts whole)
-    full = _band_area(near, far, half)
-    if skin.sum() < max(NECK_MIN_PIXELS, NECK_MIN_SHARE * full):
+    if skin.sum() < max(NECK_MIN_PIXELS, NECK_MIN_SHARE * _band_area(near, far, half)):
         return None
     return skin
 
@@ -412,6 +435,39 @@ def upper_cheeks_mask(mesh_image: np.ndarray, shape: tuple[int, int]) -> np.ndar
 
 # ---------------------------------------------------------------------------------------------- helpers
 
+class _Pair:
+    """One face's original and result, cropped to the face and its neck band, with what several
+    figures share (CIELAB of both crops, the cheeks, their reference colour, the neck) computed once."""
+
+    def __init__(self, original, result, mesh_image):
+        self.full_original, self.full_result, self.full_mesh, _ = _prepare(original, result, mesh_image)
+        self.crop, self.mesh = _crop(self.full_mesh, self.full_original.shape)
+        self.original, self.result = self.full_original[self.crop], self.full_result[self.crop]
+        self.shape = self.original.shape[:2]
+
+    @cached_property
+    def lab_o(self) -> np.ndarray:
+        return bgr_to_lab(self.original)
+
+    @cached_property
+    def lab_r(self) -> np.ndarray:
+        return bgr_to_lab(self.result)
+
+    @cached_property
+    def cheeks(self) -> np.ndarray:
+        return _cheek_mask(self.mesh, self.shape)
+
+    @cached_property
+    def cheek_reference(self) -> np.ndarray:
+        return _robust_mean(self.lab_o[self.cheeks]) if self.cheeks.sum() else np.zeros(3)
+
+    @cached_property
+    def neck(self) -> np.ndarray | None:
+        if self.cheeks.sum() < 8:
+            return None
+        return _neck(self.lab_o, self.mesh, self.cheek_reference)
+
+
 def _prepare(original, result, mesh_image):
     original, result = check_bgr(original, "original"), check_bgr(result, "result")
     if original.shape != result.shape:
@@ -441,11 +497,13 @@ def _crop(mesh: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[slice, slice]
     return (slice(y0, y1), slice(x0, x1)), mesh - (x0, y0)
 
 
-def _mask_crop(mask: np.ndarray):
+def _mask_crop(mask: np.ndarray, pad: int | None = None):
+    """Slices of the box around `mask` > 0, grown by `pad` (default: four of its edge widths + 4)."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
-    pad = int(4 * max(1.0, math.sqrt(len(xs)) / 20.0)) + 4
+    if pad is None:
+        pad = int(4 * max(1.0, math.sqrt(len(xs)) / 20.0)) + 4
     return (slice(max(0, ys.min() - pad), min(mask.shape[0], ys.max() + pad + 1)),
             slice(max(0, xs.min() - pad), min(mask.shape[1], xs.max() + pad + 1)))
 
@@ -507,8 +565,8 @@ def _robust_mean(lab_pixels: np.ndarray) -> np.ndarray:
     return (kept if len(kept) else pixels).mean(0)
 
 
-def _teeth_like(lab: np.ndarray, cheeks: np.ndarray) -> np.ndarray:
-    skin = _robust_mean(lab[cheeks])
+def _teeth_like(lab: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Teeth-like pixels of `lab` given the skin's mean CIELAB colour `skin`."""
     chroma_skin = math.hypot(skin[1], skin[2])
     chroma = np.hypot(lab[:, :, 1], lab[:, :, 2])
     return ((lab[:, :, 0] >= max(TEETH_MIN_L, skin[0] - TEETH_L_BELOW_SKIN))
