@@ -16,13 +16,13 @@ import numpy as np
 from shared.faces.color import bgr_to_lab, lab_to_bgr
 from shared.faces.masks import mesh_topology, region_mask
 
-TONE_SIGMA = 3.0  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
+TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
+CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
 FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
-SHARPNESS_TARGET = (1.0, 1.4)  # the crop's Laplacian variance ÷ the photo's crop is brought into this band
-# (above 1: pasting back resamples the crop once more, which softens it)
-DETAIL_GAINS = (0.6, 1.0, 1.5, 2.0, 2.6, 3.2)  # unsharp-mask amounts tried, smallest first
+SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
+DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
@@ -56,44 +56,22 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     detail = lab_source - masked_lowpass(lab_source, source_skin, sigma)
+    # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
+    # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
+    detail[..., 1:] *= CHROMA_DETAIL
     lab = masked_lowpass(lab_target, target_skin, sigma) + detail
     return lab_to_bgr(lab)
 
 
-def laplacian_variance(image: np.ndarray, region: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey image over `region` (bool): the usual blur measure."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    laplacian = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=3)
-    values = laplacian[region]
-    return float(values.var()) if values.size else 0.0
-
-
-def match_sharpness(face: np.ndarray, photo: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, float]:
-    """`face` sharpened (unsharp mask) or softened until its Laplacian variance over `region` is within
-    SHARPNESS_TARGET × the photo's; returns the image and the applied gain (> 0 sharpened, < 0 blurred
-    by that σ, 0 unchanged). A source from a smaller or softer photo must not look pasted on."""
-    reference = laplacian_variance(photo, region)
-    if reference <= 0 or region.sum() < 16:
-        return face, 0.0
-    low, high = SHARPNESS_TARGET
-    ratio = laplacian_variance(face, region) / reference
-    if low <= ratio <= high:
-        return face, 0.0
-    base = face.astype(np.float32)
-    if ratio < low:
-        detail = base - cv2.GaussianBlur(base, (0, 0), 1.0)
-        candidate = face
-        for gain in DETAIL_GAINS:
-            candidate = np.clip(base + gain * detail + 0.5, 0, 255).astype(np.uint8)
-            if laplacian_variance(candidate, region) / reference >= low:
-                return candidate, gain
-        return candidate, DETAIL_GAINS[-1]
-    candidate = face
-    for sigma in SOFTEN_SIGMAS:
-        candidate = cv2.GaussianBlur(face, (0, 0), sigma)
-        if laplacian_variance(candidate, region) / reference <= high:
-            return candidate, -sigma
-    return candidate, -SOFTEN_SIGMAS[-1]
+def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
+    """Unsharp mask (σ 1 px): amount > 0 sharpens, < 0 blurs with σ = −amount, 0 returns the image."""
+    if amount == 0:
+        return image
+    if amount < 0:
+        return cv2.GaussianBlur(image, (0, 0), -amount)
+    base = image.astype(np.float32)
+    detail = base - cv2.GaussianBlur(base, (0, 0), 1.0)
+    return np.clip(base + amount * detail + 0.5, 0, 255).astype(np.uint8)
 
 
 def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:

@@ -1,6 +1,10 @@
-"""Putting a swapped face into the photo: skin colour, occluders, the blend mask, paste back, report.
+"""Putting a swapped face into the photo: tone, occluders, the blend mask, paste back, realism report.
 
-Shared by both engines. Every weight is computed in the aligned crop and pasted with
+Shared by both engines, so the learned engines get the same checks as the classical one. The face is
+the target's tone and light with the engine's detail (services.swapper.blend); what covers the target
+face (hair, glasses frames, hands, objects), its lips and mouth and its upper forehead stay the photo's
+own pixels. Each face's report carries the realism figures of shared.faces.realism, a `quality`
+verdict and its `warnings`. Every weight is computed in the aligned crop and pasted with
 `shared.faces.paste_back`, which leaves every pixel of weight 0 byte-identical. The weight is also
 clipped to the face's change box (the face box scaled by CHANGE_BOX_SCALE about its centre, turned
 with the face), so nothing outside that box can change whatever the mesh does.
@@ -18,14 +22,14 @@ from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_weight, occluder_mask,
                                         wears_glasses)
 from shared.errors import InvalidInput
-from services.swapper.blend import (TONE_SIGMA, forehead_taper, match_grain, match_sharpness, mouth_keep_weight,
-                                    transfer_tone)
+from services.swapper.blend import (DETAIL_GAINS, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA, forehead_taper,
+                                    match_grain, mouth_keep_weight, transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
                           region_mask, warp_mask_to_image)
 from shared.faces.align import apply_affine
 from shared.faces.masks import face_edge_px
 from shared.faces.metrics import seam_delta_e
-from shared.faces.realism import RealismThresholds, realism_figures, realism_warnings
+from shared.faces.realism import RealismThresholds, realism_figures, realism_warnings, sharpness_ratio
 from shared.weights import EngineInfo
 
 CHANGE_BOX_SCALE = 1.5
@@ -106,8 +110,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       sigma=TONE_SIGMA * edge)
             color_matched = True
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
-        crop[box], detail_gain = match_sharpness(crop[box], aligned.crop[box], inner[box])
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
+        crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight)
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
     report = _face_report(out, original, target, weight, source, engine, color_matched,
@@ -144,6 +148,36 @@ def left_alone(face: Face, reason: str) -> dict:
 def yaw_degrees(proxy: float) -> float:
     """The yaw proxy (nose tip between the face edges, ±0.5 in profile) as an approximate angle."""
     return float(np.degrees(np.arcsin(np.clip(2.0 * proxy, -1.0, 1.0))))
+
+
+def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
+                        weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """`crop` sharpened or softened until, pasted, the face is as sharp as the photo was there
+    (shared.faces.realism.sharpness_ratio within SHARPNESS_TARGET). Measured after the paste, because
+    aligning and pasting back each resample the face and soften it; returns the crop and the amount
+    (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged)."""
+    mesh_image = target.aligned.to_image(target.mesh)
+    x0, y0, x1, y1 = change_box(target.face, out.shape)
+
+    def ratio(amount: float) -> float | None:
+        trial = out.copy() if (x1 - x0) * (y1 - y0) * 4 > out.shape[0] * out.shape[1] else out
+        saved = None if trial is not out else out[y0:y1, x0:x1].copy()
+        paste_back(trial, unsharp(crop, amount), target.aligned, weight, inplace=True)
+        value = sharpness_ratio(original, trial, mesh_image)
+        if saved is not None:
+            out[y0:y1, x0:x1] = saved
+        return value
+
+    low, high = SHARPNESS_TARGET
+    measured = ratio(0.0)
+    if measured is None or low <= measured <= high:
+        return crop, 0.0
+    amounts = DETAIL_GAINS if measured < low else tuple(-sigma for sigma in SOFTEN_SIGMAS)
+    for amount in amounts:
+        value = ratio(amount)
+        if value is not None and (value >= low if measured < low else value <= high):
+            return unsharp(crop, amount), amount
+    return unsharp(crop, amounts[-1]), amounts[-1]
 
 
 def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:

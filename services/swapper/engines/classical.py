@@ -1,8 +1,12 @@
 """The `classical` engine: the source face's texture warped onto the target's face mesh.
 
+Only the source's clean skin and features travel (its hair, glasses, mouth and whatever lies outside
+its portrait are masked out in `SourceFace.clean`); the composite then gives the face the photo's tone,
+light, sharpness and grain.
+
 Works out of the box: detection (YuNet, MIT), identity (SFace, Apache-2.0) and the 478-point mesh
 (MediaPipe, Apache-2.0) ship in pinned packages; the warp, shape transfer and blending are FaceCast's
-own code. Faces are processed on `ffhq256` or `ffhq512` crops, whichever holds the face at no less
+own code. Faces are processed on `ffhq256`, `ffhq512` or `ffhq1024` crops, whichever holds the face at no less
 than its size in the photo.
 """
 from __future__ import annotations
@@ -20,9 +24,9 @@ INFO = EngineInfo(
     name="classical", stage="swapper",
     licence="FaceCast's own code; models: YuNet (MIT), SFace (Apache-2.0), MediaPipe face mesh (Apache-2.0)",
     commercial_use=True,
-    description="mesh-based swap: the source texture warped onto the target's 478-point mesh, "
-                "skin colour matched in CIELAB, feathered blend, occluders kept")
-TEMPLATES = ("ffhq256", "ffhq512")  # smallest first
+    description="mesh-based swap: the source's clean features warped onto the target's 478-point mesh, "
+                "the photo's tone, light and grain kept, the target's mouth, hands and occluders in front")
+TEMPLATES = ("ffhq256", "ffhq512", "ffhq1024")  # smallest first
 SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
 SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
