@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
@@ -61,3 +62,28 @@ async def test_swap_without_a_virtual_model_is_refused(make_harness):
     bad = await api.post("/v1/jobs", data={"options": json.dumps({"steps": [{"stage": "enhance", "params": {
         "engine": "nope"}}]})}, files=[("image", ("t.png", encoded(skdata.astronaut(), "PNG"), "image/png"))])
     assert bad.status_code == 422 and "engine" in bad.json()["detail"]
+
+
+async def test_a_face_cut_by_the_frame_is_left_alone_and_the_job_says_so(make_harness):
+    """Issue 13: a shop photo cut above the nose keeps its face; the job succeeds with the reason."""
+    from tests.data.realism.make_variants import SPECS, build
+
+    spec = next(s for s in SPECS if s.kind == "cut")
+    pair = build(spec)
+    harness = await make_harness(stages=["swapper"])
+    api = await harness.tenant()
+    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
+    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=encoded(pair.source[:, :, ::-1], "PNG"),
+                  headers=upload["headers"])
+    model = await api.post("/v1/virtual-models:import", json={"name": "Model", "consent": CONSENT,
+                                                             "image": {"upload_id": upload["id"]}})
+    assert model.status_code == 201, model.text
+    options = {"virtual_model_id": model.json()["id"], "steps": [{"stage": "swap"}]}
+    response = await api.post("/v1/jobs", data={"options": json.dumps(options)},
+                              files=[("image", ("cut.png", encoded(pair.target[:, :, ::-1], "PNG"), "image/png"))])
+    assert response.status_code == 202, response.text
+    job = await api.wait_job(response.json()["id"], timeout_s=240)
+    assert job["status"] == "succeeded", job["error"]
+    assert [(w["code"], w["stage"]) for w in job["warnings"]] == [("face-cut-by-frame", "swapper")]
+    result = (await api.get(job["result"]["url"].replace("http://127.0.0.1:8000", ""))).content
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(result)).convert("RGB")), pair.target[:, :, ::-1])
