@@ -23,7 +23,7 @@ FULL_FACES = [spec for spec in SPECS if spec.expect == "swap"]
 CUT_FACES = [spec for spec in SPECS if spec.expect == "unchanged"]
 
 
-@pytest.mark.parametrize("spec", FULL_FACES, ids=[f"{s.kind}:{s.name}" for s in FULL_FACES])
+@pytest.mark.parametrize("spec", FULL_FACES, ids=[f"{s.kind}:{s.name.replace('→', '>')}" for s in FULL_FACES])
 def test_every_full_face_swap_passes_for_a_photograph(ctx, spec):
     pair = build(spec)
     try:
@@ -42,7 +42,7 @@ def test_every_full_face_swap_passes_for_a_photograph(ctx, spec):
     assert face.get("quality") in ("pass", "warn") and "realism" in face
 
 
-@pytest.mark.parametrize("spec", CUT_FACES, ids=[f"{s.kind}:{s.name}" for s in CUT_FACES])
+@pytest.mark.parametrize("spec", CUT_FACES, ids=[f"{s.kind}:{s.name.replace('→', '>')}" for s in CUT_FACES])
 def test_a_face_cut_by_the_frame_is_left_unchanged_with_the_reason(ctx, spec):
     pair = build(spec)
     output = run_swap(ctx, pair.target, pair.source, engine="classical")
