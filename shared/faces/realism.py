@@ -63,6 +63,9 @@ DARK_LEVEL_SHARE = 0.4  # on dark skin (L* 35) a strand is 40 % darker, not 12 L
 DARK_SKIN_CHROMA = 14.0  # skin-like pixels of the original set the level: a*b* within this of the cheeks'
 DARK_SKIN_L = 25.0  # … and L* within this
 DARK_ORIGINAL_SLACK = 0.02  # × face width, as for teeth
+DARK_LOCAL_DROP = 10.0  # L* below the median of its surroundings (6 % of the face width across)
+DARK_LOCAL_SIZE = 0.06
+DARK_EYE_MARGIN = 1.0  # × face edge kept clear around the eyes (lashes, liner and lid creases are no patch)
 DARK_FOOTPRINT = 0.02  # × face width: a thin strand counts with this much skin either side of it
 DARK_MIN_EXTENT = 0.05  # × face width: darker specks smaller than this across (noise, a mole) are no strand
 
@@ -210,13 +213,15 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
 
     Region: the forehead (`forehead_mask`: between the brows and the top of the mesh face oval, brows
     cut out) and the cheeks (`upper_cheeks_mask`: the skin from below the eyes to the nose tip beside the
-    nose, and the mesh cheek polygons), where a source's fringe, glasses' rims and shadows land. The
+    nose, and the mesh cheek polygons), where a source's fringe, glasses' rims and shadows land; one
+    face edge around the eyes is left out (a source's lashes, liner and lid creases are features). The
     skin level is the median L* (lightly smoothed) of the region's
     pixels that are skin-like in the ORIGINAL (within 14 of the cheeks' a*b*, 25 of their L*), in each
     image on those same pixels, so a face merely darker all over is a tone figure, not a patch. A pixel
     is dark when its L* is below its image's level by 3 × the robust σ of the original's skin L*, kept
-    within 12..20 and at most 0.4 × the level (dark skin): strands of hair, glasses' frames, shadows
-    pasted from the source. Dark pixels of the original (the target's own fringe, its shadows), grown
+    within 12..20 and at most 0.4 × the level (dark skin), or by 10 below the median of its own
+    surroundings (6 % of the face width; thin frames and edges): strands of hair, glasses' frames,
+    shadows pasted from the source. Dark pixels of the original (the target's own fringe, its shadows), grown
     by 2 % of the face width, never count. Added dark specks less than 5 % of the face width across are
     dropped (noise, a mole); the rest count with their surroundings to 2 % of the face width (a strand
     3 px wide spoils more skin than its own pixels).
@@ -226,7 +231,9 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
 
 def _dark(pair: "_Pair") -> float:
     mesh, shape, cheeks = pair.mesh, pair.shape, pair.cheeks
-    region = forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)
+    eyes = region_mask(mesh, "eyes", shape, feather_px=0.0) > 0.5
+    region = (forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)) \
+        & ~_dilate(eyes, DARK_EYE_MARGIN * face_edge_px(mesh))
     if region.sum() < 16 or cheeks.sum() < 8:
         return 0.0
     lab_o = pair.lab_o
@@ -242,7 +249,13 @@ def _dark(pair: "_Pair") -> float:
     spread = 1.4826 * float(np.median(np.abs(l_o[skin] - level_o)))
     drop = min(float(np.clip(DARK_MAD_FACTOR * spread, DARK_MIN_DROP, DARK_MAX_DROP)), DARK_LEVEL_SHARE * level_o)
     dark_o = _dilate(region & (l_o < level_o - drop), DARK_ORIGINAL_SLACK * _face_width(mesh))
-    added = _large_components(region & (l_r < level_r - drop) & ~dark_o, DARK_MIN_EXTENT * _face_width(mesh))
+    # thin structures (glasses' frames, a moustache's edge) are darker than the skin right around them
+    # even where they are not far below the face's level: the same test against a local median
+    width = _face_width(mesh)
+    local_o, local_r = _local_level(l_o, width), _local_level(l_r, width)
+    dark_o |= _dilate(region & (local_o - l_o > DARK_LOCAL_DROP), DARK_ORIGINAL_SLACK * width)
+    darker = (l_r < level_r - drop) | (local_r - l_r > DARK_LOCAL_DROP)
+    added = _large_components(region & darker & ~dark_o, DARK_MIN_EXTENT * width)
     footprint = region & _dilate(added, DARK_FOOTPRINT * _face_width(mesh))  # what a strand visibly spoils
     return float(footprint.sum() / region.sum())
 
@@ -553,6 +566,13 @@ def _large_components(mask: np.ndarray, min_extent: float) -> np.ndarray:
     keep = extent >= min_extent
     keep[0] = False
     return keep[labels]
+
+
+def _local_level(lightness: np.ndarray, face_width: float) -> np.ndarray:
+    """The median L* of each pixel's surroundings, DARK_LOCAL_SIZE × the face width across."""
+    size = max(3, int(round(DARK_LOCAL_SIZE * face_width)) | 1)
+    coded = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.medianBlur(coded, size).astype(np.float32) / 2.55
 
 
 def _robust_mean(lab_pixels: np.ndarray) -> np.ndarray:
