@@ -16,7 +16,7 @@ from services.gateway.db.models import (Casting, Category, CategoryExample, Job,
 from services.gateway.jobs import check_quota, object_view
 from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate
-from shared.errors import InvalidInput, NoFaceFound, NotFound
+from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, NotFound
 from shared.events import ObjectRef, Step
 from shared.telemetry import log_fields
 from shared.weights import ModelStore
@@ -221,7 +221,22 @@ def portrait_embedding(data: bytes, max_pixels: int, what: str) -> list[float]:
         face = largest_face(pixels)
     except NoFaceFound:
         raise NoFaceFound(f"no face was found in {what}: it cannot become a virtual model") from None
+    check_source_face(pixels, face, what)
     return [round(float(v), 6) for v in identity_embedding(pixels, face)]
+
+
+def check_source_face(pixels, face, what: str) -> None:
+    """The swapper's own bars for a source face (services.swapper.faces), applied when the portrait becomes a
+    virtual model: a face it would refuse at every job (too small, cut by the border) is refused now."""
+    from services.swapper.faces import SOURCE_MAX_CUT, SOURCE_MIN_FACE_PX, outside_fraction
+
+    if face.width < SOURCE_MIN_FACE_PX:
+        raise FaceTooSmall(f"the face is {face.width:.1f} px wide in {what}; a virtual model needs at "
+                           f"least {SOURCE_MIN_FACE_PX} px", face_width=round(face.width, 1), min_face_px=SOURCE_MIN_FACE_PX)
+    cut = outside_fraction(face, pixels.shape)
+    if cut > SOURCE_MAX_CUT:
+        raise InvalidInput(f"the face is cut by the image border ({cut:.0%} of its box is outside the picture) "
+                           f"in {what}: use a portrait that shows the whole face", field="image")
 
 
 def model_view(gw: "Gateway", model: VirtualModel) -> dict:

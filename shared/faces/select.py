@@ -62,7 +62,7 @@ def find_faces(image: np.ndarray, selection: FaceSelection | dict | None = None,
     usable = [f for f in chosen if f.width >= minimum]
     if not usable:
         widest = max(chosen, key=lambda f: f.width)
-        raise FaceTooSmall(f"the face is {widest.width:.0f} px wide; at least {minimum:.0f} px is needed",
+        raise FaceTooSmall(f"the face is {widest.width:.1f} px wide; at least {minimum:g} px is needed",
                            face_width=round(widest.width, 1), min_face_px=minimum)
     return usable
 

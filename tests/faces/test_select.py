@@ -77,3 +77,20 @@ def test_selection_with_all_drops_only_the_small_faces():
 def test_selection_parameters_are_validated(raw):
     with pytest.raises(ValidationError):
         FaceSelection.model_validate(raw)
+
+
+def test_a_too_small_message_never_reads_as_the_limit_itself():
+    """A 39.6-px face was reported as "the face is 40 px wide; at least 40 px is needed"."""
+    import numpy as np
+
+    from shared.faces import Face, select
+
+    face = Face(box=(10.0, 10.0, 39.6, 48.0), landmarks5=np.zeros((5, 2), np.float32), score=0.9, roll=0.0)
+    original = select.detect_faces
+    select.detect_faces = lambda *a, **k: [face]
+    try:
+        with pytest.raises(FaceTooSmall) as caught:
+            select.find_faces(np.zeros((100, 100, 3), np.uint8), min_face_px=40)
+    finally:
+        select.detect_faces = original
+    assert "39.6 px wide; at least 40 px" in caught.value.message

@@ -14,7 +14,8 @@ from shared.stage import StageDefinition, StageOutput
 from tests.backbone.stages import TEST_ENGINE, NoParams
 
 
-PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (128, 128)).astype(np.int16)
+# 224 px: the face (~79 px wide) clears the swapper's source minimum (64 px), which accepting a candidate checks
+PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (224, 224)).astype(np.int16)
 
 
 def fake_generate(params, inputs, ctx) -> StageOutput:

@@ -219,3 +219,29 @@ async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, monkeypatc
     model = accepted.json()
     assert sorted(store.list_keys(prefix)) == [f"{prefix}{model['id']}/latent.npy", f"{prefix}{model['id']}/portrait.png"]
     assert store.head(model["portrait"]["key"]).sha256 == model["portrait"]["sha256"]
+
+
+@pytest.mark.parametrize("variant, code", [("cut", "invalid-input"), ("small", "face-too-small")])
+async def test_an_import_the_swapper_would_refuse_at_every_job_is_refused_at_import(cast_api, variant, code):
+    """Issue 13: a portrait that cannot make a clean source is refused at import with the reason. A face cut by
+    the border, or narrower than the swapper's source minimum, used to be imported (201) and then failed
+    every swap job (`invalid-input` / `face-too-small`)."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    api = cast_api
+    pixels = skdata.astronaut()
+    pixels = pixels[:, 230:] if variant == "cut" else cv2.resize(pixels, (224, 224), interpolation=cv2.INTER_AREA)
+    body = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(body, "PNG")
+    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
+    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=body.getvalue(), headers=upload["headers"])
+    consent = {"subject_name": "Eileen Collins", "rights_holder": "NASA (public domain)", "consent_obtained": True,
+               "commercial_use_permitted": True, "evidence_reference": "NASA photo S95-00713"}
+    refused = await api.post("/v1/virtual-models:import", json={"name": "x", "consent": consent,
+                                                               "image": {"upload_id": upload["id"]}})
+    assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
+    assert ("cut by the image border" if variant == "cut" else "at least 64 px") in refused.json()["detail"]
+    assert (await api.get("/v1/virtual-models")).json()["data"] == []
