@@ -16,6 +16,7 @@ import numpy as np
 from shared.faces.color import bgr_to_lab, lab_to_bgr
 from shared.faces.masks import mesh_topology, region_mask
 
+INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -48,19 +49,37 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
-                  sigma: float) -> np.ndarray:
+                  sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
-    the masks are bool skin pixels of each. σ in pixels."""
+    the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
+    brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
+    is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
+    light at σ."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
-    detail = lab_source - masked_lowpass(lab_source, source_skin, sigma)
+    base_source = masked_lowpass(lab_source, source_skin, sigma)
+    base_target = masked_lowpass(lab_target, target_skin, sigma)
+    if inner is not None and inner_sigma is not None:
+        w = inner[..., None].astype(np.float32)
+        base_source = base_source * (1 - w) + masked_lowpass(lab_source, source_skin, inner_sigma) * w
+        base_target = base_target * (1 - w) + masked_lowpass(lab_target, target_skin, inner_sigma) * w
+    detail = lab_source - base_source
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     detail[..., 1:] *= CHROMA_DETAIL
-    lab = masked_lowpass(lab_target, target_skin, sigma) + detail
-    return lab_to_bgr(lab)
+    return lab_to_bgr(base_target + detail)
+
+
+def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 over the eyes, brows and nose (grown by one face edge), fading out over two more."""
+    inner = np.zeros((size, size), np.uint8)
+    for region in ("eyes", "brows", "nose"):
+        inner |= (region_mask(mesh, region, size, feather_px=0) > 0.5).astype(np.uint8)
+    grow = max(1, int(round(edge)))
+    inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return cv2.GaussianBlur(inner.astype(np.float32), (0, 0), max(1.0, 2.0 * edge))
 
 
 def unsharp(image: np.ndarray, amount: float) -> np.ndarray:

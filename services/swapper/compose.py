@@ -22,8 +22,9 @@ from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_weight, occluder_mask,
                                         wears_glasses)
 from shared.errors import InvalidInput
-from services.swapper.blend import (DETAIL_GAINS, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA, forehead_taper,
-                                    match_grain, mouth_keep_weight, transfer_tone, unsharp)
+from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
+                                    forehead_taper, inner_face_weight, match_grain, mouth_keep_weight, transfer_tone,
+                                    unsharp)
 from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
                           region_mask, warp_mask_to_image)
 from shared.faces.align import apply_affine
@@ -36,6 +37,7 @@ CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
 OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
+FRAME_MARGIN = 0.15  # × face edge width kept around a glasses frame
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
 LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
@@ -86,13 +88,18 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     aligned, mesh, size = target.aligned, target.mesh, target.aligned.size
     edge = face_edge_px(mesh)
     occluders = np.zeros((size, size), bool)
+    frame = np.zeros((size, size), bool)
     if keep_occlusions:
         occluders = occluder_mask(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):
-            occluders |= frame_mask(aligned.crop, mesh)
-    keep_out = keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge))))
+            frame = frame_mask(aligned.crop, mesh)
+    # A frame's outline is exact (a line filter), so it needs only a pixel or two of margin; the colour
+    # model's blobs get a wider one.
+    keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))),
+                          keep_out_weight(frame, max(1, int(round(FRAME_MARGIN * edge)))))
+    occluders |= frame
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
     weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
@@ -106,18 +113,21 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         target_skin = (region_mask(mesh, "skin", size, 0.0) > 0.5) & ~occluders
         swapped_skin = (region_mask(swapped.mesh, "skin", size, 0.0) > 0.5) & (swapped.valid > 0.5)
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
+            inner = inner_face_weight(swapped.mesh, size, edge)[box]
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
-                                      sigma=TONE_SIGMA * edge)
+                                      sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge)
             color_matched = True
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
         crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight)
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
+    embedding = identity_embedding(out, target.face)
     report = _face_report(out, original, target, weight, source, engine, color_matched,
-                          occluded=float(occluders.sum()) / oval_area)
+                          occluded=float(occluders.sum()) / oval_area, result_embedding=embedding)
     report["detail_gain"] = round(float(detail_gain), 2)
-    report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding)
+    report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding,
+                                        result_embedding=embedding)
     report["realism"]["occluded_fraction"] = report["occluded_fraction"]
     warnings = realism_warnings(report["realism"], thresholds)
     if blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width:
@@ -188,7 +198,8 @@ def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _face_report(out: np.ndarray, original: np.ndarray, target: TargetFace, weight: np.ndarray,
-                 source: SourceFace, engine: EngineInfo, color_matched: bool, occluded: float) -> dict:
+                 source: SourceFace, engine: EngineInfo, color_matched: bool, occluded: float,
+                 result_embedding: np.ndarray) -> dict:
     face = target.face
     x0, y0, x1, y1 = change_box(face, out.shape)
     shifted = target.aligned.matrix.copy()
@@ -203,7 +214,7 @@ def _face_report(out: np.ndarray, original: np.ndarray, target: TargetFace, weig
     return {
         **face.as_dict(),
         "engine": engine.name, "licence": engine.licence, "commercial_use": engine.commercial_use,
-        "identity_similarity": round(cosine_similarity(identity_embedding(out, face), source.embedding), 4),
+        "identity_similarity": round(cosine_similarity(result_embedding, source.embedding), 4),
         **seams,
         "color_matched": color_matched,
         "occluded_fraction": round(occluded, 4),

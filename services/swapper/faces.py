@@ -14,7 +14,6 @@ import numpy as np
 
 import cv2
 
-from services.swapper.blend import mouth_keep_weight
 from services.swapper.occlusion import glasses_zone, hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
@@ -28,6 +27,7 @@ SUPER_RESOLVE_BELOW_PX = 112  # source faces narrower than this are super-resolv
 SUPER_RESOLVE_REGION = 1.4  # × face box: the region around the source face that is super-resolved
 SOURCE_MAX_CUT = 0.12  # a source face with more of its box than this outside the image is refused
 SOURCE_OCCLUDER_GROW = 0.4  # × face edge width around the source's hair, glasses or hands
+SOURCE_MOUTH_GROW = 0.3  # × face edge width around the source's mouth opening (its teeth)
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
@@ -70,21 +70,34 @@ class SourceFace:
                                         flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
                 edge = face_edge_px(mesh)
                 # An opening drops thin dark lines (creases, smile lines, lashes) and keeps masses of hair
-                # or objects; the grown band then catches the stray strands at their edges.
+                # or objects; of those, only what reaches the face from its outline above the eyes (a
+                # fringe, strands, a hat brim) covers it: a blob inside the face is its own shading (a
+                # nose shadow, a lit cheek) and a dark jaw is its own beard line, and both travel.
+                # The grown band catches stray strands at the edges.
                 thin = _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge))))
                 kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
                 occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
-                covered = cv2.dilate(cv2.morphologyEx(occluders, cv2.MORPH_OPEN, thin), kernel) > 0
+                masses = cv2.morphologyEx(occluders, cv2.MORPH_OPEN, thin)
+                oval = face_oval_mask(mesh, size, 0, 0) > 0.5
+                outline = oval & ~(cv2.erode(oval.astype(np.uint8), _disk(max(1, int(round(edge))))) > 0)
+                count, labels = cv2.connectedComponents(masses, connectivity=8)
+                from_outside = np.zeros(count, bool)
+                upper = np.zeros((size, size), bool)
+                upper[:int(mesh[[33, 263], 1].mean())] = True  # above the eye line: fringes, strands, brims
+                from_outside[np.unique(labels[outline & upper & (masses > 0)])] = True
+                from_outside[0] = False
+                covered = cv2.dilate(from_outside[labels].astype(np.uint8), kernel) > 0
                 # Eyes, brows and nose carry the identity: they always travel, whatever lies next to them,
                 # unless glasses lie over them.
                 covered &= ~features(mesh, size)
                 if self.glasses:
                     covered |= glasses_zone(mesh, size)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
-                # The source's lips and mouth never travel: the target's mouth state wins (no teeth
-                # into closed lips), and a smile's corners must not land beside the target's lips.
-                mouth = mouth_keep_weight(mesh, size, face_edge_px(mesh)) > 0.05
-                self._clean[template] = (face_oval_mask(mesh, size, 0, 0) > 0.5) & ~covered & ~mouth
+                # The source's mouth opening never travels: its teeth must not land in closed lips (the
+                # composite keeps the target's own lips and mouth in any case).
+                opening = (region_mask(mesh, "mouth", size, feather_px=0) > 0.5).astype(np.uint8)
+                mouth = cv2.dilate(opening, _disk(max(1, int(round(SOURCE_MOUTH_GROW * edge))))) > 0
+                self._clean[template] = oval & ~covered & ~mouth
             return self._clean[template]
 
     def report(self) -> dict:

@@ -63,7 +63,7 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
 
     `skin_from_cheeks` models the skin on the cheeks alone: stricter, for a source portrait, where a
     fringe can cover a third of the face outline and would otherwise widen the model until hair
-    counts as skin (a source pixel left out costs nothing: the target's own pixel stays)."""
+    counts as skin; only darker pixels then count as covering it."""
     size = crop.shape[0]
     occluders = np.zeros((size, size), bool)
     oval_full = face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5
@@ -80,7 +80,12 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
         reference = cheeks if cheeks.sum() >= 4 * MIN_SKIN_PIXELS else skin
     mean, spread = robust_lab_stats(lab[reference].astype(np.float64), SKIN_FLOOR)
     z = (lab - mean) / spread
-    not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
+    if skin_from_cheeks:
+        # The strict cheek model would call a lit forehead or cheek (brighter, less saturated) not skin:
+        # there only what is darker than the skin counts (hair, a hat, a shadowing hand).
+        not_skin = oval & (z[..., 0] < -LIGHTNESS_LIMIT)
+    else:
+        not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
     count, labels = cv2.connectedComponents(not_skin, connectivity=8)
     min_area = MIN_OCCLUDER_FRACTION * oval.sum()
@@ -153,7 +158,7 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
 
 
 BRIDGE_LINE = 0.6  # × face edge width: the tallest frame bar the horizontal-line filter finds
-BRIDGE_CONTRAST = 12.0  # grey levels of black-hat/top-hat response that a frame bar reaches
+BRIDGE_CONTRAST = 15.0  # grey levels of black-hat/top-hat response that a frame bar reaches
 BRIDGE_SPAN = 0.7  # a bar must cross this share of the gap between the inner eye corners
 
 
