@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import aclosing
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import select
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartParser
 
 from services.gateway import jobs as job_service
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
@@ -58,11 +60,59 @@ def _parse_options(raw: bytes | str) -> JobCreate:
     return spec
 
 
+def _image_too_large(index: int, filename: str, max_bytes: int) -> PayloadTooLarge:
+    name = f"image {index} ({filename})" if filename else f"image {index}"
+    return PayloadTooLarge(f"{name} is larger than {max_bytes:,} bytes, the limit (FACECAST_MAX_UPLOAD_BYTES)",
+                           field=name, limit=max_bytes)
+
+
+class LimitedMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser with a limit on each file part, counted as its bytes arrive: a part past
+    `FACECAST_MAX_UPLOAD_BYTES` stops the read at once (413), before more of it reaches the temporary file.
+    (Starlette's own `max_part_size` bounds only the non-file fields.) The whole body is bounded as it
+    arrives by `limits.BodyLimit`."""
+
+    def __init__(self, *args, max_file_bytes: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_file_bytes = max_file_bytes
+        self._file_index = 0
+        self._file_bytes = 0
+
+    def on_headers_finished(self) -> None:
+        super().on_headers_finished()
+        self._file_bytes = 0
+        if self._current_part.file is not None and self._current_part.field_name == "image":
+            self._file_index += 1  # numbered as the route numbers them: `image` parts only
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is not None:
+            self._file_bytes += end - start
+            if self._file_bytes > self.max_file_bytes:
+                if self._current_part.field_name != "image":
+                    raise PayloadTooLarge(f"the multipart field {self._current_part.field_name!r} is larger than "
+                                          f"{self.max_file_bytes:,} bytes", field=self._current_part.field_name,
+                                          limit=self.max_file_bytes)
+                raise _image_too_large(self._file_index, self._current_part.file.filename or "",
+                                       self.max_file_bytes)
+        super().on_part_data(data, start, end)
+
+
+async def _read_form(request: Request, max_files: int, max_bytes: int) -> FormData:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "multipart/form-data":
+        return await request.form(max_files=max_files, max_fields=20)
+    async with aclosing(request.stream()) as stream:
+        form = await LimitedMultiPartParser(request.headers, stream, max_files=max_files, max_fields=20,
+                                            max_file_bytes=max_bytes).parse()
+    request._form = form  # closed (its temporary files removed) with the request, as Starlette's own
+    return form
+
+
 async def _read_request(request: Request, max_files: int, max_bytes: int) -> tuple[JobCreate, list]:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
-            form = await request.form(max_files=max_files, max_fields=20)
+            form = await _read_form(request, max_files, max_bytes)
         except PayloadTooLarge:  # the body limit, counted as it arrived
             raise
         except Exception as exc:  # malformed multipart, too many parts
@@ -79,9 +129,8 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
                 raise InvalidInput(f"image {index}: `image` must be a file part", field=f"image {index}")
             name = f"image {index} ({part.filename})" if part.filename else f"image {index}"
             data = await part.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise PayloadTooLarge(f"{name} is larger than {max_bytes:,} bytes, the limit "
-                                      "(FACECAST_MAX_UPLOAD_BYTES)", field=name, limit=max_bytes)
+            if len(data) > max_bytes:  # counted while parsing already; kept as a second check
+                raise _image_too_large(index, part.filename or "", max_bytes)
             if not data:
                 raise UnsupportedImage(f"{name} is empty", field=name)
             files.append(job_service.FilePart(filename=part.filename or "", data=data))
