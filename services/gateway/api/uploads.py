@@ -1,7 +1,8 @@
 """`/v1/uploads`: a presigned PUT straight to the object store, for large photos from store plugins.
 
 An upload belongs to no job: any number of jobs may use it, and it lives until `DELETE /v1/uploads/{id}` or
-the tenant's retention period, whatever happens to those jobs."""
+the tenant's retention period, whatever happens to those jobs. Its image is written once: a second PUT answers
+409 `upload-already-written` (the jobs were checked against the first bytes); reserve a new upload instead."""
 from __future__ import annotations
 
 from datetime import timedelta
