@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from services.gateway import castings as casting_service
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
-from services.gateway.db.models import VirtualModel, new_id
-from services.gateway.jobs import discard, naming, resolve_source
+from services.gateway.db.models import Job, VirtualModel, new_id
+from services.gateway.jobs import ACTIVE, discard, naming, resolve_source
+from services.gateway.problems import Conflict
 from services.gateway.schemas import (VirtualModelCreate, VirtualModelImport, VirtualModelList, VirtualModelOut,
                                       VirtualModelUpdate)
 from shared.errors import NotFound
@@ -74,10 +76,31 @@ async def rename_model(model_id: str, body: VirtualModelUpdate, gw: GatewayDep, 
     return casting_service.model_view(gw, model)
 
 
-@router.delete("/{model_id}", status_code=204, summary="Delete a virtual model and its portrait and latent")
+async def jobs_using(session, tenant_id: str, model_id: str) -> list[str]:
+    """The queued or running jobs that read this model's objects (its portrait as a swap's `source`, or as the
+    image itself by key), oldest first. A tenant's active jobs are bounded by its quota."""
+    prefix = f"tenants/{tenant_id}/models/{model_id}/"
+    rows = await session.execute(select(Job.id, Job.input, Job.steps).where(
+        Job.tenant_id == tenant_id, Job.status.in_(ACTIVE)).order_by(Job.id))
+    return [job_id for job_id, image, steps in rows if prefix in json.dumps([image, steps])]
+
+
+@router.delete("/{model_id}", status_code=204, summary="Delete a virtual model and its portrait and latent",
+               responses={409: {"description": "queued or running jobs use the model: it is kept; the answer names "
+                                               "them (`details.jobs`, `details.count`)"}},
+               description="Deletes the model, its portrait and its latent. While queued or running jobs use the "
+                           "model (a swap's face, or its portrait as the image) it is refused with 409 `conflict` "
+                           "naming those jobs: delete it once they finish, or cancel them first. Finished jobs keep "
+                           "their results.")
 async def delete_model(model_id: str, gw: GatewayDep, caller: Writer) -> Response:
     async with gw.sessionmaker() as session, session.begin():
         model = await _model(session, caller.tenant_id, model_id)
+        active = await jobs_using(session, caller.tenant_id, model_id)
+        if active:
+            shown = ", ".join(active[:10]) + (f" and {len(active) - 10} more" if len(active) > 10 else "")
+            raise Conflict(f"virtual model {model_id!r} is used by {len(active)} queued or running "
+                           f"job{'s' if len(active) != 1 else ''} ({shown}): delete it once they finish, or cancel "
+                           "them first", jobs=active[:100], count=len(active))
         await session.delete(model)
     await asyncio.to_thread(delete_prefix, gw.store, f"tenants/{caller.tenant_id}/models/{model_id}/")
     return Response(status_code=204)
