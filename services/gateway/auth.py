@@ -47,6 +47,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+hash_secret = _hash  # what an API key row stores of its secret
+
+
 def new_token(key_id: str) -> tuple[str, str]:
     """(token shown once, sha256 of its secret to store)."""
     secret = secrets.token_hex(32)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.gateway.app import SHUTDOWN_GRACE_S, Gateway, create_app
-from services.gateway.auth import create_key
-from services.gateway.db.models import Tenant, utcnow
-from services.gateway.tenants import create_tenant, ensure_tenant_with_key
+from services.gateway.auth import create_key, hash_secret, parse_token
+from services.gateway.db.models import ApiKey, Tenant, new_id, utcnow
+from services.gateway.tenants import ensure_tenant_with_key
 from services.stages import load_stage_by_name, stage_names
 from shared.bus.memory import MemoryBus
 from shared.runtime import StageWorker
@@ -21,6 +24,8 @@ from shared.weights import ModelStore
 
 logger = logging.getLogger("facecast.serve")
 LOCAL_TENANT = "local"
+LOCAL_KEY_FILE = "local-api-key"  # in data_dir, mode 0600, next to signing-keys.json
+SERVE_KEY_NAME = "facecast serve"
 
 
 def build(settings: Settings, stages: list[str] | None = None):
@@ -40,19 +45,65 @@ def build(settings: Settings, stages: list[str] | None = None):
     return create_app(settings, gateway=gw), gw
 
 
+def _read_saved_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def _save_key(path: Path, token: str) -> None:
+    """The local key, readable by its owner only (0600), replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+async def _usable(gw: Gateway, tenant_id: str, token: str) -> bool:
+    """Whether a saved key is still a live admin key of the local tenant (not revoked, not edited)."""
+    try:
+        key_id, secret = parse_token(token)
+    except Exception:
+        return False
+    async with gw.reader() as session:
+        key = await session.get(ApiKey, key_id)
+    return (key is not None and key.tenant_id == tenant_id and key.revoked_at is None
+            and "admin" in (key.scopes or []) and secrets.compare_digest(key.secret_sha256, hash_secret(secret)))
+
+
 async def local_key(gw: Gateway, settings: Settings) -> tuple[str, bool]:
-    """The key to print and whether it is new: FACECAST_BOOTSTRAP_API_KEY (adopted), else a new admin
-    key for the local tenant (created on the first start; later starts keep its jobs and models)."""
+    """The key to print and whether it is new: FACECAST_BOOTSTRAP_API_KEY (adopted), else the local tenant's
+    admin key kept in `data_dir/local-api-key` (0600). A start reuses it; only when it is missing, revoked or
+    not the local tenant's is a new one made, and the keys earlier starts made are revoked then (one live
+    `facecast serve` key at a time)."""
     if settings.bootstrap_api_key:
         await ensure_tenant_with_key(gw.sessionmaker, LOCAL_TENANT, settings.bootstrap_api_key)
         return settings.bootstrap_api_key, False
+    path = Path(settings.data_dir) / LOCAL_KEY_FILE
     async with gw.reader() as session:
         tenant = await session.scalar(select(Tenant).where(Tenant.name == LOCAL_TENANT).order_by(Tenant.id).limit(1))
-    if tenant is None:
-        _, token = await create_tenant(gw.sessionmaker, LOCAL_TENANT)
-        return token, True
+    saved = _read_saved_key(path)
+    if tenant is not None and saved is not None and await _usable(gw, tenant.id, saved):
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return saved, False
     async with gw.sessionmaker() as session, session.begin():
-        _, token = await create_key(session, tenant.id, ["admin"], name=f"facecast serve {utcnow():%Y-%m-%d %H:%M}")
+        if tenant is None:  # the first start
+            tenant = Tenant(id=new_id("ten"), name=LOCAL_TENANT)
+            session.add(tenant)
+            await session.flush()
+        # the keys earlier starts printed and nobody kept (none is in the file): revoked, not left to pile up
+        await session.execute(update(ApiKey).where(
+            ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_(None),
+            ApiKey.name.startswith(SERVE_KEY_NAME)).values(revoked_at=utcnow()))
+        _, token = await create_key(session, tenant.id, ["admin"], name=f"{SERVE_KEY_NAME} {utcnow():%Y-%m-%d %H:%M}")
+    _save_key(path, token)
     return token, True
 
 
