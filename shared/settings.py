@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 200
     auth_failures_per_min: float = 10.0  # failed API-key authentications per client address, after the burst
     auth_failure_burst: int = 20
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto the gateway believes (comma-separated IPs or CIDRs,
+    # `*` for any); empty: none, so the client address (rate limits, failed-authentication limit) is the peer's
+    trusted_proxies: str = Field(default="", description="addresses whose X-Forwarded-For is trusted (empty: none)")
     max_active_jobs: int = 1_000  # queued + running per tenant; tenants may have their own
     outbox_poll_s: float = 0.5
     # a queued or running job without any progress for this long fails with `job-deadline-exceeded`

@@ -31,6 +31,7 @@ def _gateway(args) -> int:
     from services.gateway.app import SHUTDOWN_GRACE_S
 
     from services.gateway.app import create_app
+    from services.gateway.proxies import uvicorn_proxy_options
     from shared.telemetry import capture_native_stderr, configure_logging
 
     configure_logging(args.log_level)
@@ -49,14 +50,14 @@ def _gateway(args) -> int:
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
                     log_config=None,  # uvicorn's own lines go through the JSON handler too
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **uvicorn_proxy_options(settings))
         return 0
     # Several processes on one port: each runs its own loops (outbox relay, event consumer in the
     # shared Kafka group, webhook deliveries, sweeper), which share the work through leases.
     os.environ[LOG_LEVEL_VARIABLE] = args.log_level
     uvicorn.run("services.gateway.cli:app_from_environment", factory=True, workers=args.workers, host=host,
                 port=port, log_level="warning", access_log=False, log_config=None,
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **uvicorn_proxy_options(settings))
     return 0
 
 

@@ -107,6 +107,16 @@ async def local_key(gw: Gateway, settings: Settings) -> tuple[str, bool]:
     return token, True
 
 
+def server_config(app, settings: Settings):
+    """uvicorn's configuration for `facecast serve`: proxy headers only from FACECAST_TRUSTED_PROXIES."""
+    import uvicorn
+
+    from services.gateway.proxies import uvicorn_proxy_options
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                          lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **uvicorn_proxy_options(settings))
+
+
 async def serve(settings: Settings, announce=print) -> None:
     import uvicorn
 
@@ -115,8 +125,7 @@ async def serve(settings: Settings, announce=print) -> None:
     app, gw = build(settings)
     # SIGTERM: open SSE streams get SHUTDOWN_GRACE_S, then the stage steps in flight get theirs (Gateway.stop);
     # what is still queued resumes from the database at the next start
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    config = server_config(app, settings)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
