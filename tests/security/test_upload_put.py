@@ -58,3 +58,23 @@ async def test_a_junk_signature_gets_one_answer_whether_or_not_the_upload_exists
     again = await anonymous.put(f"/v1/objects/{upload['key']}?expires={expires}&signature={junk}",
                                 content=png_bytes(), headers=upload["headers"])
     assert again.status_code == 404 and again.json()["code"] == answers[0][1]
+
+
+async def test_two_puts_at_once_write_one_image(api, harness):
+    import asyncio
+
+    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
+    anonymous = harness.anonymous()
+    first, second = png_bytes(seed=7), png_bytes(seed=8)
+
+    async def slowly(data: bytes):
+        for start in range(0, len(data), 256):
+            await asyncio.sleep(0.005)
+            yield data[start:start + 256]
+
+    answers = await asyncio.gather(
+        anonymous.put(upload["url"], content=slowly(first), headers=upload["headers"]),
+        anonymous.put(upload["url"], content=slowly(second), headers=upload["headers"]))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    written = first if answers[0].status_code == 200 else second
+    assert harness.gw.store.get_bytes(upload["key"]) == written

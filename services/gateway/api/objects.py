@@ -82,7 +82,7 @@ class UploadWritten(FaceCastError):
     http_status = 409
 
 
-_writing: dict[str, asyncio.Lock] = {}  # one PUT at a time per upload key (two at once: the second gets 409)
+_writing: set[str] = set()  # upload keys a PUT is writing now (a second PUT at once gets 409)
 
 
 def _signed_by_us(gw, method: str, key: str, expires: int, signature: str, content_type: str) -> bool:
@@ -115,27 +115,26 @@ async def put_object(key: str, expires: Expires, signature: Signature, request: 
                                    expected=upload.content_type)
         _verify(gw, "PUT", key, expires, signature, content_type)  # raises the usual 404 (or expiry)
     upload = await reserved_upload(gw, key)
-    lock = _writing.setdefault(key, asyncio.Lock())
-    if lock.locked() or await asyncio.to_thread(gw.store.exists, key):
+    if await asyncio.to_thread(gw.store.exists, key) or key in _writing:
         raise _already_written(upload)
-    async with lock:
-        try:
-            data = bytearray()
-            async for chunk in request.stream():
-                data.extend(chunk)
-                if len(data) > gw.settings.max_upload_bytes:
-                    raise PayloadTooLarge(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes, the "
-                                          "limit (FACECAST_MAX_UPLOAD_BYTES)", limit=gw.settings.max_upload_bytes)
-            if not data:
-                raise UnsupportedImage("the upload is empty")
-            fmt = check_header(bytes(data), gw.settings.max_pixels)
-            if CONTENT_TYPES[fmt] != content_type:
-                raise UnsupportedImage(f"the upload is {CONTENT_TYPES[fmt]} but was announced as {content_type}")
-            if await asyncio.to_thread(gw.store.exists, key):  # written meanwhile (another gateway process)
-                raise _already_written(upload)
-            ref = await asyncio.to_thread(gw.store.put, key, bytes(data), content_type)
-        finally:
-            _writing.pop(key, None)
+    _writing.add(key)  # no await between the check and this: one writer per key in this process
+    try:
+        data = bytearray()
+        async for chunk in request.stream():
+            data.extend(chunk)
+            if len(data) > gw.settings.max_upload_bytes:
+                raise PayloadTooLarge(f"the upload is larger than {gw.settings.max_upload_bytes:,} bytes, the "
+                                      "limit (FACECAST_MAX_UPLOAD_BYTES)", limit=gw.settings.max_upload_bytes)
+        if not data:
+            raise UnsupportedImage("the upload is empty")
+        fmt = check_header(bytes(data), gw.settings.max_pixels)
+        if CONTENT_TYPES[fmt] != content_type:
+            raise UnsupportedImage(f"the upload is {CONTENT_TYPES[fmt]} but was announced as {content_type}")
+        if await asyncio.to_thread(gw.store.exists, key):  # written meanwhile (another gateway process)
+            raise _already_written(upload)
+        ref = await asyncio.to_thread(gw.store.put, key, bytes(data), content_type)
+    finally:
+        _writing.discard(key)
     return {"key": ref.key, "sha256": ref.sha256, "size": ref.size}
 
 
