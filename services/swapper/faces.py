@@ -28,6 +28,8 @@ SUPER_RESOLVE_REGION = 1.4  # × face box: the region around the source face tha
 SOURCE_MAX_CUT = 0.12  # a source face with more of its box than this outside the image is refused
 SOURCE_OCCLUDER_GROW = 0.4  # × face edge width around the source's hair, glasses or hands
 SOURCE_MOUTH_GROW = 0.3  # × face edge width around the source's mouth opening (its teeth)
+SOURCE_COVER_AREA = 0.04  # × face-oval area: a dark mass above the eyes this large is a cover, not a brow
+SOURCE_STRAND_GAP = 0.5  # × face edge width: strands this close together form one fringe
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
@@ -77,7 +79,9 @@ class SourceFace:
                 thin = _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge))))
                 kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
                 occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
-                masses = cv2.morphologyEx(occluders, cv2.MORPH_OPEN, thin)
+                # closing first joins the strands of a fringe into the mass they form
+                joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, _disk(max(1, int(round(SOURCE_STRAND_GAP * edge)))))
+                masses = cv2.morphologyEx(joined, cv2.MORPH_OPEN, thin)
                 oval = face_oval_mask(mesh, size, 0, 0) > 0.5
                 outline = oval & ~(cv2.erode(oval.astype(np.uint8), _disk(max(1, int(round(edge))))) > 0)
                 count, labels = cv2.connectedComponents(masses, connectivity=8)
@@ -85,9 +89,13 @@ class SourceFace:
                 upper = np.zeros((size, size), bool)
                 upper[:int(mesh[[33, 263], 1].mean())] = True  # above the eye line: fringes, strands, brims
                 from_outside[np.unique(labels[outline & upper & (masses > 0)])] = True
+                # a mass above the eyes larger than a brow covers the forehead even if it does not
+                # reach the outline (a fringe cut short by the mesh's hairline, a brim's shadow)
+                upper_area = np.bincount(labels[upper & (masses > 0)], minlength=count)
+                from_outside |= upper_area > SOURCE_COVER_AREA * oval.sum()
                 from_outside[0] = False
                 covered = cv2.dilate(from_outside[labels].astype(np.uint8), kernel) > 0
-                # Eyes, brows and nose carry the identity: they always travel, whatever lies next to them,
+                # Eyes and nose carry the identity: they always travel, whatever lies next to them,
                 # unless glasses lie over them.
                 covered &= ~features(mesh, size)
                 if self.glasses:
@@ -170,9 +178,10 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def features(mesh: np.ndarray, size: int) -> np.ndarray:
-    """Bool crop mask of the eyes, brows and nose (the identity-bearing features), as outlined by the mesh."""
+    """Bool crop mask of the eyes and nose (the identity-bearing features a cover never reaches on a usable
+    portrait), as outlined by the mesh. Brows are not among them: a fringe that reaches them covers them."""
     mask = np.zeros((size, size), bool)
-    for region in ("eyes", "brows", "nose"):
+    for region in ("eyes", "nose"):
         mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
     return mask
 

@@ -21,6 +21,7 @@ FEATURE_GROW = 0.3  # features are grown by this × the face edge width
 SKIN_FLOOR = np.array([4.0, 2.0, 2.0])  # minimum spread of L, a, b in the skin model
 CHROMA_LIMIT = 4.0  # robust z-distance in (a, b) beyond which a pixel is not skin
 LIGHTNESS_LIMIT = 5.0  # robust z-distance in L beyond which a pixel is not skin
+DARKER_LIMIT = 4.0  # with the cheek model: z-distance below the cheeks' L beyond which a pixel is a cover
 MIN_OCCLUDER_FRACTION = 0.01  # of the face-oval area, outside the features
 OCCLUDER_FLOOR = np.array([3.0, 3.0, 3.0])
 OCCLUDER_LIMIT = 3.0
@@ -83,7 +84,7 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
     if skin_from_cheeks:
         # The strict cheek model would call a lit forehead or cheek (brighter, less saturated) not skin:
         # there only what is darker than the skin counts (hair, a hat, a shadowing hand).
-        not_skin = oval & (z[..., 0] < -LIGHTNESS_LIMIT)
+        not_skin = oval & (z[..., 0] < -DARKER_LIMIT)
     else:
         not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
@@ -191,7 +192,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
     return bool(banded.max() >= BRIDGE_SPAN and rows.max() > 0)
 
 
-GLASSES_ZONE = 1.8  # × face edge width around each eye, and across the nose bridge, where frames sit
+GLASSES_ZONE = 2.6  # × face edge width around each eye, and across the nose bridge, where frames sit
 
 
 def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
