@@ -18,6 +18,7 @@ from shared.faces.masks import mesh_topology, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
+EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the eyes take on
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
@@ -49,14 +50,15 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
-                  sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None) -> np.ndarray:
+                  sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
+                  eyes: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
     the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
     brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
-    light at σ."""
+    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -69,7 +71,19 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     detail[..., 1:] *= CHROMA_DETAIL
-    return lab_to_bgr(base_target + detail)
+    lab = base_target + detail
+    if eyes is not None:
+        # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
+        # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
+        w = eyes[..., None].astype(np.float32)
+        own = lab_source + EYE_LIGHT_SHARE * (base_target - base_source)
+        lab = lab * (1 - w) + own * w
+    return lab_to_bgr(lab)
+
+
+def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 inside the eye outlines, feathered over a third of a face edge."""
+    return region_mask(mesh, "eyes", size, feather_px=max(1.0, edge / 3.0))
 
 
 def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

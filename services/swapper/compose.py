@@ -23,7 +23,7 @@ from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_we
                                         wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
-                                    forehead_taper, inner_face_weight, match_grain, mouth_keep_weight, transfer_tone,
+                                    eye_weight, forehead_taper, inner_face_weight, match_grain, mouth_keep_weight, transfer_tone,
                                     unsharp)
 from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
                           region_mask, warp_mask_to_image)
@@ -115,7 +115,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
-                                      sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge)
+                                      sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box])
             color_matched = True
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
