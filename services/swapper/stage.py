@@ -94,17 +94,6 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
             events[i] = _Event(params, inputs)
         except FaceCastError as exc:
             results[i] = exc
-    for name, module in ENGINE_MODULES.items():
-        chosen = [i for i, event in events.items() if event.params.engine == name]
-        pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
-        if not pairs:
-            continue
-        try:
-            swapped = iter(module.swap(pairs, ctx.models))
-        except FaceCastError as exc:
-            for i in chosen:
-                results[i] = exc
-            continue
     thresholds = RealismThresholds.from_settings(ctx.settings)
     for name, module in ENGINE_MODULES.items():
         chosen = [i for i, event in events.items() if event.params.engine == name]
