@@ -21,9 +21,20 @@ BATCH = 12
 
 
 @pytest.fixture
-def env(facecast_env, postgres_db):
+def own_broker():
+    """A broker of this test's own: earlier tests' killed gateways stay members of the shared broker's
+    `facecast-gateway` group until their sessions lapse, and their rebalances would hold this gateway's
+    readiness back."""
+    broker = servers.TansuBroker().start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def env(facecast_env, postgres_db, own_broker):
     port = servers.free_port()
     return facecast_env(bucket=f"restart-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url,
+                        FACECAST_KAFKA_BOOTSTRAP=own_broker.bootstrap,
                         FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port,
                         FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}", FACECAST_OUTBOX_POLL_S="0.2",
                         FACECAST_MAX_ATTEMPTS="3", FACECAST_RETRY_BACKOFF_S="0.05",
