@@ -17,6 +17,7 @@ from shared.faces.color import bgr_to_lab, lab_to_bgr
 from shared.faces.masks import mesh_topology, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
+LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the eyes take on
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
@@ -31,14 +32,21 @@ _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outli
 
 def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian low-pass of `lab` (H×W×C float32) from the pixels where `mask` is set, filled in
-    elsewhere from the nearest ones (normalised convolution at σ, then at 4σ where σ sees none)."""
-    weights = mask.astype(np.float32)
-    result = np.zeros_like(lab)
-    filled = np.zeros(mask.shape, bool)
+    elsewhere from the nearest ones (normalised convolution at σ, then at 4σ and 16σ where σ sees none).
+
+    Computed on a copy shrunk so that σ is LOWPASS_SIGMA_PX there, then enlarged: a low-pass holds
+    nothing finer, and blurring at full size would cost σ² more."""
+    height, width = mask.shape
+    shrink = max(1.0, sigma / LOWPASS_SIGMA_PX)
+    small = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    values = cv2.resize(lab * mask[..., None], small, interpolation=cv2.INTER_AREA)
+    result = np.zeros(values.shape, np.float32)
+    filled = np.zeros(weights.shape, bool)
     for scale in (1.0, 4.0, 16.0):
-        s = max(0.5, sigma * scale)
+        s = max(0.5, sigma * scale / shrink)
         norm = cv2.GaussianBlur(weights, (0, 0), s)
-        blurred = cv2.GaussianBlur(lab * weights[..., None], (0, 0), s)
+        blurred = cv2.GaussianBlur(values, (0, 0), s)
         usable = (norm > 1e-3) & ~filled
         result[usable] = blurred[usable] / norm[usable, None]
         filled |= usable
@@ -46,7 +54,7 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
             break
     if not filled.all():
         result[~filled] = lab[mask].mean(0) if mask.any() else lab.reshape(-1, lab.shape[-1]).mean(0)
-    return result
+    return cv2.resize(result, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,

@@ -572,11 +572,20 @@ def _large_components(mask: np.ndarray, min_extent: float) -> np.ndarray:
     return keep[labels]
 
 
+LOCAL_LEVEL_KERNEL = 9  # widest median taken at full size; wider ones on a copy shrunk to this
+
+
 def _local_level(lightness: np.ndarray, face_width: float) -> np.ndarray:
     """The median L* of each pixel's surroundings, DARK_LOCAL_SIZE × the face width across."""
     size = max(3, int(round(DARK_LOCAL_SIZE * face_width)) | 1)
     coded = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.medianBlur(coded, size).astype(np.float32) / 2.55
+    shrink = max(1, size // LOCAL_LEVEL_KERNEL)  # a wide median costs its width: take it on a smaller copy
+    if shrink == 1:
+        return cv2.medianBlur(coded, size).astype(np.float32) / 2.55
+    height, width = coded.shape
+    small = cv2.resize(coded, (max(1, width // shrink), max(1, height // shrink)), interpolation=cv2.INTER_AREA)
+    level = cv2.medianBlur(small, max(3, (size // shrink) | 1))
+    return cv2.resize(level, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 2.55
 
 
 def _robust_mean(lab_pixels: np.ndarray) -> np.ndarray:
