@@ -18,7 +18,7 @@ import numpy as np
 
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
-from services.swapper.faces import SourceFace, TargetFace
+from services.swapper.faces import SourceFace, TargetFace, face_box_corners
 from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_weight, occluder_mask,
                                         wears_glasses)
 from shared.errors import InvalidInput
@@ -45,13 +45,8 @@ VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the sou
 
 
 def change_box_corners(face: Face, scale: float = CHANGE_BOX_SCALE) -> np.ndarray:
-    """The 4 image-space corners of the face box scaled about its centre and turned by its roll."""
-    cx, cy = face.center
-    half = np.array([face.width, face.height]) * scale / 2.0
-    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * half
-    angle = np.radians(face.roll)  # positive: turned clockwise on screen (y points down)
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return corners @ rotation.T + (cx, cy)
+    """The 4 image-space corners of the face box scaled by CHANGE_BOX_SCALE about its centre, turned by its roll."""
+    return face_box_corners(face, scale)
 
 
 def change_box(face: Face, image_shape: tuple[int, ...]) -> tuple[int, int, int, int]:

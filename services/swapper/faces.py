@@ -207,11 +207,19 @@ def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> So
                       super_resolved=scale)
 
 
+def face_box_corners(face: Face, scale: float) -> np.ndarray:
+    """The 4 image-space corners of the face box scaled about its centre and turned by its roll."""
+    cx, cy = face.center
+    half = np.array([face.width, face.height]) * scale / 2.0
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * half
+    angle = np.radians(face.roll)  # positive: turned clockwise on screen (y points down)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return corners @ rotation.T + (cx, cy)
+
+
 def outside_fraction(face: Face, shape: tuple[int, ...]) -> float:
     """The share of the face box (turned with the face) that lies outside the image."""
-    from services.swapper.compose import change_box_corners
-
-    corners = change_box_corners(face, 1.0).astype(np.float32)
+    corners = face_box_corners(face, 1.0).astype(np.float32)
     height, width = shape[:2]
     area = max(1.0, float(cv2.contourArea(corners)))
     inside, _ = cv2.intersectConvexConvex(corners, np.array([[0, 0], [width, 0], [width, height], [0, height]],
