@@ -23,8 +23,8 @@ from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_we
                                         wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
-                                    eye_weight, forehead_taper, inner_face_weight, match_grain, mouth_keep_weight, transfer_tone,
-                                    unsharp)
+                                    eye_weight, forehead_taper, inner_face_weight, match_grain, mouth_keep_weight,
+                                    transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
                           region_mask, warp_mask_to_image)
 from shared.faces.align import apply_affine

@@ -80,7 +80,8 @@ class SourceFace:
                 kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
                 occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
                 # closing first joins the strands of a fringe into the mass they form
-                joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, _disk(max(1, int(round(SOURCE_STRAND_GAP * edge)))))
+                gap = _disk(max(1, int(round(SOURCE_STRAND_GAP * edge))))
+                joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, gap)
                 masses = cv2.morphologyEx(joined, cv2.MORPH_OPEN, thin)
                 oval = face_oval_mask(mesh, size, 0, 0) > 0.5
                 outline = oval & ~(cv2.erode(oval.astype(np.uint8), _disk(max(1, int(round(edge))))) > 0)
@@ -112,11 +113,6 @@ class SourceFace:
         """The source face as found in the portrait, and what preparing it did."""
         return {**(self.original_face or self.face).as_dict(), "detail_px": round(float(self.detail_px), 1),
                 "super_resolved": self.super_resolved, "glasses": self.glasses}
-
-    def covered_fraction(self, template: str) -> float:
-        """The share of the source's face outline that is not clean skin or features (hair, glasses, …)."""
-        oval = face_oval_mask(self.mesh(template), self.aligned(template).size, 0, 0) > 0.5
-        return float((oval & ~self.clean(template)).sum()) / max(1, int(oval.sum()))
 
     def mesh(self, template: str) -> np.ndarray:
         crop = self.aligned(template).crop
