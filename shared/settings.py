@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     model_dir: Path = Path("var/models")
     model_bucket: str = "facecast-models"
     model_cache_dir: Path = Path("var/model-cache")
+    # engines (shared/engines.py): where they run and how many loaded engines a process keeps
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA for the engines that support it, when present
+    fp16: bool = True  # half precision on CUDA for the engines that support it
+    engine_cache_size: int = Field(default=4, ge=1)  # loaded engines kept per process, least recently used evicted
 
     # database (gateway only)
     database_url: str = ""  # empty: sqlite under data_dir
