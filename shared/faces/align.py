@@ -12,6 +12,11 @@ Templates (five points in YuNet order, image-left eye first):
   same eye height (y≈120), so the swapper should align with `faceshifter256`, not `ffhq256`, when it
   feeds FaceShifter; `ffhq256`'s own 19:237 sub-crop would show ArcFace a face ~9 % too small.
 - `gpen512`: GPEN's `face_enhancement.py` template (112 square template, inner padding 0.25, 512).
+- The community ONNX models' templates, under the names FaceFusion's `face_helper` gives them:
+  `arcface_112_v2` (= `arcface112`, insightface's `arcface_dst`), `arcface_112_v1` (insightface's older
+  frontal template, `src3` of its five-pose set), `arcface_128` (`arcface_dst` shifted 8 px right on a
+  128 canvas, insightface's `estimate_norm` at image_size 128: inswapper, hyperswap, GPEN-BFR-256) and
+  `ffhq_512` (= `ffhq512`).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from shared.faces.types import Face, check_bgr
 
 _ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                          [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+_ARCFACE_112_V1 = np.array([[39.7300, 51.1380], [72.2700, 51.1380], [56.0000, 68.4930],
+                            [42.4630, 87.0100], [69.5370, 87.0100]], np.float64)
 _FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.19360], [256.63416, 314.01935],
                       [201.26117, 371.41043], [313.08905, 371.15118]], np.float64)
 
@@ -35,6 +42,10 @@ TEMPLATES: dict[str, tuple[int, np.ndarray]] = {
     "ffhq1024": (1024, _FFHQ_512 * (1024 / 512)),
     "faceshifter256": (256, ((_ARCFACE_112 - 56.0) * 0.85 + 56.0) * (256 / 112)),
     "gpen512": (512, (_ARCFACE_112 + 112 * 0.25) * (512 / (112 * 1.5))),
+    "arcface_112_v1": (112, _ARCFACE_112_V1),
+    "arcface_112_v2": (112, _ARCFACE_112),
+    "arcface_128": (128, _ARCFACE_112 + (8.0, 0.0)),
+    "ffhq_512": (512, _FFHQ_512),
 }
 
 # FaceShifter computes its identity embedding on this sub-crop of the 256 crop, resized to 112.
