@@ -10,14 +10,17 @@ from shared.events import STAGES, JOB_EVENTS_TOPIC, StageRequest, dlq_topic, req
 from shared.settings import get_settings
 
 DLQ_REPLAY_GROUP = "facecast-dlq-replay-{stage}"
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def register(subparsers) -> None:
     models = subparsers.add_parser("models", help="the model store: import, list and verify weight files")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    imp = models_sub.add_parser("import", help="hash a weight file, record its provenance, upload it")
-    imp.add_argument("name", help="e.g. stylegan2-ffhq-config-f, gpen-bfr-512, faceshifter-aei")
-    imp.add_argument("file", type=Path)
+    imp = models_sub.add_parser("import", help="hash a weight file (or every file of a folder or archive, such as a "
+                                "diffusers pipeline), record its provenance, upload it")
+    imp.add_argument("name", help="e.g. stylegan2-ffhq-config-f, gpen-bfr-512, faceshifter-aei, sdxl-base-1.0")
+    imp.add_argument("file", type=Path, help="a weight file, a folder (a diffusers pipeline saved with "
+                     "save_pretrained, model_index.json at its top) or a .zip / .tar(.gz) of one")
     imp.add_argument("--licence", required=True, help="the weights' licence, as published")
     imp.add_argument("--commercial-use", choices=("yes", "no"), required=True)
     imp.add_argument("--source", required=True, help="where the file came from (URL or reference)")
@@ -54,9 +57,15 @@ def _models():
 
 
 def _models_import(args) -> int:
-    record = _models().import_file(args.name, args.file, licence=args.licence,
-                                   commercial_use=args.commercial_use == "yes", source=args.source,
-                                   version=args.version, input_size=args.input_size)
+    store = _models()
+    provenance = dict(licence=args.licence, commercial_use=args.commercial_use == "yes", source=args.source,
+                      version=args.version, input_size=args.input_size)
+    if args.file.is_dir():
+        record = store.import_folder(args.name, args.file, **provenance)
+    elif args.file.name.lower().endswith(ARCHIVE_SUFFIXES):  # by name: a torch .pt file is a zip too
+        record = store.import_archive(args.name, args.file, **provenance)
+    else:
+        record = store.import_file(args.name, args.file, **provenance)
     print(json.dumps(record.public(), indent=2))
     return 0
 

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.errors import EngineUnavailable, NotFound, WeightsMismatch
+from shared.errors import EngineUnavailable, InvalidInput, NotFound, WeightsMismatch
 
 MANIFEST = "manifest.json"
 
@@ -29,6 +29,12 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_sha256(files: dict[str, str]) -> str:
+    """One hash for a folder: sha256 of its sorted `<sha256>  <relative path>` lines (sha256sum's format)."""
+    listing = "".join(f"{sha}  {relative}\n" for relative, sha in sorted(files.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,11 @@ class ModelRecord:
     version: str = ""
     input_size: int | None = None
     notes: str = ""
+    files: dict[str, str] | None = None  # a folder (a diffusers pipeline): relative path -> sha256 of each file
 
     def public(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "file"}
+        return {k: v for k, v in asdict(self).items() if k not in ("file", "files")} | (
+            {"files": len(self.files)} if self.files is not None else {})
 
 
 @dataclass(frozen=True)
@@ -150,14 +158,71 @@ class ModelStore:
         self._write_manifest({**self.records(), name: record})
         return record
 
+    def import_folder(self, name: str, folder: Path, *, licence: str, commercial_use: bool, source: str,
+                      version: str = "", input_size: int | None = None, notes: str = "") -> ModelRecord:
+        """Import a folder of weight files (a diffusers pipeline saved with `save_pretrained`): every file is
+        hashed and recorded in `files`; the record's sha256 is `folder_sha256` of that listing."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InvalidInput(f"{folder} is not a folder")
+        paths = sorted(p for p in folder.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        if not paths:
+            raise InvalidInput(f"{folder} holds no files")
+        files = {p.relative_to(folder).as_posix(): file_sha256(p) for p in paths}
+        record = ModelRecord(name=name, file=f"{name}/", sha256=folder_sha256(files), licence=licence,
+                             commercial_use=commercial_use, source=source, version=version, input_size=input_size,
+                             notes=notes, files=files)
+        for relative in files:
+            if self.bucket_store is not None:
+                self.bucket_store.put(f"{name}/{relative}", (folder / relative).read_bytes(),
+                                      "application/octet-stream")
+            else:
+                target = self.root / name / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / relative, target)
+        self._write_manifest({**self.records(), name: record})
+        return record
+
+    def import_archive(self, name: str, archive: Path, **provenance) -> ModelRecord:
+        """Import a .tar(.gz/.bz2/.xz) or .zip of a folder (`import_folder`); an archive holding a single top
+        folder is imported from inside it. Members that would land outside the folder are refused."""
+        import tarfile
+        import tempfile
+        import zipfile
+
+        archive = Path(archive)
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch)
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as bundle:
+                    for member in bundle.namelist():
+                        if Path(member).is_absolute() or ".." in Path(member).parts:
+                            raise InvalidInput(f"{archive.name}: member {member!r} points outside the archive")
+                    bundle.extractall(target)
+            elif tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as bundle:
+                    try:
+                        bundle.extractall(target, filter="data")
+                    except tarfile.FilterError as exc:
+                        raise InvalidInput(f"{archive.name}: {exc}") from None
+            else:
+                raise InvalidInput(f"{archive.name} is neither a folder, a zip nor a tar archive")
+            entries = [p for p in target.iterdir() if not p.name.startswith(".")]
+            root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+            return self.import_folder(name, root, **provenance)
+
     # verified access
     def path(self, name: str) -> Path:
-        """The local path of a verified weight file; EngineUnavailable when absent or wrong."""
+        """The local path of a verified weight file, or of a folder whose every file was verified;
+        EngineUnavailable when absent or wrong (a folder's error names each missing file)."""
         records = self.records()
         record = records.get(name)
         if record is None:
             raise EngineUnavailable(f"weights {name!r} are not in the model store (import them with "
                                     f"`facecast models import {name} FILE`)", missing=[name])
+        if record.files is not None:
+            return self._folder_path(record)
         local = self.root / record.file
         if self.bucket_store is not None and not local.is_file():
             local.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +238,31 @@ class ModelStore:
         if actual != record.sha256:
             raise WeightsMismatch(f"weights {name!r}: {record.file} has sha256 {actual}, manifest says {record.sha256}")
         return local
+
+    def _folder_path(self, record: ModelRecord) -> Path:
+        folder = self.root / record.name
+        missing, wrong = [], []
+        for relative, sha256 in sorted(record.files.items()):
+            local = folder / relative
+            if not local.is_file() and self.bucket_store is not None:
+                try:
+                    data = self.bucket_store.get_bytes(f"{record.name}/{relative}")
+                except NotFound:
+                    data = None
+                if data is not None:
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    local.write_bytes(data)
+            if not local.is_file():
+                missing.append(relative)
+            elif _cached_sha256(local) != sha256:
+                wrong.append(relative)
+        if missing:
+            raise EngineUnavailable(f"weights {record.name!r}: {len(missing)} listed files are missing from "
+                                    f"{folder}: {', '.join(missing)}", missing=[record.name], files=missing)
+        if wrong:
+            raise WeightsMismatch(f"weights {record.name!r}: files whose sha256 differs from the manifest: "
+                                  f"{', '.join(wrong)}")
+        return folder
 
     def require(self, names: list[str] | tuple[str, ...]) -> dict[str, Path]:
         """All named files, or one error that lists every missing one."""
@@ -190,6 +280,12 @@ class ModelStore:
         if record is None:
             return (f"weights {name!r} are not in the model store (import them with "
                     f"`facecast models import {name} FILE`)")
+        if record.files is not None:
+            first = next(iter(sorted(record.files)))
+            if (self.root / record.name / first).is_file() or (
+                    self.bucket_store is not None and self.bucket_store.exists(f"{record.name}/{first}")):
+                return None
+            return f"weights {name!r}: the folder {record.file} is listed but missing from the model store"
         if self.bucket_store is not None:
             if (self.root / record.file).is_file() or self.bucket_store.exists(record.file):
                 return None
