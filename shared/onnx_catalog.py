@@ -135,3 +135,28 @@ def card_for_file(file_name: str) -> ModelCard | None:
 
 def cards(kind: str) -> list[ModelCard]:
     return [card for card in CARDS.values() if card.kind == kind]
+
+
+TITLES = {"swapper": "community ONNX face swapper", "restorer": "community ONNX face restorer"}
+
+
+def engine_info(card: ModelCard, stage: str):
+    """The `EngineInfo` of the engine that runs `card` (its file plus what it needs), for the stage's registry.
+
+    The code is FaceCast's own (MIT, like the classical engine); each file carries its published licence
+    until it is imported with its own record."""
+    from shared.engines import EngineInfo, WeightFile
+
+    files = (card, *(CARDS[name] for name in card.needs))
+    licence = "; ".join(f"{c.file_name}: {c.licence[1]}" for c in files)
+    return EngineInfo(
+        name=card.name, stage=stage, title=f"{card.family} ({TITLES[card.kind]}, imported `{card.file_name}`)",
+        code_licence="MIT", licence=f"FaceCast's own code (MIT); {licence}",
+        weight_files=tuple(WeightFile(c.name, c.licence_id, f"{c.source} ({c.file_name})") for c in files),
+        devices=("cpu", "cuda"), fp16=card.fp16,
+        description=f"{card.family} on {card.size}-px {card.template} crops via onnxruntime; {card.notes()}")
+
+
+def class_name(name: str) -> str:
+    """The engine class a card's engine module defines: `hyperswap_1a_256` → `Hyperswap1a256Engine`."""
+    return "".join(part.capitalize() for part in name.replace(".", "_").split("_")) + "Engine"

@@ -17,12 +17,12 @@ output comes back as float32.
 Batching: when every batched input has a dynamic first dimension the runner sends up to `max_batch`
 items per call; a file exported with batch 1 is run one item at a time (same results, one call each).
 
-Sessions are cached per file hash and provider set in one bounded LRU (`SESSIONS`), like other weights.
+Sessions loaded from the model store live in the one bounded weight cache (`shared.engines.WEIGHT_CACHE`),
+keyed by the file's sha256, the signature and the execution, like every other engine's weights.
 """
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,6 @@ ORT_TYPES: dict[str, np.dtype] = {
 }
 FLOATS = ("float32", "float16")
 DEFAULT_MAX_BATCH = {"cpu": 8, "cuda": 32}
-SESSION_CACHE_SIZE = 8  # sessions (each holds its weights) kept per process
 
 
 @dataclass(frozen=True)
@@ -311,39 +310,25 @@ def last_initializer(path: Path, what: str | None = None) -> np.ndarray:
     return numpy_helper.to_array(model.graph.initializer[-1])
 
 
-class SessionCache:
-    """Loaded models by (file, sha256, signature, execution), least recently used dropped past `size`."""
+def execution_for(device, settings=None) -> Execution:
+    """The runner's execution for the engine interface's device choice (`shared.engines.Device`) and the
+    settings' TensorRT option (`FACECAST_ONNX_TENSORRT`, `FACECAST_ONNX_TRT_CACHE_DIR`)."""
+    if settings is None:
+        from shared.settings import get_settings
 
-    def __init__(self, size: int = SESSION_CACHE_SIZE):
-        self.size = size
-        self._models: OrderedDict[tuple, OnnxModel] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, path: Path, sha256: str, signature: Signature, execution: Execution, what: str) -> OnnxModel:
-        key = (str(Path(path).resolve()), sha256, signature, execution.key())
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            model = OnnxModel.load(path, signature, execution, what)
-            self._models[key] = model
-            while len(self._models) > self.size:
-                self._models.popitem(last=False)
-            return model
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-    def __len__(self) -> int:
-        return len(self._models)
+        settings = get_settings()
+    cuda = device.kind == "cuda"
+    return Execution(device=device.kind, tensorrt=cuda and settings.onnx_tensorrt,
+                     trt_cache_dir=Path(settings.onnx_trt_cache_dir) if cuda and settings.onnx_tensorrt else None,
+                     trt_fp16=device.fp16)
 
 
-SESSIONS = SessionCache()
+def load_from_store(store, name: str, signature: Signature, execution: Execution) -> OnnxModel:
+    """The model-store file `name` (sha256 checked against the manifest) as a checked session, kept in the
+    one bounded weight cache (`shared.engines.WEIGHT_CACHE`) under its hash, signature and execution."""
+    from shared.engines import WEIGHT_CACHE
 
-
-def load_from_store(store, name: str, signature: Signature, execution: Execution | None = None) -> OnnxModel:
-    """The model-store file `name` (sha256 checked against the manifest) as a checked, cached session."""
     path = store.path(name)  # EngineUnavailable when not imported, WeightsMismatch on a wrong hash
     record = store.records()[name]
-    return SESSIONS.get(path, record.sha256, signature, execution or Execution.auto(), f"weights {name!r} ({path.name})")
+    key = ("onnx", str(path.resolve()), record.sha256, signature, execution.key())
+    return WEIGHT_CACHE.get(key, lambda: OnnxModel.load(path, signature, execution, f"weights {name!r} ({path.name})"))

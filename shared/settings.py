@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA for the engines that support it, when present
     fp16: bool = True  # half precision on CUDA for the engines that support it
     engine_cache_size: int = Field(default=4, ge=1)  # loaded engines kept per process, least recently used evicted
+    # ONNX engines (shared/onnx_runner.py) on CUDA: the TensorRT execution provider in front of CUDA, and where
+    # it keeps the engines it builds (one build per model and GPU, reused at every start)
+    onnx_tensorrt: bool = False
+    onnx_trt_cache_dir: Path = Path("var/trt-cache")
 
     # database (gateway only)
     database_url: str = ""  # empty: sqlite under data_dir

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.engines import EngineInfo, EngineRegistry, WeightFile
+from shared.onnx_catalog import cards as _onnx_cards, class_name as _onnx_class_name, engine_info as _onnx_engine_info
 
 _MEDIAPIPE = "https://github.com/google-ai-edge/mediapipe (PyPI mediapipe==0.10.21)"
 _REALESRGAN = ("https://github.com/xinntao/Real-ESRGAN (RealESRGAN_x4plus, ncnn conversion shipped in "
@@ -47,6 +48,11 @@ REGISTRY.register(EngineInfo(
     description="FaceShifter (Li et al. 2019): AEI-Net identity/attribute generator with HEAR-Net occlusion "
                 "refinement, on 256×256 crops aligned like its training data"),
     "services.swapper.engines.faceshifter:FaceShifterEngine")
+
+# The community ONNX swappers (services/swapper/engines/onnx_swap.py), one engine per known file name.
+for _card in _onnx_cards("swapper"):
+    REGISTRY.register(_onnx_engine_info(_card, "swapper"),
+                      f"services.swapper.engines.onnx_swap:{_onnx_class_name(_card.name)}")
 
 
 @dataclass
