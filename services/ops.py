@@ -18,12 +18,16 @@ def register(subparsers) -> None:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     imp = models_sub.add_parser("import", help="hash a weight file (or every file of a folder or archive, such as a "
                                 "diffusers pipeline), record its provenance, upload it")
-    imp.add_argument("name", help="e.g. stylegan2-ffhq-config-f, gpen-bfr-512, faceshifter-aei, sdxl-base-1.0")
-    imp.add_argument("file", type=Path, help="a weight file, a folder (a diffusers pipeline saved with "
+    imp.add_argument("name", help="e.g. stylegan2-ffhq-config-f, gpen-bfr-512, faceshifter-aei, sdxl-base-1.0; or "
+                     "just a known ONNX file (inswapper_128.onnx, hyperswap_1a_256.onnx, gfpgan_1.4.onnx, …), "
+                     "whose name, licence and conventions FaceCast knows (shared/onnx_catalog.py)")
+    imp.add_argument("file", type=Path, nargs="?", help="a weight file, a folder (a diffusers pipeline saved with "
                      "save_pretrained, model_index.json at its top) or a .zip / .tar(.gz) of one")
-    imp.add_argument("--licence", required=True, help="the weights' licence, as published")
-    imp.add_argument("--commercial-use", choices=("yes", "no"), required=True)
-    imp.add_argument("--source", required=True, help="where the file came from (URL or reference)")
+    imp.add_argument("--licence", help="the weights' licence, as published (default for a known ONNX file: its "
+                     "published licence)")
+    imp.add_argument("--commercial-use", choices=("yes", "no"), help="(default for a known ONNX file: whether its "
+                     "published licence allows it)")
+    imp.add_argument("--source", help="where the file came from (URL or reference)")
     imp.add_argument("--version", default="")
     imp.add_argument("--input-size", type=int)
     imp.set_defaults(handler=_models_import)
@@ -56,7 +60,36 @@ def _models():
     return ModelStore.from_settings(get_settings())
 
 
+def known_onnx_defaults(args) -> None:
+    """Fill `name`, `file`, licence, commercial use, source, input size and notes of a known community ONNX
+    file from its card (`facecast models import hyperswap_1a_256.onnx`); what the operator states wins.
+    SystemExit naming what is missing for any other file."""
+    from shared.engines import licence_allows_commercial
+    from shared.onnx_catalog import CARDS, card_for_file
+
+    if args.file is None:
+        card = card_for_file(args.name)
+        if card is None:
+            raise SystemExit(f"facecast models import: {args.name!r} is not a known ONNX file name; give NAME FILE")
+        args.file, args.name = Path(args.name), card.name
+    else:
+        card = CARDS.get(args.name) or card_for_file(args.file.name)
+    args.notes = ""
+    if card is not None:
+        args.licence = args.licence or card.licence_id
+        if args.commercial_use is None:
+            args.commercial_use = "yes" if licence_allows_commercial(args.licence) else "no"
+        args.source = args.source or f"{card.source} ({card.file_name})"
+        args.input_size = args.input_size or card.size
+        args.notes = card.notes()
+    missing = [flag for flag, value in (("--licence", args.licence), ("--commercial-use", args.commercial_use),
+                                        ("--source", args.source)) if value is None]
+    if missing:
+        raise SystemExit(f"facecast models import: {', '.join(missing)} required for {args.file.name!r}")
+
+
 def _models_import(args) -> int:
+    known_onnx_defaults(args)
     store = _models()
     provenance = dict(licence=args.licence, commercial_use=args.commercial_use == "yes", source=args.source,
                       version=args.version, input_size=args.input_size)
@@ -65,7 +98,7 @@ def _models_import(args) -> int:
     elif args.file.name.lower().endswith(ARCHIVE_SUFFIXES):  # by name: a torch .pt file is a zip too
         record = store.import_archive(args.name, args.file, **provenance)
     else:
-        record = store.import_file(args.name, args.file, **provenance)
+        record = store.import_file(args.name, args.file, **provenance, notes=args.notes)
     print(json.dumps(record.public(), indent=2))
     return 0
 
