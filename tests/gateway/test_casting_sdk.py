@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from facecast.client import FaceCast, JobFailed
+from facecast import FaceCast, JobFailed
 
 
 def candidate(index: int) -> dict:

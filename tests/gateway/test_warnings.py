@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from facecast.client import AsyncFaceCast, FaceCast, JobWarning, job_warnings
+from facecast import AsyncFaceCast, FaceCast, JobWarning, job_warnings
 from services.gateway.schemas import JobOut
 from tests.gateway.conftest import TEST_STAGES, png_bytes
 from tests.gateway.receiver import Receiver

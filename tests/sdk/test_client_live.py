@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from facecast.cli import MANIFEST
-from facecast.client import AsyncFaceCast, FaceCast, WebhookVerificationError, verify_webhook
+from facecast import AsyncFaceCast, FaceCast, WebhookVerificationError, verify_webhook
 from services.cli import main as facecast_main
 
 from .live import TEST_IMAGES

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from facecast.client import (APIError, AsyncFaceCast, FaceCast, RetryPolicy, WebhookVerificationError, build_steps,
+from facecast import (APIError, AsyncFaceCast, FaceCast, RetryPolicy, WebhookVerificationError, build_steps,
                              iter_sse, parse_retry_after, result_urls, sign_webhook, verify_webhook)
 from facecast.cli import MANIFEST, run_folder
 
@@ -342,7 +342,7 @@ def test_folders_are_read_one_file_at_a_time(tmp_path):
         (tmp_path / f"{i}.png").write_bytes(png((i * 80, 0, 0)))
     (tmp_path / ".hidden.png").write_bytes(png("black"))
     (tmp_path / "readme.md").write_text("x")
-    from facecast.client import to_inputs
+    from facecast import to_inputs
     inputs = to_inputs(tmp_path)
     assert [i.name for i in inputs] == ["0.png", "1.png", "2.png"]
     assert all(i.data is None and i.path is not None for i in inputs)  # nothing read yet

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from facecast.client import verify_webhook
+from facecast import verify_webhook
 from tests.sdk.live import TEST_IMAGES, facecast_serve, webhook_receiver
 
 from .conftest import watch

@@ -1,1 +1,0 @@
-"""FaceCast client SDK for shop platforms and store plugins (`facecast.client`)."""
