@@ -2,6 +2,7 @@
 and the folder run's resume logic against a small in-memory fake of the jobs API."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import hashlib
@@ -14,9 +15,11 @@ import httpx
 import pytest
 from PIL import Image
 
+import facecast
 from facecast import (APIError, AsyncFaceCast, FaceCast, RetryPolicy, WebhookVerificationError, build_steps,
-                             iter_sse, parse_retry_after, result_urls, sign_webhook, verify_webhook)
+                      iter_sse, parse_retry_after, result_urls, sign_webhook, verify_webhook)
 from facecast.cli import MANIFEST, run_folder
+from facecast.sse import aiter_sse
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -378,3 +381,109 @@ def test_run_folder_with_a_makeup_reference_resumes_across_new_upload_ids(tmp_pa
     second = run_folder(client, photos, out, model="vm_1", steps="swap,makeup", intensity=0.5, reference=reference,
                         progress=False)
     assert [o.status for o in second] == ["skipped"] and api.created == 1  # upl_2 differs, the reference does not
+
+
+# ------------------------------------------------------------------------ errors, routes, async parity
+@pytest.mark.parametrize("status, cls", [(400, "BadRequestError"), (401, "AuthenticationError"),
+                                         (403, "PermissionDeniedError"), (404, "NotFoundError"),
+                                         (409, "ConflictError"), (413, "PayloadTooLargeError"),
+                                         (415, "UnsupportedMediaTypeError"), (422, "UnprocessableEntityError"),
+                                         (429, "RateLimitError"), (503, "ServerError"), (418, "APIError")])
+def test_each_status_family_has_its_error_class(status, cls):
+    def handler(request):
+        return httpx.Response(status, headers={"content-type": "application/problem+json"},
+                              content=json.dumps({"type": "https://facecast.dev/problems/x", "title": "T",
+                                                  "status": status, "code": "some-code", "detail": "d"}))
+
+    client, _ = make_client(handler, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(APIError) as info:
+        client.get_job("job_1")
+    assert type(info.value).__name__ == cls and isinstance(info.value, facecast.FaceCastError)
+    assert info.value.status == status and info.value.code == "some-code"
+
+
+def test_a_route_refuses_fields_it_does_not_declare():
+    from facecast.resources.castings import CREATE
+    with pytest.raises(TypeError, match="undeclared body field colour"):
+        CREATE.check({"n": 1, "colour": "red"}, None, None)
+    CREATE.check({"n": 1, "near": ["cast_1/0"]}, None, None)
+    assert CREATE.path() == "/v1/castings"
+    from facecast.resources.categories import FIT
+    assert FIT.path(label="청량한/x") == "/v1/categories/%EC%B2%AD%EB%9F%89%ED%95%9C%2Fx:fit"
+
+
+def test_list_jobs_follows_the_cursor_sync_and_async():
+    pages = {None: {"data": [{"id": "j3"}, {"id": "j2"}], "next_cursor": "j2"},
+             "j2": {"data": [{"id": "j1"}], "next_cursor": None}}
+    seen = []
+
+    def handler(request):
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json=pages[request.url.params.get("cursor")])
+
+    client, _ = make_client(handler)
+    assert [j["id"] for j in client.list_jobs(status="succeeded")] == ["j3", "j2", "j1"]
+    assert seen == [{"status": "succeeded"}, {"status": "succeeded", "cursor": "j2"}]
+
+    async def collect():
+        async with AsyncFaceCast("k", "http://api.test", transport=httpx.MockTransport(handler)) as fc:
+            return [j["id"] async for j in fc.list_jobs(status="succeeded")]
+
+    assert asyncio.run(collect()) == ["j3", "j2", "j1"]
+
+
+async def test_async_events_arrive_as_they_are_sent():
+    stream = ("retry: 2000\n\nid: 1\nevent: step\ndata: {\"stage\": \"swapper\", \"status\": \"running\"}\n\n"
+              "id: 2\nevent: end\ndata: {\"status\": \"succeeded\"}\n\n")
+
+    def handler(request):
+        assert request.url.path == "/v1/jobs/job_1/events" and request.headers["accept"] == "text/event-stream"
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream.encode())
+
+    async with AsyncFaceCast("k", "http://api.test", transport=httpx.MockTransport(handler)) as fc:
+        events = [e async for e in fc.events({"id": "job_1"})]
+    assert [(e.event, e.id) for e in events] == [("step", "1"), ("end", "2")]
+    assert events[-1].json() == {"status": "succeeded"}
+
+    async def lines():
+        for line in ["data: a", "", "data: b"]:
+            yield line
+
+    assert [e.data async for e in aiter_sse(lines())] == ["a", "b"]
+
+
+async def test_async_wait_casting_reports_candidates_then_raises_on_failure():
+    states = [("running", [0]), ("failed", [0, 1])]
+
+    def handler(request):
+        status, made = states.pop(0) if len(states) > 1 else states[0]
+        return httpx.Response(200, json={"id": "cast_1", "status": status, "expected": 4,
+                                         "candidates": [{"index": i} for i in made], "error": {"message": "boom"}})
+
+    async def no_sleep(s):
+        pass
+
+    got = []
+    async with AsyncFaceCast("k", "http://api.test", transport=httpx.MockTransport(handler), sleep=no_sleep) as fc:
+        with pytest.raises(facecast.JobFailed, match="boom"):
+            await fc.wait_casting("cast_1", on_candidate=got.append)
+    assert [c["index"] for c in got] == [0, 1]
+
+
+def test_import_virtual_model_uploads_the_portrait_then_sends_the_consent():
+    api = FakeAPI()
+    sent = []
+
+    def handler(request):
+        if request.url.path == "/v1/virtual-models:import":
+            sent.append(json.loads(request.read()))
+            return httpx.Response(201, json={"id": "vm_1", "name": "Mina"})
+        return api(request)
+
+    client, _ = make_client(handler)
+    model = client.import_virtual_model(png("white"), name="Mina", subject_name="Mina Kim", rights_holder="Shop",
+                                        commercial_use_permitted=True, evidence_reference="release-7")
+    assert model["id"] == "vm_1" and api.put == {"upl_1": png("white")}
+    assert sent == [{"name": "Mina", "image": {"upload_id": "upl_1"},
+                     "consent": {"subject_name": "Mina Kim", "rights_holder": "Shop", "consent_obtained": True,
+                                 "commercial_use_permitted": True, "evidence_reference": "release-7"}}]
