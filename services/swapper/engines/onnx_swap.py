@@ -22,7 +22,7 @@ all running the same code with the card's conventions:
 - Batches go through the runner in one call per chunk when the file's batch axis is dynamic.
 
 Licences: the engine is commercial only when every file it runs allows it (the swapper file, the
-w600k recogniser, a converter); `records` gives the imported records that the results report.
+w600k recogniser, a converter); `records()` gives the imported records that the results report.
 """
 from __future__ import annotations
 
@@ -101,7 +101,14 @@ class OnnxSwapEngine:
                  converter: OnnxModel | None = None, emap: np.ndarray | None = None,
                  records: dict[str, ModelRecord] | None = None):
         self.swapper, self.recogniser, self.converter, self.emap = swapper, recogniser, converter, emap
-        self.records = records or {}
+        self._records = records or {}
+
+    def records(self) -> dict[str, ModelRecord]:
+        """The model-store records of the files loaded (what the commercial-use rule and the report read)."""
+        return dict(self._records)
+
+    def provenance(self) -> list[dict]:
+        return [record.public() for record in self._records.values()]
 
     @classmethod
     def required(cls, weights: str | None = None) -> tuple[str, ...]:
@@ -134,7 +141,8 @@ class OnnxSwapEngine:
                 raise WeightsMismatch(f"weights {names[0]!r}: the last initializer is {list(emap.shape)}, not the "
                                       f"512×512 emap an inswapper file ends with")
             emap = emap.astype(np.float32)
-        return cls(swapper, recogniser, converter, emap, {n: records[n] for n in names})
+        # keyed by the weight file each record stands for (`weights` may replace the swapper file's name)
+        return cls(swapper, recogniser, converter, emap, {f: records[n] for f, n in zip(cls.required(), names)})
 
     @classmethod
     def template_for(cls, face: Face) -> str:
