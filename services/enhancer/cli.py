@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from services.enhancer.engines import REGISTRY
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("enhance", help="restore the face(s) in IMAGE and optionally upscale it ×2/×4")
@@ -12,8 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="result file (.png, .jpg or .webp)")
     parser.add_argument("--scale", type=int, default=1, choices=(1, 2, 4),
                         help="1 = restore faces in place; 2 or 4 = upscale the whole image, then restore faces")
-    parser.add_argument("--engine", default="realesrgan", choices=("realesrgan", "gpen"),
-                        help="realesrgan works out of the box; gpen needs imported weights (not for commercial use)")
+    parser.add_argument("--engine", default=REGISTRY.default, choices=REGISTRY.names(),
+                        help="realesrgan works out of the box; the others need imported weights (`facecast models "
+                             "import`; `facecast models list` and GET /v1/engines show their licences)")
     parser.add_argument("--blend", type=float, default=0.8, help="0 = the input face, 1 = the fully restored face")
     parser.add_argument("--pre-blur-sigma", type=float, help="blur before restoring, in pixels of a 512-px face")
     parser.add_argument("--restore", default="auto", choices=("auto", "full"),

@@ -5,15 +5,17 @@ import argparse
 import json
 from pathlib import Path
 
+from services.swapper.engines import REGISTRY
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("swap", help="put the face of SOURCE (a portrait) on the face(s) in TARGET")
     parser.add_argument("target", type=Path, help="the product photo (PNG, JPEG or WebP)")
     parser.add_argument("source", type=Path, help="the portrait whose face goes in (the virtual model)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="result file (.png, .jpg or .webp)")
-    parser.add_argument("--engine", default="classical", choices=("classical", "faceshifter"),
-                        help="classical works out of the box; faceshifter needs imported weights (not for "
-                             "commercial use)")
+    parser.add_argument("--engine", default=REGISTRY.default, choices=REGISTRY.names(),
+                        help="classical works out of the box; the others need imported weights (`facecast models "
+                             "import`; `facecast models list` and GET /v1/engines show their licences)")
     parser.add_argument("--face-selector", default="largest", choices=("largest", "index", "reference", "all"))
     parser.add_argument("--face-index", type=int, default=0, help="with --face-selector index: 0 = leftmost face")
     parser.add_argument("--reference", type=Path, help="with --face-selector reference: a photo of the person "
