@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 SCHEMA_VERSION = 1
 STAGES = ("generator", "swapper", "enhancer", "makeup")
@@ -63,11 +63,21 @@ class ObjectRef(_Event):
 
 
 class Step(_Event):
-    """One step of the slip. `inputs` holds extra objects the stage needs (a source face, a reference)."""
+    """One step of the slip. `inputs` holds extra objects the stage needs (a source face, a reference).
+    `action` names another step kind of the stage (the swapper's `prepare`, the generator's `fit`); a step
+    without one is the stage's main step, and is written without the field (as before it existed)."""
     number: int = Field(ge=1, description="1-based position in the job's original slip; names the output key")
     stage: str
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, ObjectRef] = Field(default_factory=dict)
+    action: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,39}$")
+
+    @model_serializer(mode="wrap")
+    def _without_main_action(self, handler):
+        data = handler(self)
+        if data.get("action", "") is None:
+            del data["action"]
+        return data
 
 
 class StepOutcome(_Event):

@@ -9,13 +9,15 @@ Transparency (a product cut-out as PNG or WebP) is kept around that: the stages 
 composited onto white, the decoded image carries its alpha plane, and `encode_image(..., alpha=)`
 writes it back (undoing the white compositing where the alpha is partial), so an RGBA photo leaves
 every stage with the alpha it came with. `output_alpha` says when that cannot be (a JPEG output).
+
+OpenCV is imported only by the functions that need it (encoding, resizing): the gateway checks headers
+with Pillow alone and runs without OpenCV installed.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
@@ -103,7 +105,7 @@ def _to_bgr(img: Image.Image) -> tuple[np.ndarray, bool]:
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if arr.max() > 255 else 255.0
         gray = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), False
+        return np.repeat(gray[:, :, None], 3, axis=2), False
     if had_alpha:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -128,9 +130,11 @@ def output_alpha(source: DecodedImage | None, shape: tuple[int, ...],
     elif height * in_width != width * in_height:
         reason = f"the output ({width}×{height}) is not the input ({in_width}×{in_height}) scaled"
     else:
-        alpha = source.alpha if (height, width) == (in_height, in_width) else cv2.resize(
-            source.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-        return alpha, None
+        if (height, width) == (in_height, in_width):
+            return source.alpha, None
+        import cv2
+
+        return cv2.resize(source.alpha, (width, height), interpolation=cv2.INTER_LINEAR), None
     return None, {"code": "alpha-flattened", "face": None,
                   "message": f"the input's transparency was flattened onto white: {reason}"}
 
@@ -147,6 +151,8 @@ def encode_image(pixels: np.ndarray, fmt: str = "png", jpeg_quality: int = 95,
                  alpha: np.ndarray | None = None) -> bytes:
     """Encode BGR uint8 as `fmt`; JPEG at high quality so the garment keeps its detail. With `alpha`
     (PNG and WebP only) the pixels are taken as composited onto white and written as BGRA."""
+    import cv2
+
     if alpha is not None and fmt in ALPHA_FORMATS:
         pixels = _uncomposite(pixels, alpha)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if fmt == "jpeg" else []

@@ -36,6 +36,7 @@ from shared.store import ObjectStore, cancel_marker_key, get_verified, job_objec
 
 logger = logging.getLogger("facecast.runtime")
 NPY = "application/x-npy"
+NPZ = "application/x-npz"  # several named arrays in one object (a virtual model's prepared source)
 BUDGET_GRACE_S = 1.0  # past the budget, time for the stage's own checkpoint to answer before the runtime does
 _IO_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="facecast-store")
 
@@ -193,9 +194,19 @@ class StageWorker:
         if not todo:
             return
         telemetry.BATCH_SIZE.labels(self.stage.name).observe(len(todo))
-        straggler = None
+        # the stage's main steps run as one batch; each other step kind (an action) as its own
+        kinds: dict[str | None, list[int]] = {}
+        for index, (_, request, _, _, _) in enumerate(todo):
+            kinds.setdefault(request.current.action, []).append(index)
+        results: list[StageOutput | Exception] = [None] * len(todo)  # type: ignore[list-item]
+        stragglers = []
         try:
-            results, straggler = await self._run_within_budget([(p, i) for _, _, p, i, _ in todo])
+            for action, indices in kinds.items():
+                found, straggler = await self._run_within_budget([todo[i][2:4] for i in indices], action)
+                for i, result in zip(indices, found):
+                    results[i] = result
+                if straggler is not None:
+                    stragglers.append(straggler)
         finally:
             await asyncio.gather(*started_events)
         for (d, request, _, inputs, started), result in zip(todo, results):
@@ -211,8 +222,8 @@ class StageWorker:
             telemetry.HOP_LATENCY.labels(self.stage.name).observe(time.perf_counter() - started)
             logger.info("step done", extra=self._log_fields(request, work_ms=outcome.work_ms,
                                                             outputs=sorted(outcome.outputs)))
-        if straggler is not None:  # failed past its budget but still running: keep the slot until it ends
-            await asyncio.gather(straggler, return_exceptions=True)
+        if stragglers:  # failed past its budget but still running: keep the slot until they end
+            await asyncio.gather(*stragglers, return_exceptions=True)
 
     def _log_fields(self, request: StageRequest, **more) -> dict:
         """What an operator follows an event by: its job, trace, stage, step and attempt (explicit, as a
@@ -222,18 +233,19 @@ class StageWorker:
                                     **more)
 
     def _prepare(self, request: StageRequest) -> tuple[object, StageInputs]:
-        return self.stage.parse_params(request.current.params), self._fetch_inputs(request)
+        return self.stage.parse_params(request.current.params, request.current.action), self._fetch_inputs(request)
 
     def budget_s(self) -> float:
         return self.settings.stage_time_budgets_s.get(self.stage.name, self.settings.stage_time_budget_s)
 
-    def _run_all(self, items: list[tuple[object, StageInputs]]) -> list[StageOutput | Exception]:
+    def _run_all(self, items: list[tuple[object, StageInputs]], action: str | None = None
+                 ) -> list[StageOutput | Exception]:
         """One model call for the batch when the stage can; on failure, isolate the culprit. Each event
         runs under the stage's time budget (a batch: the budget times its size); an event that ran past
         it fails with time-budget-exceeded even when it did not check its budget itself."""
         engine = lambda p: getattr(p, "engine", "default")  # noqa: E731
         budget = self.budget_s()
-        if self.stage.run_batch is not None and len(items) > 1:
+        if action is None and self.stage.run_batch is not None and len(items) > 1:
             started = time.perf_counter()
             try:
                 with time_budget(budget * len(items), self.stage.name):
@@ -253,7 +265,7 @@ class StageWorker:
             started = time.perf_counter()
             try:
                 with time_budget(budget, self.stage.name):
-                    results.append(self.stage.run(params, inputs, self.ctx))
+                    results.append(self.stage.runner(action)(params, inputs, self.ctx))
             except Exception as exc:  # reported per event below
                 results.append(exc)
             elapsed = time.perf_counter() - started
@@ -262,14 +274,14 @@ class StageWorker:
             telemetry.STAGE_LATENCY.labels(self.stage.name, engine(params)).observe(elapsed)
         return results
 
-    async def _run_within_budget(self, items: list[tuple[object, StageInputs]]
+    async def _run_within_budget(self, items: list[tuple[object, StageInputs]], action: str | None = None
                                  ) -> tuple[list[StageOutput | Exception], asyncio.Future | None]:
         """`_run_all` in a thread. A stage that neither returns nor checks its budget is failed here once
         budget + BUDGET_GRACE_S has passed, so the job's state says so at once; the thread cannot be
         stopped: it is returned, and the caller keeps this worker's slot until it is done (no work piles
         up behind the budget's back)."""
         budget = self.budget_s()
-        running = asyncio.ensure_future(asyncio.to_thread(self._run_all, items))
+        running = asyncio.ensure_future(asyncio.to_thread(self._run_all, items, action))
         try:
             return await asyncio.wait_for(asyncio.shield(running), budget * len(items) + BUDGET_GRACE_S), None
         except TimeoutError:
@@ -313,6 +325,9 @@ class StageWorker:
         data = get_verified(self.store, ref)
         if ref.content_type == NPY:
             return np.load(io.BytesIO(data), allow_pickle=False)
+        if ref.content_type == NPZ:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                return dict(arrays)
         return decode_image(data, self.settings.max_pixels)
 
     def _fetch_inputs(self, request: StageRequest) -> StageInputs:
@@ -329,7 +344,11 @@ class StageWorker:
         fmt = inputs.image.format if isinstance(inputs.image, DecodedImage) else "png"
         blobs: dict[str, tuple[str, bytes, str]] = {}
         for name, value in result.artifacts.items():
-            if value.dtype == np.uint8 and value.ndim == 3:
+            if isinstance(value, dict):  # named arrays: one compressed .npz
+                buf = io.BytesIO()
+                np.savez_compressed(buf, **value)
+                data, ext, ctype = buf.getvalue(), "npz", NPZ
+            elif value.dtype == np.uint8 and value.ndim == 3:
                 data, ext, ctype = encode_image(value, "png"), "png", CONTENT_TYPES["png"]
             else:
                 buf = io.BytesIO()

@@ -254,3 +254,54 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
         raise NoFaceFound(f"the target face at box [{box}] could not be meshed (too turned or covered)",
                           role="target", box=[round(float(v), 1) for v in face.box]) from None
     return TargetFace(face=face, aligned=aligned, mesh=mesh, hands=hand_mask(image, face, aligned))
+
+
+# ---- a prepared source kept with its virtual model -------------------------------------------------------
+PREPARED_FORMAT = 1  # the layout of `prepared_arrays`; a reader refuses another
+
+
+def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:
+    return {f"{prefix}-box": np.asarray(face.box, np.float64), f"{prefix}-landmarks5": face.landmarks5,
+            f"{prefix}-score-roll": np.array([face.score, face.roll], np.float64)}
+
+
+def _face_from(arrays, prefix: str) -> Face:
+    score, roll = (float(v) for v in arrays[f"{prefix}-score-roll"])
+    return Face(box=tuple(float(v) for v in arrays[f"{prefix}-box"]), landmarks5=arrays[f"{prefix}-landmarks5"],
+                score=score, roll=roll)
+
+
+def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The prepared source as named arrays (stored as one `.npz` with its virtual model): the pixels it
+    uses (super-resolved around the face when it was small), the face as found and as used, the SFace
+    embedding, and for each of `templates` the 478-point mesh and the clean-skin mask (`clean`), so a swap
+    computes none of them again. `source_from_arrays` gives back a SourceFace equal in every field."""
+    arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
+              "detail_px": np.array(source.detail_px, np.float64), "super_resolved": np.array(source.super_resolved),
+              "glasses": np.array(source.glasses), **_face_arrays("face", source.face)}
+    if source.original_face is not None:
+        arrays.update(_face_arrays("original_face", source.original_face))
+    for template in templates:
+        arrays[f"mesh-{template}"] = source.mesh(template)
+        arrays[f"clean-{template}"] = source.clean(template)
+    return arrays
+
+
+def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
+    """The SourceFace `prepared_arrays` stored (InvalidInput for another layout); meshes and clean masks of
+    templates it did not store are computed when first asked for, as for a source prepared on the fly."""
+    found = int(arrays["format"]) if "format" in arrays else None
+    if found != PREPARED_FORMAT:
+        raise InvalidInput(f"the virtual model's prepared source has layout {found}; this swapper reads "
+                           f"{PREPARED_FORMAT}: prepare it again", role="source")
+    source = SourceFace(pixels=arrays["pixels"], face=_face_from(arrays, "face"), embedding=arrays["embedding"],
+                        original_face=_face_from(arrays, "original_face") if "original_face-box" in arrays else None,
+                        detail_px=float(arrays["detail_px"]), super_resolved=int(arrays["super_resolved"]),
+                        glasses=bool(arrays["glasses"]))
+    for key, value in arrays.items():
+        kind, _, template = key.partition("-")
+        if kind == "mesh":
+            source._meshes[template] = value
+        elif kind == "clean":
+            source._clean[template] = value
+    return source

@@ -1,25 +1,16 @@
 """Which face(s) a stage works on in a multi-face photo; a parameter of every stage."""
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import BaseModel, Field
 
 from shared.errors import FaceSelectionError, FaceTooSmall, NoFaceFound
 from shared.faces.detect import DEFAULT_MIN_FACE_PX, detect_faces
 from shared.faces.types import Face
+from shared.params import FaceSelection  # defined torch-free for the stages' contracts; the toolkit's name
 
 # find_faces searches a little below the minimum so that a face just under it is reported as
 # FaceTooSmall (with its size) rather than as NoFaceFound.
 SEARCH_BELOW_MINIMUM = 0.7
-
-
-class FaceSelection(BaseModel):
-    """`largest` face, the `face_index`-th face counted left to right, the face closest to a
-    `reference` identity embedding, or `all` faces."""
-    face_selector: Literal["largest", "index", "reference", "all"] = "largest"
-    face_index: int = Field(0, ge=0)
 
 
 def select_faces(image: np.ndarray, faces: list[Face], selection: FaceSelection | dict | None = None,
