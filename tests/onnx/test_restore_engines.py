@@ -74,3 +74,46 @@ def test_errors(store):
     store.add("codeformer")
     with pytest.raises(WeightsMismatch, match=r"input 'input' \(image\).*axis 2: 256 != 512"):
         ENGINE_CLASSES["codeformer"].load(store.models, CPU)
+
+
+def test_through_the_enhancer_stage_paste_and_report(store):
+    """The stage's own path: alignment by the engine, its face mask and strength, paste-back, the report with
+    the imported file's record and the one commercial-use rule."""
+    from services.enhancer.stage import STAGE
+    from shared.images import DecodedImage
+    from shared.settings import Settings
+    from shared.stage import StageContext, StageInputs
+    from tests.data import astronaut
+
+    tiny.restorer(store.path("gfpgan_1.4"), 512, colour=OUT)
+    store.add("gfpgan_1.4", licence="Apache-2.0", commercial=True)
+    ctx = StageContext(settings=Settings(data_dir=store.files), models=store.models)
+    image = astronaut()
+    params = STAGE.parse_params({"engine": "gfpgan_1.4", "restore": "full", "blend": 1.0, "pre_blur_sigma": 0})
+    out = STAGE.run(params, StageInputs(image=DecodedImage(pixels=image, format="png", had_alpha=False)), ctx)
+    report = out.report
+    assert report["engine"] == "gfpgan_1.4" and report["commercial_use"] is True
+    assert [w["name"] for w in report["model_weights"]] == ["gfpgan_1.4"]
+    assert report["model_weights"][0]["licence"] == "Apache-2.0"
+    changed = np.any(out.image != image, axis=2)
+    x, y, w, h = (int(v) for v in report["faces"][0]["box"])
+    cx, cy = x + w // 2, y + h // 2
+    # the face centre took the model's colour; far corners of the photo are the input's own bytes
+    assert np.abs(out.image[cy, cx].astype(float) - np.round((OUT[::-1] + 1) / 2 * 255)).max() <= 2
+    assert changed[cy, cx] and not changed[:40, :40].any() and not changed[-40:, -40:].any()
+
+
+def test_an_imported_record_decides_commercial_use(store):
+    """Imported as non-commercial, the same Apache-2.0 engine's result is not for commercial use."""
+    from services.enhancer.stage import STAGE
+    from shared.images import DecodedImage
+    from shared.settings import Settings
+    from shared.stage import StageContext, StageInputs
+    from tests.data import astronaut
+
+    tiny.restorer(store.path("gfpgan_1.4"), 512, colour=OUT)
+    store.add("gfpgan_1.4", licence="LicenseRef-my-shop-NC", commercial=False)
+    ctx = StageContext(settings=Settings(data_dir=store.files), models=store.models)
+    params = STAGE.parse_params({"engine": "gfpgan_1.4", "restore": "full"})
+    out = STAGE.run(params, StageInputs(image=DecodedImage(pixels=astronaut(), format="png", had_alpha=False)), ctx)
+    assert out.report["commercial_use"] is False
