@@ -41,11 +41,12 @@ import importlib.util
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from shared.errors import EngineUnavailable, InvalidInput
 from shared.weights import ModelRecord, ModelStore
@@ -282,9 +283,10 @@ class EngineEntry:
         return getattr(importlib.import_module(module_name), attribute)
 
 
-@dataclass
-class EngineRegistry:
-    """The engines of one stage, in registration order; `default` is the one params default to."""
+@dataclass(eq=False)
+class EngineRegistry(Mapping[str, EngineInfo]):
+    """The engines of one stage, in registration order; `default` is the one params default to. As a
+    mapping it is name → EngineInfo, live (what `StageDefinition.engines` holds)."""
     stage: str
     default: str
     _entries: dict[str, EngineEntry] = field(default_factory=dict, repr=False)
@@ -318,13 +320,20 @@ class EngineRegistry:
             raise InvalidInput(f"unknown {self.stage} engine {name!r}; engines are {', '.join(self._entries)}")
         return self._entries[name]
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
+    def __getitem__(self, name: str) -> EngineInfo:
+        return self._entries[name].info
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def check_name(self, name: str) -> str:
-        """A params validator: the name of a registered engine (ValueError otherwise)."""
+        """A params validator: the name of a registered engine (a literal_error naming them otherwise)."""
         if name not in self._entries:
-            raise ValueError(f"unknown engine {name!r}; engines of the {self.stage} are {', '.join(self._entries)}")
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": " or ".join(repr(n) for n in self._entries)})
         return name
 
     @property
@@ -359,8 +368,10 @@ class EngineRegistry:
 
 
 def weights_key(info: EngineInfo, models: ModelStore, weights: str | None = None) -> tuple[str, ...]:
-    """What identifies the bytes an engine loads: each model-store file's name and manifest sha256 (the
-    first replaced by `weights` when given), and each other file's declared name and pin."""
+    """What identifies the bytes an engine loads: each model-store file's local path and sha256, checked
+    against the manifest on every call (a file changed after import is refused even when its engine is
+    cached: WeightsMismatch), the first replaced by `weights` when given; each other file's declared name
+    and pin. A file absent from the store is left to the engine's `load` to report."""
     records = models.records()
     names = list(info.weights)
     if weights is not None and names:
@@ -368,7 +379,7 @@ def weights_key(info: EngineInfo, models: ModelStore, weights: str | None = None
     parts: list[str] = []
     for position, name in enumerate(names):
         if name in records:
-            parts += [name, records[name].sha256]
+            parts += [str(models.path(name)), records[name].sha256]
         else:
             pinned = info.weight_files[position].sha256 if position < len(info.weight_files) else None
             parts += [name, pinned or ""]

@@ -329,19 +329,3 @@ def load_strict(module, state_dict: dict, what: str, show: int = 5) -> None:
     if problems:
         raise WeightsMismatch(f"{what}: checkpoint does not match the network: " + "; ".join(problems))
     module.load_state_dict(state_dict, strict=True)
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """What an engine is and may be used for; every result report carries it."""
-    name: str
-    stage: str
-    licence: str
-    commercial_use: bool
-    demo: bool = False
-    weights: tuple[str, ...] = ()
-    description: str = ""
-
-    def public(self) -> dict:
-        return {"engine": self.name, "stage": self.stage, "licence": self.licence,
-                "commercial_use": self.commercial_use, "demo": self.demo, "weights": list(self.weights)}

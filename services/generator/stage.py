@@ -17,17 +17,17 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.generator import casting
-from services.generator.engines import engine_infos, load_engine
+from services.generator.engines import DCGAN_WEIGHTS, REGISTRY, STYLEGAN2_DEFAULT_WEIGHTS
 from services.generator.engines.base import SEED_MAX, CastingEngine
 from shared.errors import InvalidInput
 from shared.settings import get_settings
-from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
+from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
 from shared.weights import ModelStore
 
 MAX_NEAR = 8
@@ -40,7 +40,7 @@ def max_candidates() -> int:
     return get_settings().generator_max_candidates
 
 
-DEFAULT_ENGINE = "demo"  # the one engine a fresh machine can run; `facecast generate` and the API default to it
+DEFAULT_ENGINE = REGISTRY.default  # the one engine a fresh machine can run; `facecast generate` and the API default to it
 
 
 def consecutive_seeds(first: int, n: int) -> list[int]:
@@ -48,14 +48,24 @@ def consecutive_seeds(first: int, n: int) -> list[int]:
     return [(first + i) % (SEED_MAX + 1) for i in range(n)]
 
 
+class CategoryWordsParams(BaseModel):
+    """A tenant's edited prompt words of a category (diffusion engine)."""
+    model_config = ConfigDict(extra="forbid")
+
+    phrase: str = Field(min_length=1, max_length=300)
+    negative: str = Field("", max_length=300)
+    labels: dict[str, str] | None = None
+
+
 class GeneratorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["stylegan2", "demo"] = Field(DEFAULT_ENGINE, description="`demo` (the default everywhere: "
+    engine: REGISTRY.name_field = Field(DEFAULT_ENGINE, description="`demo` (the default everywhere: "
                                                  "API, CLI, stage) works out of the box; non-commercial, low "
-                                                 "quality. `stylegan2` needs imported weights")
+                                                 "quality. `stylegan2` and `diffusion` need imported weights")
     weights: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
-                                description="stylegan2: model-store name (default stylegan2-ffhq-config-f)")
+                                description="stylegan2: model-store name (default stylegan2-ffhq-config-f); "
+                                "diffusion: the pipeline folder's model-store name (default diffusion-pipeline)")
     seeds: list[Annotated[int, Field(ge=0, le=SEED_MAX)]] | None = Field(None, min_length=1)
     n: int | None = Field(None, ge=1, description="how many random faces (their seeds are reported)")
     truncation: float = Field(0.7, ge=0.0, le=1.0, description="ψ: 0 = the average face, 1 = full variety")
@@ -68,6 +78,14 @@ class GeneratorParams(BaseModel):
     mix: float | None = Field(None, ge=0.0, le=1.0, description="blend of the two near-latents (0 = near-0)")
     first_index: int = Field(0, ge=0, description="casting-wide index of this request's first candidate (a casting "
                              "split into chunks): names its artifacts and picks each candidate's near-face")
+    steps: int | None = Field(None, ge=1, le=150, description="diffusion: denoising steps (default: the family's, "
+                              "e.g. 4 for FLUX.1-schnell, 30 for SDXL)")
+    guidance: float | None = Field(None, ge=0.0, le=30.0, description="diffusion: classifier-free guidance scale "
+                                   "(default: the family's; 0 for FLUX.1-schnell)")
+    refiner: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
+                                description="diffusion with an SDXL base: model-store name of an SDXL refiner")
+    category_words: CategoryWordsParams | None = Field(None, description="diffusion: the tenant's own words for "
+                                                       "`category` (the gateway fills them in)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "GeneratorParams":
@@ -82,6 +100,9 @@ class GeneratorParams(BaseModel):
                              f"has at most {limit} (indices 0-{limit - 1})")
         if self.strength is not None and self.category is None:
             raise ValueError("`strength` applies to `category`: name the category too")
+        diffusion_only = [f for f in ("steps", "guidance", "refiner", "category_words") if getattr(self, f) is not None]
+        if diffusion_only and self.engine != "diffusion":
+            raise ValueError(f"{', '.join(diffusion_only)} apply to the diffusion engine only")
         return self
 
     @property
@@ -134,7 +155,7 @@ def steering_requests(params: GeneratorParams, models: ModelStore) -> tuple[list
 
 
 def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> CastingPlan:
-    engine = load_engine(params.engine, params.weights, ctx.models)
+    engine: CastingEngine = REGISTRY.load(params.engine, ctx.models, ctx.settings, params.weights)
     anchors = near_latents(inputs.extras, engine.latent_dim, params.engine)
     seeds = params.seeds if params.seeds is not None else [secrets.randbelow(SEED_MAX + 1) for _ in range(params.n)]
     latents = engine.seed_latents(seeds, params.truncation)
@@ -168,28 +189,37 @@ def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> Cas
     return CastingPlan(engine=engine, latents=latents.astype(np.float32), report=report)
 
 
-def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContext) -> list[StageOutput]:
-    """Several requests in one go: requests for the same engine are rendered together."""
-    plans = [plan(params, inputs, ctx) for params, inputs in items]
-    portraits: dict[int, list[np.ndarray]] = {}
-    for engine in {id(p.engine): p.engine for p in plans}.values():
-        mine = [i for i, p in enumerate(plans) if p.engine is engine]
-        rendered = engine.render(np.concatenate([plans[i].latents for i in mine]))
-        for i in mine:
-            count = len(plans[i].latents)
-            portraits[i], rendered = rendered[:count], rendered[count:]
-    outputs = []
-    for i, p in enumerate(plans):
-        artifacts: dict[str, np.ndarray] = {}
-        for k, (portrait, latent) in enumerate(zip(portraits[i], p.latents), start=items[i][0].first_index):
-            artifacts[f"candidate-{k}"] = portrait
-            artifacts[f"latent-{k}"] = latent
-        outputs.append(StageOutput(image=None, report=p.report, artifacts=artifacts))
-    return outputs
+def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
+    """Several requests in one go: requests for the same loaded engine are rendered in one `run_batch`;
+    a request that fails (its plan or its engine's pass) gets its exception in its place. Requests for the
+    diffusion engine go to `diffusion_casting` (prompts, checked candidates) in the same way."""
+    from services.generator import diffusion_casting
+
+    diffusion = [i for i, (params, _) in enumerate(items) if params.engine == "diffusion"]
+    made = diffusion_casting.run_batch([items[i] for i in diffusion], ctx) if diffusion else []
+    results: list = [None if i in diffusion else isolated(plan, params, inputs, ctx)
+                     for i, (params, inputs) in enumerate(items)]
+    for i, result in zip(diffusion, made):
+        results[i] = result
+    plans = {i: p for i, p in enumerate(results) if isinstance(p, CastingPlan)}
+    for engine in {id(p.engine): p.engine for p in plans.values()}.values():
+        mine = [i for i, p in plans.items() if p.engine is engine]
+        rendered = isolated(engine.run_batch, [plans[i].latents for i in mine], ctx)
+        for position, i in enumerate(mine):
+            results[i] = rendered if isinstance(rendered, Exception) else _output(plans[i], rendered[position])
+    return results
 
 
-def run(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
-    return run_batch([(params, inputs)], ctx)[0]
+def _output(p: CastingPlan, portraits: list[np.ndarray]) -> StageOutput:
+    artifacts: dict[str, np.ndarray] = {}
+    first = p.report["first_index"]
+    for k, (portrait, latent) in enumerate(zip(portraits, p.latents), start=first):
+        artifacts[f"candidate-{k}"] = portrait
+        artifacts[f"latent-{k}"] = latent
+    return StageOutput(image=None, report=p.report, artifacts=artifacts)
+
+
+run = one_event(run_batch)
 
 
 def preflight(params: GeneratorParams, near_count: int, models: ModelStore) -> None:
@@ -199,16 +229,18 @@ def preflight(params: GeneratorParams, near_count: int, models: ModelStore) -> N
         raise InvalidInput(f"at most {MAX_NEAR} near-latents per request, got {near_count}")
     if params.mix is not None and near_count != 2:
         raise InvalidInput(f"`mix` blends two chosen faces: give exactly two near-latents (got {near_count})")
+    if params.engine == "diffusion":
+        from services.generator import diffusion_casting
+
+        return diffusion_casting.preflight(params, near_count, models)
     if params.engine == "demo":
-        from services.generator.engines.demo import DCGAN_WEIGHTS, LATENT_DIM
+        from services.generator.engines.demo import LATENT_DIM
 
         if params.weights not in (None, DCGAN_WEIGHTS.name):
             raise InvalidInput(f"the demo engine always uses its packaged weights; got weights={params.weights!r}")
         weights_name, sha256, dim = DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256, LATENT_DIM
     else:
-        from services.generator.engines.stylegan2 import DEFAULT_WEIGHTS
-
-        weights_name = params.weights or DEFAULT_WEIGHTS
+        weights_name = params.weights or STYLEGAN2_DEFAULT_WEIGHTS
         models.require([weights_name])
         sha256, dim = models.records()[weights_name].sha256, None  # the latent size needs the checkpoint
     requests, _ = steering_requests(params, models)
@@ -218,5 +250,5 @@ def preflight(params: GeneratorParams, near_count: int, models: ModelStore) -> N
             library.get(name)
 
 
-STAGE = StageDefinition(name="generator", params_model=GeneratorParams, run=run, engines=engine_infos(),
+STAGE = StageDefinition(name="generator", params_model=GeneratorParams, run=run, engines=REGISTRY,
                         run_batch=run_batch, extra_inputs=tuple(f"near-{i}" for i in range(MAX_NEAR)))

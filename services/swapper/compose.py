@@ -31,7 +31,7 @@ from shared.faces.align import apply_affine
 from shared.faces.masks import face_edge_px
 from shared.faces.metrics import seam_delta_e
 from shared.faces.realism import RealismThresholds, realism_figures, realism_warnings, sharpness_ratio
-from shared.weights import EngineInfo
+from shared.engines import EngineInfo
 
 CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline

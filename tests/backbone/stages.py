@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.errors import TransientError
 from shared.stage import StageDefinition, StageOutput
-from shared.weights import EngineInfo
+from shared.engines import EngineInfo
 
-TEST_ENGINE = {"test": EngineInfo(name="test", stage="test", licence="MIT (test)", commercial_use=True)}
+TEST_ENGINE = {"test": EngineInfo(name="test", stage="test", title="test engine", code_licence="MIT",
+                                  licence="MIT (test)")}
 
 
 class InvertParams(BaseModel):

@@ -407,13 +407,14 @@ async def test_an_outcome_record_whose_output_is_missing_or_different_does_not_c
 def test_a_worker_refuses_to_start_on_weights_that_do_not_match_their_manifest(tmp_path):
     from shared.errors import WeightsMismatch
     from shared.runtime import check_weights_at_start
-    from shared.weights import EngineInfo
+    from shared.engines import EngineInfo, WeightFile
 
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"published weights")
     models = ModelStore(root=tmp_path / "models")
     models.import_file("net-a", weights, licence="MIT", commercial_use=True, source="test")
-    engines = {"a": EngineInfo(name="a", stage="t", licence="MIT", commercial_use=True, weights=("net-a", "packaged"))}
+    engines = {"a": EngineInfo(name="a", stage="t", title="a", code_licence="MIT", licence="MIT",
+                               weight_files=(WeightFile("net-a", "MIT"), WeightFile("packaged", "MIT")))}
     definition = stage("t", lambda p, i, c: None)
     definition = StageDefinition(name="t", params_model=definition.params_model, run=definition.run, engines=engines)
     assert check_weights_at_start(definition, models) == ["net-a"]

@@ -13,23 +13,21 @@ only" up to the commit before HEAD, so the engine is marked commercial_use=False
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from services.enhancer.engines import REGISTRY
+from shared.engines import CPU, Device
 from shared.errors import WeightsMismatch
 from shared.faces import AlignedFace, Face, align_face
-from shared.weights import EngineInfo, ModelRecord, ModelStore, load_strict, load_torch_checkpoint
+from shared.stage import StageContext
+from shared.weights import ModelRecord, ModelStore, load_strict, load_torch_checkpoint
 
-WEIGHTS_NAME = "gpen-bfr-512"
+INFO = REGISTRY.info("gpen")
+(WEIGHTS_NAME,) = INFO.weights
 TEMPLATE = "gpen512"  # GPEN's face_enhancement.py alignment, scaled to the network's size
-INFO = EngineInfo(
-    name="gpen", stage="enhancer",
-    licence="yangxy/GPEN: no LICENSE file; README said 'For academic and non-commercial use only' "
-            "until commit b611a9f",
-    commercial_use=False, weights=(WEIGHTS_NAME,),
-    description="GPEN-BFR blind face restoration (GAN prior); faces only, batched")
+BATCH_CPU, BATCH_GPU = 4, 16  # faces per forward pass
 
 # Channels at the network's full resolution for channel_multiplier=1, narrow=1 (GPEN's `channels`).
 _FULL_RES_BASE_CHANNELS = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
@@ -69,14 +67,14 @@ def infer_config(state_dict: dict) -> GpenConfig:
 class GpenRestorer:
     """A loaded GPEN generator: batches of aligned BGR uint8 crops in, restored crops out."""
 
-    def __init__(self, state_dict: dict, record: ModelRecord | None = None, what: str = "GPEN checkpoint"):
-        import torch
-
+    def __init__(self, state_dict: dict, record: ModelRecord | None = None, what: str = "GPEN checkpoint",
+                 device: Device = CPU):
         from services.enhancer.nets.gpen import FullGenerator
 
         self.config = infer_config(state_dict)
         self.record = record
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.fp16 = device.fp16
+        self.device = device.torch()
         network = FullGenerator(**asdict(self.config))
         load_strict(network, state_dict, what)
         self.network = network.eval().requires_grad_(False).to(self.device)
@@ -86,7 +84,7 @@ class GpenRestorer:
         return self.config.size
 
     def restore(self, crops_bgr: list[np.ndarray]) -> list[np.ndarray]:
-        """One forward pass for all crops (each size×size BGR uint8); fp16 autocast on a GPU."""
+        """One forward pass for all crops (each size×size BGR uint8); fp16 autocast where the device says."""
         import torch
 
         if not crops_bgr:
@@ -96,8 +94,7 @@ class GpenRestorer:
                 raise ValueError(f"GPEN-{self.size} needs {self.size}×{self.size} crops, got {crop.shape}")
         batch = np.stack([c[:, :, ::-1] for c in crops_bgr]).astype(np.float32) / 127.5 - 1.0
         tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().to(self.device)
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.float16,
-                                                    enabled=self.device.type == "cuda"):
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.float16, enabled=self.fp16):
             image, _ = self.network(tensor)
         out = (image.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         return [np.ascontiguousarray((o[:, :, ::-1] * 255.0 + 0.5).astype(np.uint8)) for o in out]
@@ -108,19 +105,44 @@ def align(image: np.ndarray, face: Face, size: int) -> AlignedFace:
     return align_face(image, face, TEMPLATE, size=size)
 
 
-_loaded: dict[tuple[str, str], GpenRestorer] = {}
-_load_lock = threading.Lock()
+class GpenEngine:
+    """The engine on the shared interface: a verified GPEN restorer from the model store."""
+    info = INFO
+
+    def __init__(self, restorer: GpenRestorer):
+        self.restorer = restorer
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "GpenEngine":
+        """The store's `weights` checkpoint (default gpen-bfr-512): EngineUnavailable when absent,
+        WeightsMismatch on a wrong sha256 or a state_dict of another network."""
+        name = weights or WEIGHTS_NAME
+        path = models.path(name)
+        state_dict = load_torch_checkpoint(path)
+        if not isinstance(state_dict, dict):
+            raise WeightsMismatch(f"weights {name!r}: expected a bare state_dict, found {type(state_dict).__name__}")
+        return cls(GpenRestorer(state_dict, models.records()[name], f"weights {name!r} ({path.name})", device))
+
+    def align(self, image: np.ndarray, face: Face) -> tuple[AlignedFace, int]:
+        """GPEN's alignment at the network's size, pasted back at that size."""
+        return align(image, face, self.restorer.size), self.restorer.size
+
+    def run_batch(self, items: list[tuple[np.ndarray, int]], ctx: StageContext) -> list[np.ndarray]:
+        """(aligned crop, paste size) pairs → restored crops, BATCH_CPU / BATCH_GPU faces per forward pass."""
+        crops = [crop for crop, _ in items]
+        step = BATCH_GPU if self.restorer.device.type == "cuda" else BATCH_CPU
+        return [out for start in range(0, len(crops), step) for out in self.restorer.restore(crops[start:start + step])]
+
+    def provenance(self) -> list[dict]:
+        return [{**self.restorer.record.public(), "config": self.restorer.config.__dict__}]
+
+    def records(self) -> dict[str, ModelRecord]:
+        """The model-store record of the loaded checkpoint (what the commercial-use rule reads)."""
+        return {WEIGHTS_NAME: self.restorer.record}
 
 
-def load(models: ModelStore, name: str = WEIGHTS_NAME) -> GpenRestorer:
-    """The verified GPEN restorer for the store's `name` weights (loaded once per file and hash)."""
-    path = models.path(name)  # EngineUnavailable when absent, WeightsMismatch on a wrong sha256
-    record = models.records()[name]
-    key = (str(path.resolve()), record.sha256)
-    with _load_lock:
-        if key not in _loaded:
-            state_dict = load_torch_checkpoint(path)
-            if not isinstance(state_dict, dict):
-                raise WeightsMismatch(f"weights {name!r}: expected a bare state_dict, found {type(state_dict).__name__}")
-            _loaded[key] = GpenRestorer(state_dict, record, f"weights {name!r} ({path.name})")
-        return _loaded[key]
+def load(models: ModelStore) -> GpenRestorer:
+    """The verified GPEN restorer, from the shared weight cache (loaded once per file and hash)."""
+    from shared.settings import get_settings
+
+    return REGISTRY.load(INFO.name, models, get_settings()).restorer

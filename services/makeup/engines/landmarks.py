@@ -18,17 +18,20 @@ import cv2
 import numpy as np
 
 from services.makeup.colour import COMPOSITE_ORDER, CORE, REGIONS, RegionColour, region_offset, robust_region_colour
+from services.makeup.engines import REGISTRY
 from services.makeup.engines.geometry import face_geometry, reference_geometry
-from shared.faces import Face
+from services.makeup.engines.request import MakeupRequest, region_weights
+from services.makeup.looks import Look, load_looks
+from shared.budget import check_time_budget
+from shared.engines import Device
+from shared.errors import InvalidInput
+from shared.faces import Face, find_faces
 from shared.faces.align import apply_affine
 from shared.faces.color import bgr_to_lab, lab_to_bgr
-from shared.weights import EngineInfo
+from shared.stage import StageContext, StageOutput, isolated
+from shared.weights import ModelStore
 
-INFO = EngineInfo(
-    name="landmarks", stage="makeup", licence="own code; MediaPipe face mesh Apache-2.0, YuNet MIT",
-    commercial_use=True,
-    description="reference- or preset-driven colour transfer per region (lips, eyeshadow, eyeliner, blush, brows) "
-                "on the 478-point mesh; no download")
+INFO = REGISTRY.info("landmarks")
 ROI_MARGIN_PX = 2
 REFERENCE_CACHE_SIZE = 16
 
@@ -118,3 +121,47 @@ def _add_offsets(image: np.ndarray, offsets: np.ndarray, matrix: np.ndarray) -> 
     region = image[y0:y1, x0:x1]
     lab = bgr_to_lab(region[touched][None])[0] + field[touched]
     region[touched] = lab_to_bgr(lab[None])[0]
+
+
+# ---- the engine --------------------------------------------------------------------------------------------
+class LandmarksEngine:
+    """The engine on the shared interface: no network; each request is made up on its own."""
+    info = INFO
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "LandmarksEngine":
+        return cls()
+
+    def run_batch(self, requests: list[MakeupRequest], ctx: StageContext) -> list[StageOutput | Exception]:
+        return [isolated(make_up, request) for request in requests]
+
+
+def make_up(request: MakeupRequest) -> StageOutput:
+    """Goal colours from the reference or the preset, then every selected face in turn."""
+    params, report = request.params, dict(request.report)
+    goals, unavailable = region_goals(params, request.reference)
+    faces = find_faces(request.image, params)
+    result = request.image.copy()
+    report["faces"] = []
+    for face in faces:  # each face's work is on its own region; the budget is checked between faces
+        check_time_budget()
+        report["faces"].append(apply_to_face(result, face, goals))
+    if unavailable:
+        report["not_in_reference"] = unavailable
+    return StageOutput(image=result, report=report)
+
+
+def region_goals(params, reference: np.ndarray | None) -> tuple[dict[str, RegionGoal], dict[str, str]]:
+    """Goal colour and weight per region, and the regions the reference does not show."""
+    if reference is None:
+        look: Look = load_looks()[params.look]
+        weights = region_weights(params, lambda region: look.regions[region].intensity)
+        return {r: RegionGoal(lab=look.regions[r].lab(), weight=w) for r, w in weights.items()}, {}
+    colours = reference_colours(reference)
+    weights = region_weights(params, lambda region: 1.0)
+    goals = {r: RegionGoal(lab=colours[r].lab, weight=w) for r, w in weights.items() if colours[r] is not None}
+    unavailable = {r: "region not visible on the reference face" for r in weights if colours[r] is None}
+    if not goals:
+        raise InvalidInput("none of the requested regions (" + ", ".join(weights) + ") is visible on the "
+                           "reference face")
+    return goals, unavailable

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.swapper.engines import EngineOutput
+from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
+from shared.engines import Device
 from shared.faces import Face, template_points
 from shared.faces.align import similarity_matrix
-from shared.weights import EngineInfo, ModelStore
+from shared.stage import StageContext
+from shared.weights import ModelStore
 
-INFO = EngineInfo(
-    name="classical", stage="swapper",
-    licence="FaceCast's own code; models: YuNet (MIT), SFace (Apache-2.0), MediaPipe face mesh (Apache-2.0)",
-    commercial_use=True,
-    description="mesh-based swap: the source's clean features warped onto the target's 478-point mesh, "
-                "the photo's tone, light and grain kept, the target's mouth, hands and occluders in front")
+INFO = REGISTRY.info("classical")
 TEMPLATES = ("ffhq256", "ffhq512", "ffhq1024")  # smallest first
 SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
@@ -55,6 +52,18 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     return EngineOutput(crop=np.ascontiguousarray(warped[..., :3]), mesh=geometry, valid=valid.astype(np.float32))
 
 
-def swap(pairs: list[tuple[TargetFace, SourceFace]], models: ModelStore) -> list[EngineOutput]:
-    """One face at a time: there is no network to batch (the model store is not needed)."""
-    return [swap_one(target, source) for target, source in pairs]
+class ClassicalEngine:
+    """The engine on the shared interface; its packaged models load on first use, per thread."""
+    info = INFO
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "ClassicalEngine":
+        return cls()
+
+    @classmethod
+    def template_for(cls, face: Face) -> str:
+        return template_for(face)
+
+    def run_batch(self, pairs: list[tuple[TargetFace, SourceFace]], ctx: StageContext) -> list[EngineOutput]:
+        """One face at a time: there is no network to batch."""
+        return [swap_one(target, source) for target, source in pairs]

@@ -11,7 +11,6 @@ as BGR [-1,1], the layout the published weights were trained on.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,29 +18,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from services.swapper.engines import EngineOutput
+from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.nets import AEI_Net, Backbone, HearNet
 from services.swapper.nets.aei_net import CROP_SIZE, ENCODER_WIDTHS
 from services.swapper.nets.arcface import INPUT_SIZE as ARCFACE_SIZE
 from services.swapper.nets.hear_net import DOWN_WIDTHS
+from shared.engines import Device
 from shared.errors import EngineUnavailable, WeightsMismatch
 from shared.faces import Face
 from shared.faces.align import FACESHIFTER_IDENTITY_SLICE
-from shared.weights import EngineInfo, ModelStore, load_strict, load_torch_checkpoint
+from shared.stage import StageContext
+from shared.weights import ModelStore, load_strict, load_torch_checkpoint
 
-AEI_WEIGHTS = "faceshifter-aei"
-HEAR_WEIGHTS = "faceshifter-hear"
-ARCFACE_WEIGHTS = "arcface-ir-se50"
-WEIGHT_NAMES = (AEI_WEIGHTS, HEAR_WEIGHTS, ARCFACE_WEIGHTS)
-INFO = EngineInfo(
-    name="faceshifter", stage="swapper",
-    licence="no licence: taotaonice/FaceShifter has no LICENSE file, so nothing is granted for its code or for "
-            "weights trained with it (the networks are re-implemented here); ArcFace IR-SE50 after "
-            "TreB1eN/InsightFace_Pytorch (code MIT; its weights were trained on MS-Celeb-1M, research use)",
-    commercial_use=False, weights=WEIGHT_NAMES,
-    description="FaceShifter (Li et al. 2019): AEI-Net identity/attribute generator with HEAR-Net occlusion "
-                "refinement, on 256×256 crops aligned like its training data")
+INFO = REGISTRY.info("faceshifter")
+AEI_WEIGHTS, HEAR_WEIGHTS, ARCFACE_WEIGHTS = WEIGHT_NAMES = INFO.weights
 TEMPLATE = "faceshifter256"  # the crop FaceShifter was trained on (MTCNN alignment at 256)
 BATCH_SIZE = 32
 
@@ -148,33 +139,40 @@ class FaceShifterNets:
         return tensor_to_crops(self.swap(targets, self.identity(sources)))
 
 
-_loaded: dict[tuple, FaceShifterNets] = {}
-_loading = threading.Lock()
+class FaceShifterEngine:
+    """The engine on the shared interface: the three verified checkpoints as networks."""
+    info = INFO
+
+    def __init__(self, nets: FaceShifterNets):
+        self.nets = nets
+
+    @classmethod
+    def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "FaceShifterEngine":
+        """EngineUnavailable naming every missing file, WeightsMismatch naming a wrong one."""
+        try:
+            paths = models.require(WEIGHT_NAMES)
+        except EngineUnavailable as exc:
+            raise type(exc)(f"engine 'faceshifter' is unavailable: {exc.message}", **exc.details) from None
+        return cls(FaceShifterNets.from_files(paths, device.torch(), half=device.fp16))
+
+    @classmethod
+    def template_for(cls, face: Face) -> str:
+        """Always the training crop: the networks are fixed at 256×256."""
+        return TEMPLATE
+
+    def run_batch(self, pairs: list[tuple[TargetFace, SourceFace]], ctx: StageContext) -> list[EngineOutput]:
+        return swap(self.nets, pairs)
 
 
 def nets_from_store(store: ModelStore) -> FaceShifterNets:
-    """The verified checkpoints as networks, loaded once per process and set of file hashes."""
-    paths = store.require(WEIGHT_NAMES)  # EngineUnavailable naming every missing file
-    records = store.records()
-    cache_key = (str(store.root),) + tuple(records[name].sha256 for name in WEIGHT_NAMES)
-    with _loading:
-        if cache_key not in _loaded:
-            _loaded.clear()  # one set of FaceShifter weights in memory at a time
-            _loaded[cache_key] = FaceShifterNets.from_files(paths)
-        return _loaded[cache_key]
+    """The verified checkpoints as networks, from the shared weight cache (loaded once per set of hashes)."""
+    from shared.settings import get_settings
+
+    return REGISTRY.load(INFO.name, store, get_settings()).nets
 
 
-def template_for(face: Face) -> str:
-    """Always the training crop: the networks are fixed at 256×256."""
-    return TEMPLATE
-
-
-def swap(pairs: list[tuple[TargetFace, SourceFace]], models: ModelStore) -> list[EngineOutput]:
+def swap(nets: FaceShifterNets, pairs: list[tuple[TargetFace, SourceFace]]) -> list[EngineOutput]:
     """All faces of all events in batches of BATCH_SIZE; each distinct source is embedded once."""
-    try:
-        nets = nets_from_store(models)
-    except EngineUnavailable as exc:
-        raise type(exc)(f"engine 'faceshifter' is unavailable: {exc.message}", **exc.details) from None
     distinct: dict[int, SourceFace] = {}
     for _, source in pairs:
         distinct.setdefault(id(source), source)
