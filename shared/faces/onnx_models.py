@@ -151,3 +151,51 @@ class Occluder:
                                      else cv2.INTER_LINEAR) for c in crops]).astype(np.float32) / 255.0
         masks = np.clip(self.model.run({"image": small})["mask"][..., 0], 0.0, 1.0)
         return [cv2.resize(m, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR) for m, c in zip(masks, crops)]
+
+
+# the parser classes that are the face itself; anything else inside the face outline covers it (hair, a hat,
+# glasses, a hand or an object, which BiSeNet sees as background, cloth or neck)
+FACE_CLASSES = ("skin", "left_brow", "right_brow", "left_eye", "right_eye", "nose", "mouth", "upper_lip", "lower_lip")
+PARSER_FILES = ("bisenet_resnet_34", "bisenet_resnet_18")  # first imported wins
+OCCLUDER_FILES = ("xseg_1", "xseg_2", "xseg_3")
+
+
+@dataclass
+class FaceMasks:
+    """The imported mask models (either may be None) and their model-store records."""
+    parser: FaceParser | None
+    occluder: Occluder | None
+    records: dict
+
+    def visible(self, crops: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Per BGR crop, float32 [H,W]: 1 where the face itself shows (parser: a face class; occluder: not
+        covered), 0 where hair, a hat, glasses, a hand or an object covers it. None when no model is imported."""
+        if self.parser is None and self.occluder is None:
+            return None
+        masks = [np.ones(crop.shape[:2], np.float32) for crop in crops]
+        if self.parser is not None:
+            ids = [PARSER_CLASSES.index(name) for name in FACE_CLASSES]
+            masks = [m * np.isin(labels, ids) for m, labels in zip(masks, self.parser.labels(crops))]
+        if self.occluder is not None:
+            masks = [m * (shown > 0.5) for m, shown in zip(masks, self.occluder.visible(crops))]
+        return [m.astype(np.float32) for m in masks]
+
+
+def imported_masks(models, execution) -> FaceMasks:
+    """The face parser and occluder that are imported into the model store (none needed: FaceMasks of Nones)."""
+    from shared.onnx_runner import load_from_store
+
+    records = models.records()
+    parser = occluder = None
+    used = {}
+    for name in PARSER_FILES:
+        if name in records:
+            parser = FaceParser(load_from_store(models, name, PARSER_SIGNATURE, execution), CARDS[name])
+            used[name] = records[name]
+            break
+    for name in OCCLUDER_FILES:
+        if name in records:
+            occluder = Occluder(load_from_store(models, name, OCCLUDER_SIGNATURE, execution), CARDS[name])
+            used[name] = records[name]
+            break
+    return FaceMasks(parser=parser, occluder=occluder, records=used)

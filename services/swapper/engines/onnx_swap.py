@@ -20,6 +20,10 @@ all running the same code with the card's conventions:
   L2-normalised; blendswap and uniface take the source's own crop (112-px arcface_112_v2, resp. 256-px
   ffhq_512, RGB/255).
 - Batches go through the runner in one call per chunk when the file's batch axis is dynamic.
+- Masks: when a face parser (bisenet_resnet_34/18) or an occluder (xseg_1/2/3) is imported, whatever it
+  finds covering the target face (hair, a hat, glasses, a hand, an object) is taken out of `valid`, so
+  the photo's own pixels stay there, on top of the composite's colour-model occluders (which the
+  classical engine still uses alone).
 
 Licences: the engine is commercial only when every file it runs allows it (the swapper file, the
 w600k recogniser, a converter); `records()` gives the imported records that the results report.
@@ -37,8 +41,8 @@ from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable, WeightsMismatch
 from shared.faces import Face, template_points
 from shared.faces.align import similarity_matrix, warp_to_crop
-from shared.faces.onnx_models import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, Identity,
-                                      convert, image_tensor, tensor_image)
+from shared.faces.onnx_models import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks,
+                                      Identity, convert, image_tensor, imported_masks, tensor_image)
 from shared.onnx_catalog import ARCFACE, CARDS, ModelCard, cards, class_name
 from shared.onnx_runner import OnnxModel, Signature, TensorSpec, execution_for, last_initializer, load_from_store
 from shared.weights import ModelRecord, ModelStore
@@ -99,9 +103,10 @@ class OnnxSwapEngine:
 
     def __init__(self, swapper: OnnxModel, recogniser: ArcFaceRecogniser | None = None,
                  converter: OnnxModel | None = None, emap: np.ndarray | None = None,
-                 records: dict[str, ModelRecord] | None = None):
+                 records: dict[str, ModelRecord] | None = None, masks: FaceMasks | None = None):
         self.swapper, self.recogniser, self.converter, self.emap = swapper, recogniser, converter, emap
-        self._records = records or {}
+        self.masks = masks or FaceMasks(parser=None, occluder=None, records={})
+        self._records = {**(records or {}), **self.masks.records}
 
     def records(self) -> dict[str, ModelRecord]:
         """The model-store records of the files loaded (what the commercial-use rule and the report read)."""
@@ -142,7 +147,8 @@ class OnnxSwapEngine:
                                       f"512×512 emap an inswapper file ends with")
             emap = emap.astype(np.float32)
         # keyed by the weight file each record stands for (`weights` may replace the swapper file's name)
-        return cls(swapper, recogniser, converter, emap, {f: records[n] for f, n in zip(cls.required(), names)})
+        return cls(swapper, recogniser, converter, emap, {f: records[n] for f, n in zip(cls.required(), names)},
+                   imported_masks(models, execution))
 
     @classmethod
     def template_for(cls, face: Face) -> str:
@@ -186,9 +192,12 @@ class OnnxSwapEngine:
         outputs = self.swapper.run({"target": image_tensor(np.stack(crops), card.mean, card.std),
                                     "source": np.stack([feeds[id(source)] for _, source in pairs])})["output"]
         faces = tensor_image(outputs, card.mean, card.std, normalised=card.output_normalised)
+        visible = self.masks.visible([target.aligned.crop for target, _ in pairs]) or [None] * len(pairs)
         results = []
-        for (target, _), face, matrix in zip(pairs, faces, matrices):
+        for (target, _), face, matrix, shown in zip(pairs, faces, matrices, visible):
             crop, valid = back_to_frame(face, matrix, target.aligned.size)
+            if shown is not None:  # what covers the target face keeps the photo's own pixels
+                valid *= shown
             results.append(EngineOutput(crop=crop, mesh=target.mesh, valid=valid))
         return results
 
