@@ -41,6 +41,11 @@ def test_a_store_plugin_installs_only_the_client_and_talks_to_a_live_server(fres
     assert {"facecast-client", "httpx"} <= installed
     assert installed & SERVER_ONLY == set(), installed & SERVER_ONLY
     assert "facecast" not in installed  # the server distribution is not there either
+    # the folder command is there, and asks for the [cli] extra (rich) rather than failing on an import
+    cli = subprocess.run([str(python.parent / "facecast-client"), "run", str(tmp_path), "--model", "vm_x",
+                          "-o", str(tmp_path / "out"), "--api-key", "fck_x"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert cli.returncode == 2 and 'pip install "facecast-client[cli]"' in cli.stderr, cli.stderr
 
     run = subprocess.run([str(python), str(ROOT / "tests" / "sdk" / "standalone_check.py"),
                           str(TEST_IMAGES / "portrait_astronaut.jpg")],

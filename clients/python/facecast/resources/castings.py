@@ -10,15 +10,18 @@ from ._base import AsyncResource, SyncResource, route, without_none
 from .jobs import TERMINAL_STATUSES
 
 READS = ("id", "status", "expected", "candidates.index", "error.message")
-CREATE = route("POST", "/v1/castings", body=("n", "engine", "seed", "category", "strength", "brief", "near"),
+CREATE = route("POST", "/v1/castings", body=("n", "engine", "seed", "truncation", "category", "strength", "brief",
+                                                   "near", "spread", "mix"),
                reads=READS)
 LIST = route("GET", "/v1/castings", query=("cursor", "limit"), reads=("data.id", "data.status", "next_cursor"))
 GET = route("GET", "/v1/castings/{casting_id}", reads=READS)
 
 
 def casting_body(n: int, category: Optional[str], strength: Optional[float], brief: Optional[str],
-                 near: Union[Sequence[str], str, None], engine: Optional[str], seed: Optional[int]) -> Dict[str, Any]:
-    body = {"n": n, **without_none(engine=engine, brief=brief, strength=strength, category=category, seed=seed)}
+                 near: Union[Sequence[str], str, None], engine: Optional[str], seed: Optional[int],
+                 truncation: Optional[float], spread: Optional[float], mix: Optional[float]) -> Dict[str, Any]:
+    body = {"n": n, **without_none(engine=engine, brief=brief, strength=strength, category=category, seed=seed,
+                                   truncation=truncation, spread=spread, mix=mix)}
     if near:
         body["near"] = [near] if isinstance(near, str) else list(near)
     return body
@@ -51,10 +54,14 @@ class _CandidateWatch:
 class Castings(SyncResource):
     def create_casting(self, *, n: int = 4, category: Optional[str] = None, strength: Optional[float] = None,
                        brief: Optional[str] = None, near: Union[Sequence[str], str, None] = None,
-                       engine: Optional[str] = None, seed: Optional[int] = None) -> Dict[str, Any]:
-        """Generate `n` candidates (a generator job); `near` takes candidate refs `<casting id>/<index>` or
-        virtual model ids; returns the casting (`status` queued)."""
-        return self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed))
+                       engine: Optional[str] = None, seed: Optional[int] = None, truncation: Optional[float] = None,
+                       spread: Optional[float] = None, mix: Optional[float] = None) -> Dict[str, Any]:
+        """Generate `n` candidates (a generator job) and return the casting (`status` queued). `category` and
+        `strength` steer along a fitted label, `brief` is free text; `near` takes one or two candidate refs
+        `<casting id>/<index>` or virtual model ids, with `spread` (0 the same face … 1 unrelated) and `mix`
+        (the blend of two); `seed` is the first seed, `truncation` 0..1."""
+        return self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed, truncation,
+                                                    spread, mix))
 
     def get_casting(self, casting_id: str) -> Dict[str, Any]:
         """The casting with the candidates made so far (presigned image URLs) and `expected`."""
@@ -80,10 +87,12 @@ class Castings(SyncResource):
 class AsyncCastings(AsyncResource):
     async def create_casting(self, *, n: int = 4, category: Optional[str] = None, strength: Optional[float] = None,
                              brief: Optional[str] = None, near: Union[Sequence[str], str, None] = None,
-                             engine: Optional[str] = None, seed: Optional[int] = None) -> Dict[str, Any]:
-        """Generate `n` candidates (a generator job); `near` takes candidate refs `<casting id>/<index>` or
-        virtual model ids; returns the casting (`status` queued)."""
-        return await self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed))
+                             engine: Optional[str] = None, seed: Optional[int] = None,
+                             truncation: Optional[float] = None, spread: Optional[float] = None,
+                             mix: Optional[float] = None) -> Dict[str, Any]:
+        """As `FaceCast.create_casting`."""
+        return await self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed,
+                                                          truncation, spread, mix))
 
     async def get_casting(self, casting_id: str) -> Dict[str, Any]:
         """The casting with the candidates made so far (presigned image URLs) and `expected`."""
