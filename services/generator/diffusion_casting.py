@@ -1,0 +1,214 @@
+"""The generator stage's casting with the `diffusion` engine: prompt, candidates, checks, replacements.
+
+One request makes its candidates from the seeds (`seed`, `seed + 1`, … or the listed ones):
+- plain: text-to-image from each seed's own initial noise;
+- `near` (chosen faces as step inputs `near-<i>`): image-to-image from the chosen face's final latent with
+  strength = `spread` (at least one denoising step), the same prompt, and the candidate's seed for the
+  added noise; candidate k starts from `near[(first_index + k) % len(near)]`, as with the latent engines;
+- `mix` (exactly two chosen faces): text-to-image from slerp(noise₀, noise₁, mix), moved `spread` of the
+  way toward the candidate's own seed noise (spread 0: the blend itself).
+
+Every candidate is checked (`candidate_check.check_candidate`: one face, frontal, eyes open, large enough,
+whole, no glasses, sharp); a failing one is made again from its next seed, `replacement_seed(seed, k)`,
+up to `MAX_REPLACEMENTS` times. The report names each candidate's requested and used seed, the seeds it
+replaced and why, and its check; a candidate still failing after the last replacement is shown with its
+failed check (the seller sees why) rather than silently dropped. Seeds, prompt, steps and guidance are
+reported, so any candidate can be made again (same bytes on the same device and precision).
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.generator import candidate_check, casting, prompts
+from services.generator.engines import DIFFUSION_WEIGHTS, REGISTRY
+from services.generator.engines.base import SEED_MAX
+from shared.errors import InvalidInput
+from shared.licence_terms import use_restrictions
+from shared.stage import StageContext, StageInputs, StageOutput, isolated
+from shared.weights import ModelStore
+
+MAX_REPLACEMENTS = 6
+REPLACEMENT_STRIDE = 1_000_003  # a prime above any casting's size: replacements never meet the casting's own seeds
+
+
+def replacement_seed(seed: int, attempt: int) -> int:
+    """The seed a candidate is made from at its `attempt`-th replacement (attempt 0: the seed itself)."""
+    return (seed + attempt * REPLACEMENT_STRIDE) % (SEED_MAX + 1)
+
+
+def tenant_words(params) -> prompts.CategoryWords | None:
+    """The tenant's own edited words for `category`, carried in the params by the gateway."""
+    words = params.category_words
+    if words is None:
+        return None
+    return prompts.CategoryWords(name=params.category, phrase=prompts.check_phrase(words.phrase, "phrase"),
+                                 negative=prompts.check_phrase(words.negative, "negative phrase"),
+                                 labels=dict(words.labels or {}), source="tenant's own words")
+
+
+def build_prompt(params, models: ModelStore, reads_korean: bool) -> prompts.Prompt:
+    return prompts.assemble(prompts.load_word_book(), category=params.category, category_words=tenant_words(params),
+                            brief=params.brief, keywords=casting.load_keywords(models), reads_korean=reads_korean)
+
+
+def check_params(params) -> None:
+    """What the diffusion engine refuses of the shared generator params."""
+    if params.strength is not None:
+        raise InvalidInput("`strength` moves along a taught latent direction; the diffusion engine's categories "
+                           "are words (edit them with PUT /v1/categories/{label}/words)")
+    if params.category_words is not None and params.category is None:
+        raise InvalidInput("`category_words` are the words of `category`: name the category too")
+
+
+def preflight(params, near_count: int, models: ModelStore) -> None:
+    """The checks the gateway can make before publishing, without loading a pipeline: the pipeline folder is
+    in the model store, the category is known (or the tenant's words given), the brief reads."""
+    check_params(params)
+    if params.mix is not None and near_count != 2:
+        raise InvalidInput(f"`mix` blends two chosen faces: give exactly two near-latents (got {near_count})")
+    from services.generator.engines.diffusion import import_hint
+
+    for name in (params.weights or DIFFUSION_WEIGHTS, params.refiner):
+        if name is not None and (reason := models.unavailable(name)) is not None:
+            from shared.errors import EngineUnavailable
+
+            raise EngineUnavailable(f"{reason}; {import_hint(name)}", missing=[name])
+    build_prompt(params, models, reads_korean=False)
+
+
+@dataclass
+class Slot:
+    """One candidate of one request: what to make and what happened."""
+    index: int
+    requested_seed: int
+    anchor: str | None
+    render_for: object  # seed -> Render
+    rejected: list[dict] = field(default_factory=list)
+    result: object = None
+    check: candidate_check.CandidateCheck | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Plan:
+    engine: object
+    slots: list[Slot]
+    report: dict
+
+
+def plan(params, inputs: StageInputs, ctx: StageContext) -> Plan:
+    from services.generator.engines.diffusion import Render, slerp
+    from services.generator.stage import near_latents
+
+    check_params(params)
+    engine = load(params, ctx)
+    prompt = build_prompt(params, ctx.models, engine.reads_korean)
+    defaults = engine.defaults()
+    steps = params.steps or defaults["steps"]
+    guidance = defaults["guidance"] if params.guidance is None else params.guidance
+    anchors = [(name, *engine.unpack(vector, name))
+               for name, vector in near_latents(inputs.extras, engine.latent_dim, "diffusion")]
+    seeds = params.seeds if params.seeds is not None else [secrets.randbelow(SEED_MAX + 1) for _ in range(params.n)]
+    base = dict(prompt=prompt.prompt, negative_prompt=prompt.negative_prompt, steps=steps, guidance=guidance)
+    strength = None
+    if params.mix is not None:
+        if len(anchors) != 2:
+            raise InvalidInput(f"`mix` blends two chosen faces: give exactly near-0 and near-1 (got {len(anchors)})")
+        (name_a, noise_a, _), (name_b, noise_b, _) = anchors
+        mixed = slerp(noise_a, noise_b, params.mix)
+        mix_name = f"mix({name_a},{name_b},{params.mix:g})"
+
+        def blended(seed):
+            return Render(seed=seed, noise=slerp(mixed, engine.noise(seed), params.spread), **base)
+        slot_anchors = [(mix_name, blended)] * len(seeds)
+    elif anchors:
+        strength = max(params.spread, 1.0 / steps)  # image-to-image needs at least one denoising step
+
+        def renderer(final):
+            return lambda seed: Render(seed=seed, init_latent=final, strength=strength, **base)
+        slot_anchors = []
+        for k in range(len(seeds)):
+            name, _, final = anchors[(params.first_index + k) % len(anchors)]
+            slot_anchors.append((name, renderer(final)))
+    else:
+        plain = (lambda seed: Render(seed=seed, **base))
+        slot_anchors = [(None, plain)] * len(seeds)
+    slots = [Slot(index=params.first_index + k, requested_seed=seed, anchor=name, render_for=make)
+             for k, (seed, (name, make)) in enumerate(zip(seeds, slot_anchors))]
+    description = engine.describe()
+    report = {**description, "prompt": prompt.prompt, "negative_prompt": prompt.negative_prompt,
+              "negative_prompt_used": engine.family.uses_negative_prompt, "prompt_words": prompt.public(),
+              "prompt_tokens": engine.prompt_tokens(prompt.prompt), "steps": steps, "guidance": guidance,
+              "seeds": seeds, "categories": prompt.categories, "brief": prompt.brief,
+              "near": [name for name, _, _ in anchors], "spread": params.spread if anchors else None,
+              "strength": strength, "mix": params.mix, "first_index": params.first_index,
+              "truncation": None}
+    return Plan(engine=engine, slots=slots, report=report)
+
+
+def load(params, ctx: StageContext):
+    """The loaded engine from the shared weight cache; a refiner makes its own cache entry."""
+    from shared.engines import WEIGHT_CACHE, choose_device, weights_key
+
+    weights = params.weights or DIFFUSION_WEIGHTS
+    if params.refiner is None:
+        return REGISTRY.load("diffusion", ctx.models, ctx.settings, weights)
+    entry = REGISTRY.entry("diffusion")
+    device = choose_device(entry.info, ctx.settings)
+    refiner_sha = ctx.models.records()[params.refiner].sha256 if params.refiner in ctx.models.records() else ""
+    key = ("generator", "diffusion", device, *weights_key(entry.info, ctx.models, weights), params.refiner,
+           refiner_sha)
+    return WEIGHT_CACHE.get(key, lambda: entry.engine_class().load(ctx.models, device, weights, params.refiner))
+
+
+def _make(engine, slots: list[Slot]) -> None:
+    """Render the slots, check each, and make failing ones again from their next seeds."""
+    pending = list(slots)
+    for attempt in range(MAX_REPLACEMENTS + 1):
+        if not pending:
+            return
+        renders = [slot.render_for(replacement_seed(slot.requested_seed, attempt)) for slot in pending]
+        made = engine.run_batch([[render] for render in renders])
+        still = []
+        for slot, render, (result,) in zip(pending, renders, made):
+            check = candidate_check.check_candidate(result.image)
+            slot.result, slot.check, slot.seed = result, check, render.seed
+            if not check.passed and attempt < MAX_REPLACEMENTS:
+                slot.rejected.append({"seed": render.seed, "reasons": check.reasons})
+                still.append(slot)
+        pending = still
+
+
+def run_batch(items: list[tuple[object, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
+    """Several diffusion requests: each engine's candidates rendered together (on CPU still one pipeline call
+    per candidate, so a candidate's bytes do not depend on the batch), failing ones replaced."""
+    results: list = [isolated(plan, params, inputs, ctx) for params, inputs in items]
+    plans = {i: p for i, p in enumerate(results) if isinstance(p, Plan)}
+    for engine in {id(p.engine): p.engine for p in plans.values()}.values():
+        mine = [i for i, p in plans.items() if p.engine is engine]
+        failure = isolated(_make, engine, [slot for i in mine for slot in plans[i].slots])
+        for i in mine:
+            results[i] = failure if isinstance(failure, Exception) else _output(plans[i])
+    return results
+
+
+def _output(p: Plan) -> StageOutput:
+    engine = p.engine
+    licence = {"licence": p.report["weights_record"]["licence"], "commercial_use": p.report["commercial_use"],
+               "use_restrictions": use_restrictions(p.report["weights_record"]["licence"]), "demo": False}
+    artifacts: dict[str, np.ndarray] = {}
+    candidates = []
+    for slot in p.slots:
+        artifacts[f"candidate-{slot.index}"] = slot.result.image
+        artifacts[f"latent-{slot.index}"] = engine.pack(slot.result)
+        candidates.append({"index": slot.index, "artifact": f"candidate-{slot.index}",
+                           "latent": f"latent-{slot.index}", "seed": slot.seed, "requested_seed": slot.requested_seed,
+                           "anchor": slot.anchor, "replaced": len(slot.rejected), "rejected": slot.rejected,
+                           "check": slot.check.public(), "prompt": p.report["prompt"],
+                           "negative_prompt": p.report["negative_prompt"], **licence})
+    report = {**p.report, "candidates": candidates, "replacements": sum(len(s.rejected) for s in p.slots),
+              "failed_checks": sum(not s.check.passed for s in p.slots)}
+    return StageOutput(image=None, report=report, artifacts=artifacts)
