@@ -39,8 +39,9 @@ def stylegan2_runner(generator: Generator, batch: int, device: torch.device, dty
 
 def bench_demo(batches: list[int], repeats: int) -> None:
     from services.generator.engines.demo import DemoEngine
+    from shared.engines import CPU
 
-    engine = DemoEngine(device=torch.device("cpu"))
+    engine = DemoEngine(CPU)
     for batch in batches:
         z = torch.randn(batch, 100, 1, 1)
 

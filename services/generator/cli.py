@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.generator.engines import REGISTRY
+
 THUMB = 256
 COLUMNS = 4
 BANNER_PX = 40
@@ -48,7 +50,7 @@ def register(subparsers) -> None:
 
 
 def _engine_args(parser) -> None:
-    parser.add_argument("--engine", default=None, choices=("stylegan2", "demo"),
+    parser.add_argument("--engine", default=None, choices=REGISTRY.names(),
                         help="demo (the default, as in the API) works out of the box (non-commercial); stylegan2 "
                              "needs imported weights (the default engine when --weights is given)")
     parser.add_argument("--weights", help="stylegan2 weights name in the model store (default stylegan2-ffhq-config-f)")

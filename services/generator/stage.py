@@ -40,7 +40,8 @@ def max_candidates() -> int:
     return get_settings().generator_max_candidates
 
 
-DEFAULT_ENGINE = REGISTRY.default  # the one engine a fresh machine can run; `facecast generate` and the API default to it
+# the one engine a fresh machine can run; `facecast generate` and the API default to it
+DEFAULT_ENGINE = REGISTRY.default
 
 
 def consecutive_seeds(first: int, n: int) -> list[int]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from services.makeup.colour import REGIONS
+from services.makeup.engines import REGISTRY
 
 
 def register(subparsers) -> None:
@@ -15,8 +16,9 @@ def register(subparsers) -> None:
     source.add_argument("--reference", type=Path, help="a photo of a made-up face whose look to transfer")
     source.add_argument("--look", help="a preset look (see services/makeup/looks.json), e.g. autumn-warm")
     parser.add_argument("-o", "--output", type=Path, required=True, help="result file (.png, .jpg or .webp)")
-    parser.add_argument("--engine", default="landmarks", choices=("landmarks", "beautygan"),
-                        help="landmarks works out of the box; beautygan needs imported weights")
+    parser.add_argument("--engine", default=REGISTRY.default, choices=REGISTRY.names(),
+                        help="landmarks works out of the box; the others need imported weights (`facecast models "
+                             "import`; `facecast models list` and GET /v1/engines show their licences)")
     parser.add_argument("--regions", nargs="+", choices=REGIONS, help="only these regions (default: all of the look)")
     parser.add_argument("--intensity", type=float, default=1.0, help="0 = unchanged, 1 = the full look")
     parser.add_argument("--region-intensity", nargs="+", default=[], metavar="REGION=VALUE",

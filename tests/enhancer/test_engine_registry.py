@@ -1,0 +1,7 @@
+"""The enhancer's engines are listed by its registry, with commercial use by the one rule."""
+from services.enhancer.engines import REGISTRY
+from tests.engines.checks import check_registry
+
+
+def test_the_registry_lists_the_engines_and_their_commercial_use():
+    check_registry(REGISTRY, default="realesrgan", commercial={"realesrgan": True, "gpen": False})

@@ -1,0 +1,7 @@
+"""The generator's engines are listed by its registry, with commercial use by the one rule."""
+from services.generator.engines import REGISTRY
+from tests.engines.checks import check_registry
+
+
+def test_the_registry_lists_the_engines_and_their_commercial_use():
+    check_registry(REGISTRY, default="demo", commercial={"demo": False, "stylegan2": False})
