@@ -130,10 +130,6 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         warnings.append({"code": "low-source-detail", "message": (
             f"the virtual model's portrait has a {source.detail_px:.0f}-px face for a {target.face.width:.0f}-px "
             f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
-    if blend > 0 and source.glasses:
-        warnings.append({"code": "source-covered", "message": (
-            "the virtual model's portrait shows glasses, so the eyes and the area around them were left as "
-            "they are in the photo and the face is less like the virtual model: use a portrait without glasses")})
     yaw = abs(yaw_proxy(mesh))
     if yaw > YAW_WARN:
         warnings.append({"code": "pose-beyond-limits", "message": (

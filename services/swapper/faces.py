@@ -14,7 +14,7 @@ import numpy as np
 
 import cv2
 
-from services.swapper.occlusion import glasses_zone, hand_mask, occluder_mask, wears_glasses
+from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
                           identity_embedding, region_mask)
@@ -49,7 +49,6 @@ class SourceFace:
     original_face: Face | None = None
     detail_px: float = 0.0
     super_resolved: int = 1
-    glasses: bool = False
     _aligned: dict[str, AlignedFace] = field(default_factory=dict, repr=False)
     _meshes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -63,7 +62,7 @@ class SourceFace:
 
     def clean(self, template: str) -> np.ndarray:
         """Bool crop mask of the source face pixels that may be transferred: inside the face outline
-        and the portrait, not under hair, glasses, a hand or another occluder."""
+        and the portrait, not under hair, a hat, a hand or another occluder."""
         aligned, mesh = self.aligned(template), self.mesh(template)
         with self._lock:
             if template not in self._clean:
@@ -96,11 +95,8 @@ class SourceFace:
                 from_outside |= upper_area > SOURCE_COVER_AREA * oval.sum()
                 from_outside[0] = False
                 covered = cv2.dilate(from_outside[labels].astype(np.uint8), kernel) > 0
-                # Eyes and nose carry the identity: they always travel, whatever lies next to them,
-                # unless glasses lie over them.
+                # Eyes and nose carry the identity: they always travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
-                if self.glasses:
-                    covered |= glasses_zone(mesh, size)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
                 # The source's mouth opening never travels: its teeth must not land in closed lips (the
                 # composite keeps the target's own lips and mouth in any case).
@@ -112,7 +108,7 @@ class SourceFace:
     def report(self) -> dict:
         """The source face as found in the portrait, and what preparing it did."""
         return {**(self.original_face or self.face).as_dict(), "detail_px": round(float(self.detail_px), 1),
-                "super_resolved": self.super_resolved, "glasses": self.glasses}
+                "super_resolved": self.super_resolved}
 
     def mesh(self, template: str) -> np.ndarray:
         crop = self.aligned(template).crop
@@ -160,8 +156,12 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
                            f"outside the picture): use a portrait that shows the whole face", role="source")
     source = _super_resolved(pixels, face, identity_embedding(pixels, face))
     # Frames lie over the eyes: carried over they paste glasses onto every photo, painted out they leave
-    # smudges; so the eye area stays the photo's own and every result says why its identity is weaker.
-    source.glasses = wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE))
+    # smudges, and left out they take the eyes (most of the identity) with them; so such a portrait
+    # cannot make a clean source.
+    if wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE)):
+        raise InvalidInput("the source portrait shows glasses over the eyes: the eyes carry most of the "
+                           "identity and the frames would be pasted onto every photo; use a portrait without "
+                           "glasses", role="source", reason="source-covered")
     with _sources_lock:
         _sources[digest] = source
         while len(_sources) > SOURCE_CACHE_SIZE:
@@ -278,7 +278,7 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
     computes none of them again. `source_from_arrays` gives back a SourceFace equal in every field."""
     arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
               "detail_px": np.array(source.detail_px, np.float64), "super_resolved": np.array(source.super_resolved),
-              "glasses": np.array(source.glasses), **_face_arrays("face", source.face)}
+              **_face_arrays("face", source.face)}
     if source.original_face is not None:
         arrays.update(_face_arrays("original_face", source.original_face))
     for template in templates:
@@ -296,8 +296,7 @@ def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
                            f"{PREPARED_FORMAT}: prepare it again", role="source")
     source = SourceFace(pixels=arrays["pixels"], face=_face_from(arrays, "face"), embedding=arrays["embedding"],
                         original_face=_face_from(arrays, "original_face") if "original_face-box" in arrays else None,
-                        detail_px=float(arrays["detail_px"]), super_resolved=int(arrays["super_resolved"]),
-                        glasses=bool(arrays["glasses"]))
+                        detail_px=float(arrays["detail_px"]), super_resolved=int(arrays["super_resolved"]))
     for key, value in arrays.items():
         kind, _, template = key.partition("-")
         if kind == "mesh":

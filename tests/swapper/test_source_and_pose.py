@@ -8,6 +8,7 @@ import pytest
 
 from services.swapper.faces import cut_by_frame, prepare_source
 from services.swapper.occlusion import wears_glasses
+from shared.errors import InvalidInput
 from shared.faces import align_face, detect_faces, face_mesh, largest_face, region_mask
 from tests.data import load_image
 from tests.data.realism import photo
@@ -27,15 +28,14 @@ def test_glasses_are_told_by_the_bar_across_the_nose(name):
     assert wears_glasses(*_aligned(photo(name))) == (name in WITH_GLASSES)
 
 
-def test_a_source_wearing_glasses_keeps_its_frames_out_and_says_so(ctx):
-    source = prepare_source(photo("clyburn"))
-    assert source.glasses and source.report()["glasses"] is True
-    crop, mesh = source.aligned("ffhq512").crop, source.mesh("ffhq512")
-    eyes = region_mask(mesh, "eyes", crop.shape[0], feather_px=0) > 0.5
-    assert not (source.clean("ffhq512") & eyes).any()  # neither the frames nor the eyes behind them travel
-    output = run_swap(ctx, photo("khanna"), photo("clyburn"))
-    codes = {warning["code"] for warning in output.report["warnings"]}
-    assert "source-covered" in codes
+@pytest.mark.parametrize("name", WITH_GLASSES)
+def test_a_source_wearing_glasses_is_refused_with_the_reason(ctx, name):
+    with pytest.raises(InvalidInput) as caught:
+        prepare_source(photo(name))
+    assert caught.value.details == {"role": "source", "reason": "source-covered"}
+    assert "glasses" in caught.value.message
+    with pytest.raises(InvalidInput, match="glasses"):  # the stage refuses it the same way
+        run_swap(ctx, photo("khanna"), photo(name))
 
 
 def test_a_source_with_a_fringe_is_kept_but_its_hair_never_travels():
