@@ -1,48 +1,31 @@
 """The swapper stage: put the virtual model's face (step input `source`) on the product photo.
 
-The gateway resolves a virtual-model id to its canonical portrait before publishing, so the stage
-reads only objects: the working image (the target photo), `source` (the portrait) and, for
-`face_selector: reference`, `reference` (a photo of the person whose face is to be replaced).
+The gateway resolves a virtual-model id to its prepared source (or, for a model prepared before there
+were prepared sources, its portrait) before publishing, so the stage reads only objects: the working
+image (the target photo), `source` and, for `face_selector: reference`, `reference` (a photo of the
+person whose face is to be replaced). The `prepare` step makes the prepared source (services.swapper.contract).
 Only the selected faces change; outside each face's change box the output is byte-identical.
 `run_batch` swaps the faces of several events in one network call (faceshifter on a GPU).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
 
 from services.swapper import compose
-from services.swapper.engines import classical, faceshifter
-from services.swapper.faces import (SourceFace, TargetFace, cut_by_frame, find_targets, prepare_source,
-                                   prepare_target)
+from services.swapper.contract import (CONTRACT, PREPARE, PREPARED_SOURCE, REFERENCE_INPUT, SOURCE_INPUT,
+                                      PrepareParams, SwapParams)
+from services.swapper.engines import REGISTRY
+from services.swapper.engines.classical import TEMPLATES as CLASSICAL_TEMPLATES
+from services.swapper.faces import (GLASSES_CHECK_TEMPLATE, SourceFace, TargetFace, cut_by_frame, find_targets,
+                                   prepare_source, prepare_target, prepared_arrays, source_from_arrays)
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
-from shared.faces import FaceSelection, identity_embedding, largest_face
+from shared.faces import identity_embedding, largest_face
 from shared.faces.realism import RealismThresholds
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
-from shared.weights import EngineInfo
 
-ENGINE_MODULES = {"classical": classical, "faceshifter": faceshifter}
-ENGINES: dict[str, EngineInfo] = {name: module.INFO for name, module in ENGINE_MODULES.items()}
-SOURCE_INPUT = "source"
-REFERENCE_INPUT = "reference"
-
-
-class SwapParams(FaceSelection):
-    """Which target face(s) to replace (`face_selector`, `face_index`) and how."""
-    model_config = ConfigDict(extra="forbid")
-    engine: Literal["classical", "faceshifter"] = "classical"
-    color_match: bool = Field(True, description="move the new face's skin colour onto the target's (CIELAB)")
-    blend: float = Field(1.0, ge=0.0, le=1.0, description="0 keeps the original face, 1 the full swap")
-    keep_occlusions: bool = Field(True, description="keep hands, hair, glasses in front of the face")
-
-    @model_validator(mode="after")
-    def _index_needs_index_selector(self) -> "SwapParams":
-        if self.face_index and self.face_selector != "index":
-            raise ValueError("face_index is used only with face_selector 'index'")
-        return self
+# what the prepare step stores: every crop the classical engine works on (and the glasses check's)
+PREPARED_TEMPLATES = tuple(dict.fromkeys((*CLASSICAL_TEMPLATES, GLASSES_CHECK_TEMPLATE)))
 
 
 class _Event:
@@ -51,10 +34,10 @@ class _Event:
     def __init__(self, params: SwapParams, inputs: StageInputs):
         self.params = params
         self.image = _image(inputs.image, "working image (the target photo)")
-        self.source: SourceFace = prepare_source(_image(inputs.extras.get(SOURCE_INPUT), f"{SOURCE_INPUT!r} input"))
+        self.source: SourceFace = _source(inputs.extras.get(SOURCE_INPUT))
         reference = _reference_embedding(params, inputs)
         faces = find_targets(self.image, params, reference)
-        engine = ENGINE_MODULES[params.engine]
+        engine = REGISTRY.engine_class(params.engine)
         # A face whose eyes are outside the photo is not an identifiable portrait: it is left as it is
         # and reported, never half-swapped.
         self.cut = [face for face in faces if cut_by_frame(face, self.image.shape)]
@@ -68,6 +51,30 @@ def _image(value, what: str) -> np.ndarray:
     if not isinstance(value, DecodedImage):
         raise InvalidInput(f"the swapper's {what} must be an image, not a {type(value).__name__}")
     return value.pixels
+
+
+def _source(value) -> SourceFace:
+    """The source face from the `source` input: a virtual model's prepared source as it was stored, or a
+    portrait prepared now (cached per worker)."""
+    if isinstance(value, dict):
+        return source_from_arrays(value)
+    return prepare_source(_image(value, f"{SOURCE_INPUT!r} input"))
+
+
+def prepare(params: PrepareParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    """The prepare step: the `source` portrait's face found whole, masked, super-resolved when small, meshed
+    and embedded once (what every swap with the virtual model needs), as the `prepared-source` artifact;
+    the report gives the face found and its SFace identity embedding (128 floats). A portrait that cannot
+    make a clean source fails with the reason (NoFaceFound, FaceTooSmall, InvalidInput for a cut face)."""
+    unexpected = sorted(set(inputs.extras) - {SOURCE_INPUT})
+    if unexpected:
+        raise InvalidInput(f"the prepare step reads only the {SOURCE_INPUT!r} input, got {', '.join(unexpected)}")
+    source = prepare_source(_image(inputs.extras.get(SOURCE_INPUT), f"{SOURCE_INPUT!r} input"))
+    arrays = prepared_arrays(source, PREPARED_TEMPLATES)
+    report = {"stage": "swapper", "step": PREPARE, "source_face": source.report(),
+              "templates": list(PREPARED_TEMPLATES),
+              "embedding": [round(float(v), 6) for v in source.embedding]}
+    return StageOutput(image=None, report=report, artifacts={PREPARED_SOURCE: arrays})
 
 
 def _reference_embedding(params: SwapParams, inputs: StageInputs) -> np.ndarray | None:
@@ -95,7 +102,7 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
         except FaceCastError as exc:
             results[i] = exc
     thresholds = RealismThresholds.from_settings(ctx.settings)
-    for name, module in ENGINE_MODULES.items():
+    for name in REGISTRY.names():
         chosen = [i for i, event in events.items() if event.params.engine == name]
         pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
         if not pairs:
@@ -103,7 +110,7 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
                 results[i] = _finish(events[i], [], thresholds)
             continue
         try:
-            swapped = iter(module.swap(pairs, ctx.models))
+            swapped = iter(REGISTRY.load(name, ctx.models, ctx.settings).run_batch(pairs, ctx))
         except FaceCastError as exc:
             for i in chosen:
                 results[i] = exc
@@ -116,7 +123,7 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
 def _finish(event: _Event, swapped: list, thresholds: RealismThresholds) -> StageOutput:
     """The output image and report: each swapped face with its realism figures and verdict, each face
     left alone with its reason, and every warning gathered at the top so the job carries it."""
-    params, info = event.params, ENGINES[event.params.engine]
+    params, info = event.params, REGISTRY[event.params.engine]
     out = event.image.copy()
     faces = [compose.composite(out, event.image, target, result, event.source, info, color_match=params.color_match,
                                blend=params.blend, keep_occlusions=params.keep_occlusions, thresholds=thresholds)
@@ -132,5 +139,4 @@ def _finish(event: _Event, swapped: list, thresholds: RealismThresholds) -> Stag
 run = one_event(run_batch)
 
 
-STAGE = StageDefinition(name="swapper", params_model=SwapParams, run=run, engines=ENGINES, run_batch=run_batch,
-                        extra_inputs=(SOURCE_INPUT, REFERENCE_INPUT))
+STAGE = StageDefinition.implementing(CONTRACT, run=run, run_batch=run_batch, actions={PREPARE: prepare})
