@@ -107,10 +107,10 @@ def _packaged_records():
     """Weight files that ship inside packages, as each area declares them."""
     from services.generator import engines as generator_engines
     from shared import realesrgan
-    from shared.faces import models as face_models
+    from shared.faces import packaged_models
     from shared.weights import PackagedWeights
 
-    modules = (face_models, realesrgan, generator_engines)
+    modules = (packaged_models, realesrgan, generator_engines)
     return [v for module in modules for v in vars(module).values() if isinstance(v, PackagedWeights)]
 
 

@@ -126,7 +126,7 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
     that the colour model cannot tell from the face still stays in front."""
     from mediapipe.python.solutions.hands_connections import HAND_CONNECTIONS
 
-    from shared.faces import models
+    from shared.faces import packaged_models
 
     size = aligned.size
     mask = np.zeros((size, size), np.uint8)
@@ -141,7 +141,7 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
     zoom = min(1.0, HAND_SEARCH_PX / max(region.shape[:2]))
     if zoom < 1.0:
         region = cv2.resize(region, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
-    result = models.mediapipe_hands().process(cv2.cvtColor(region, cv2.COLOR_BGR2RGB))
+    result = packaged_models.mediapipe_hands().process(cv2.cvtColor(region, cv2.COLOR_BGR2RGB))
     for hand in result.multi_hand_landmarks or []:
         points = np.array([[p.x * region.shape[1], p.y * region.shape[0]] for p in hand.landmark], np.float64)
         points = points / zoom + (x0, y0)  # image pixels

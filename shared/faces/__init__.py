@@ -2,7 +2,7 @@
 
 Images are H×W×3 uint8 BGR arrays (decode uploads with `shared.images.decode_image`). Points are
 (x, y) float pixels. Models ship inside pinned packages and are hash-checked at load
-(`shared.faces.models`); each thread gets its own model instances. Measures live in
+(`shared.faces.packaged_models`); each thread gets its own model instances. Measures live in
 `shared.faces.metrics`.
 """
 from shared.faces.align import TEMPLATES, AlignedFace, align_face, template_points

@@ -33,7 +33,7 @@ import numpy as np
 
 from shared.budget import check_time_budget
 from shared.errors import InvalidInput
-from shared.faces import models
+from shared.faces import packaged_models
 from shared.faces.types import Face, check_bgr
 
 DEFAULT_MIN_SCORE = 0.6
@@ -198,7 +198,7 @@ def _tiles(level: np.ndarray):
 
 
 def _yunet(image: np.ndarray, threshold: float) -> np.ndarray:
-    detector = models.yunet()
+    detector = packaged_models.yunet()
     detector.setInputSize((image.shape[1], image.shape[0]))
     detector.setScoreThreshold(threshold)
     _, rows = detector.detect(np.ascontiguousarray(image))
@@ -253,7 +253,7 @@ def _measure_roll(image: np.ndarray, candidate: _Candidate) -> float:
                        [0, zoom, ROLL_CROP_PX / 2 - candidate.cy * zoom]], np.float64)
     crop = cv2.warpAffine(image, matrix, (ROLL_CROP_PX, ROLL_CROP_PX), flags=cv2.INTER_AREA if zoom < 1
                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    result = models.mediapipe_face_detector().process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+    result = packaged_models.mediapipe_face_detector().process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
     if not result.detections:
         return 0.0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.faces import models
+from shared.faces import packaged_models
 from shared.faces.align import align_face
 from shared.faces.types import Face, check_bgr
 
@@ -24,7 +24,7 @@ def embedding_of_aligned(crop112: np.ndarray) -> np.ndarray:
     crop112 = check_bgr(crop112, "aligned crop")
     if crop112.shape[:2] != (112, 112):
         raise InvalidInput(f"SFace needs a 112×112 arcface112 crop, got {crop112.shape[1]}×{crop112.shape[0]}")
-    feature = models.sface().feature(np.ascontiguousarray(crop112)).reshape(-1).astype(np.float32)
+    feature = packaged_models.sface().feature(np.ascontiguousarray(crop112)).reshape(-1).astype(np.float32)
     norm = float(np.linalg.norm(feature))
     if norm == 0.0:
         raise InvalidInput("SFace returned a zero embedding")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.faces import models
+from shared.faces import packaged_models
 from shared.faces.types import check_bgr
 
 REGIONS = ("skin", "lips", "mouth", "eyes", "brows", "nose", "eyeshadow", "blush")
@@ -147,7 +147,7 @@ def _upper_lid(mesh: np.ndarray, eye_loop: list[int]) -> np.ndarray:
 def person_mask(image: np.ndarray) -> np.ndarray:
     """H×W float32 probability that a pixel belongs to a person (MediaPipe selfie segmentation)."""
     image = check_bgr(image)
-    result = models.mediapipe_selfie().process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    result = packaged_models.mediapipe_selfie().process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     mask = np.asarray(result.segmentation_mask, np.float32)
     if mask.shape != image.shape[:2]:
         mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)

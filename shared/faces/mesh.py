@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from shared.errors import NoFaceFound
-from shared.faces import models
+from shared.faces import packaged_models
 from shared.faces.align import align_face
 from shared.faces.types import Face, check_bgr
 
@@ -21,7 +21,7 @@ MESH_TEMPLATE = "ffhq256"
 def face_mesh(crop: np.ndarray) -> np.ndarray:
     """(478, 2) float32 (x, y) in crop pixels; NoFaceFound when MediaPipe sees no face."""
     crop = check_bgr(crop, "crop")
-    result = models.mediapipe_face_mesh().process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+    result = packaged_models.mediapipe_face_mesh().process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
     if not result.multi_face_landmarks:
         raise NoFaceFound("the face mesh found no face in the aligned crop")
     landmarks = result.multi_face_landmarks[0].landmark

@@ -8,31 +8,31 @@ import pytest
 
 from shared.errors import ImageTooLarge, UnsupportedImage, WeightsMismatch
 from shared.faces import detect_faces, find_faces
-from shared.faces import models
+from shared.faces import packaged_models
 from shared.faces.cli import main as faces_cli
 from shared.images import check_header, decode_image
 from tests.data import bad_input, sample
 
 
 def test_every_model_file_matches_its_recorded_hash():
-    for record in models.ALL_MODELS:
+    for record in packaged_models.ALL_MODELS:
         path = record.verified_path()
         assert path.is_file() and len(record.sha256) == 64
         assert record.licence in {"MIT", "Apache-2.0"} and record.commercial_use
-    assert {m.licence for m in (models.YUNET, models.SFACE)} == {"MIT", "Apache-2.0"}
+    assert {m.licence for m in (packaged_models.YUNET, packaged_models.SFACE)} == {"MIT", "Apache-2.0"}
 
 
 def test_a_wrong_hash_is_a_clear_error():
-    tampered = dataclasses.replace(models.YUNET, sha256="0" * 64)
+    tampered = dataclasses.replace(packaged_models.YUNET, sha256="0" * 64)
     with pytest.raises(WeightsMismatch, match="expected 0000"):
         tampered.verified_path()
 
 
 def test_models_are_cached_per_thread():
-    mine = models.yunet()
-    assert models.yunet() is mine
+    mine = packaged_models.yunet()
+    assert packaged_models.yunet() is mine
     other = []
-    thread = threading.Thread(target=lambda: other.append(models.yunet()))
+    thread = threading.Thread(target=lambda: other.append(packaged_models.yunet()))
     thread.start()
     thread.join()
     assert other[0] is not mine
