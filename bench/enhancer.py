@@ -8,6 +8,8 @@
   imported into a temporary model store and run through the stage, and the network alone at batch
   1 and 4 on CPU; with CUDA, fp16 autocast at batch 1 and 16 (faces/s).
 - ncnn Vulkan upscaling when ncnn finds a GPU.
+- `onnx`: the community ONNX restorers (issue 16), FaceCast's own per-face cost around the network with
+  pass-through models of the files' exact signatures (bench/_onnx.py says why and what is left out).
 - `--tune-blur`: the sweep behind DEFAULT_PRE_BLUR_SIGMA (PSNR inside the face oval and SFace
   identity against the clean face, sharpness, for clean, noisy and JPEG-degraded inputs).
 - `--proportional`: restoration in proportion to the measured degradation: per portrait and
@@ -18,7 +20,7 @@
 The issue's targets: realesrgan face restore < 2.5 s per face on one CPU core; gpen fp16 on an
 H100 ≥ 150 faces/s at batch 16.
 
-    python bench/enhancer.py [--threads 1] [--repeats 3] [--engines realesrgan gpen] [--tune-blur]
+    python bench/enhancer.py [--threads 1] [--repeats 3] [--engines realesrgan gpen onnx] [--tune-blur]
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench._onnx import bench_restorers  # noqa: E402
 from services.enhancer.engines import gpen  # noqa: E402
 from services.enhancer.engines import realesrgan as realesrgan_engine  # noqa: E402
 from services.enhancer.nets.gpen import FullGenerator  # noqa: E402
@@ -209,7 +212,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for ncnn, torch and OpenCV")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--engines", nargs="+", default=["realesrgan", "gpen"], choices=("realesrgan", "gpen"))
+    parser.add_argument("--engines", nargs="+", default=["realesrgan", "gpen", "onnx"],
+                        choices=("realesrgan", "gpen", "onnx"), help="onnx: the community ONNX restorers (bench/_onnx.py)")
     parser.add_argument("--tune-blur", action="store_true", help="run the pre-blur sweep instead of the timings")
     parser.add_argument("--proportional", action="store_true",
                         help="restoration in proportion to the degradation (auto vs full) instead of the timings")
@@ -233,6 +237,8 @@ def main() -> None:
         bench_vulkan(args.repeats)
     if "gpen" in args.engines:
         bench_gpen(ctx, args.repeats)
+    if "onnx" in args.engines:
+        bench_restorers(args.repeats)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@
   random weights (timing does not depend on the values), imported into a temporary model store and
   run through the stage on the same photo; on CUDA, fp16, also the networks alone at a batch size
   (issue 4's target: ≥ 300 faces/s at batch 32 on an H100) and `run_batch` over that many events.
+- the community ONNX swappers (issue 16): per family, FaceCast's own per-face cost around the network
+  with pass-through models of the files' exact signatures (bench/_onnx.py says why and what is left out).
 
 Issue 4's CPU target: classical < 300 ms per photo on one core.
 
-    python bench/swapper.py [--threads 1] [--repeats 10] [--no-faceshifter] [--batch 32]
+    python bench/swapper.py [--threads 1] [--repeats 10] [--no-faceshifter] [--no-onnx] [--batch 32]
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench._onnx import bench_swappers  # noqa: E402
 from bench._timing import timed  # noqa: E402
 from services.swapper.engines import faceshifter  # noqa: E402
 from services.swapper.nets import AEI_Net, Backbone, HearNet  # noqa: E402
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-faceshifter", action="store_true", help="skip the full-size FaceShifter runs")
     parser.add_argument("--batch", type=int, default=32, help="GPU batch size (faces per network call)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX family timings (bench/_onnx.py)")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(args.threads)
@@ -83,6 +87,8 @@ def main() -> None:
         show("detection alone (toolkit)", timed(lambda: find_faces(photo), args.repeats))
         classical = STAGE.parse_params({})
         show("classical, whole stage call per photo (CPU)", timed(lambda: STAGE.run(classical, inputs, ctx), args.repeats))
+        if not args.no_onnx:
+            bench_swappers(args.repeats)
         if args.no_faceshifter:
             return
         ctx = StageContext(settings=ctx.settings, models=full_size_store(folder))
