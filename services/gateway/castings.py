@@ -98,15 +98,32 @@ def candidates(job: Job) -> list[dict]:
         if state.get("status") != "succeeded" or not outcome:
             continue
         outputs, report = outcome.get("outputs", {}), outcome.get("report", {})
-        seeds = {c.get("artifact"): c.get("seed") for c in report.get("candidates", [])}
+        entries = {c.get("artifact"): c for c in report.get("candidates", [])}
         for name, ref in outputs.items():
             prefix, _, number = name.partition("-")
             if prefix != "candidate" or not number.isdigit():
                 continue
             index = int(number)
+            entry = entries.get(name, {})
             found[index] = {"index": index, "image": ref, "latent": outputs.get(f"latent-{index}"),
-                            "seed": seeds.get(name), "step": spec["number"]}
+                            "seed": entry.get("seed"), "step": spec["number"],
+                            "licence": candidate_licence(report, entry),
+                            "check": _check_view(entry), "prompt": entry.get("prompt")}
     return [found[i] for i in sorted(found)]
+
+
+def candidate_licence(report: dict, entry: dict) -> dict:
+    """The licence of the weights that made a candidate: the candidate's own entry (diffusion), else its step's."""
+    weights = report.get("weights_record") or {}
+    return {"licence": entry.get("licence", weights.get("licence", report.get("licence"))),
+            "commercial_use": entry.get("commercial_use", report.get("commercial_use")),
+            "demo": entry.get("demo", report.get("demo")), "use_restrictions": entry.get("use_restrictions")}
+
+
+def _check_view(entry: dict) -> dict | None:
+    if "check" not in entry:
+        return None
+    return {**entry["check"], "requested_seed": entry.get("requested_seed"), "replaced": entry.get("replaced", 0)}
 
 
 def candidate(job: Job, index: int) -> dict:
@@ -136,7 +153,9 @@ def casting_view(gw: "Gateway", casting: Casting, job: Job, expires_s: int | Non
             "expected": expected_count(job),
             "candidates": [{"index": c["index"], "seed": c["seed"],
                             "image": object_view(gw, c["image"], purged, expires_s),
-                            "latent": object_view(gw, c["latent"], purged, expires_s)} for c in candidates(job)]}
+                            "latent": object_view(gw, c["latent"], purged, expires_s),
+                            "licence": c["licence"], "check": c["check"], "prompt": c["prompt"]}
+                           for c in candidates(job)]}
 
 
 def casting_webhook_data(gw: "Gateway", casting: Casting, job: Job, expires_s: int) -> dict:
@@ -178,13 +197,18 @@ async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCre
         raw["seeds"] = consecutive_seeds(body.seed, body.n)  # any seed a candidate reported
     else:
         raw["n"] = body.n
-    for field in ("truncation", "strength", "brief", "spread", "mix"):
+    for field in ("truncation", "strength", "brief", "spread", "mix", "steps", "guidance"):
         if getattr(body, field) is not None:
             raw[field] = getattr(body, field)
     async with gw.reader() as session:
         if body.category is not None:
             own = await session.get(Category, (tenant, body.category, body.engine))
-            raw["category"] = tenant_category_name(tenant, body.category) if own else body.category
+            if body.engine == WORDS_ENGINE:  # words travel with the request; the label names them in the report
+                raw["category"] = body.category
+                if own:
+                    raw["category_words"] = category_words(own)
+            else:
+                raw["category"] = tenant_category_name(tenant, body.category) if own else body.category
         near = [await _latent_ref(gw, session, tenant, ref) for ref in body.near]
     params = gw.catalog.validate_params(stage, raw)  # the whole casting: its limits and errors as one request
     await asyncio.to_thread(preflight, stage.parse_params(raw), len(near), model_store(gw))
@@ -299,11 +323,22 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
     model = VirtualModel(
         id=model_id, tenant_id=tenant_id, name=name, source="casting", engine=report.get("engine"),
         engine_info={k: report.get(k) for k in ("stage", "licence", "commercial_use", "demo", "resolution",
-                                                "latent_space")} | {"weights": weights},
+                                                "latent_space")}
+        | {"weights": weights} | diffusion_origin(report, chosen),
         weights_sha256=weights.get("sha256"), seed=chosen["seed"], casting_id=casting_id, candidate=index,
         portrait=portrait.model_dump(), latent=latent.model_dump() if latent else None, embedding=embedding)
     await save_model(gw, model, writes)
     return model
+
+
+def diffusion_origin(report: dict, chosen: dict) -> dict:
+    """What a diffusion candidate's face keeps with its virtual model: the imported weights' own licence and use
+    restrictions (shown in every result that uses the face), the prompts and the pipeline family."""
+    if report.get("engine") != WORDS_ENGINE:
+        return {}
+    return {"licence": chosen["licence"]["licence"], "use_restrictions": chosen["licence"]["use_restrictions"],
+            "prompt": chosen["prompt"], "negative_prompt": report.get("negative_prompt"),
+            "family": report.get("family")}
 
 
 async def import_portrait(gw: "Gateway", tenant_id: str, name: str, image: ObjectRef, consent: dict) -> VirtualModel:
@@ -402,6 +437,46 @@ async def fit_category(gw: "Gateway", tenant_id: str, label: str, engine: str,
     return category
 
 
-def category_view(category: Category) -> dict:
-    return {"label": category.label, "engine": category.engine, "default_strength": category.default_strength,
-            "fitted_at": category.fitted_at, "report": category.report}
+def category_view(category: Category, ready: bool = True) -> dict:
+    if category.engine == WORDS_ENGINE:
+        return {"label": category.label, "engine": category.engine, "kind": "words", "ready": ready,
+                "source": "tenant", "fitted_at": category.fitted_at, "words": category_words(category), "report": {}}
+    return {"label": category.label, "engine": category.engine, "kind": "direction", "ready": True,
+            "source": "tenant", "default_strength": category.default_strength, "fitted_at": category.fitted_at,
+            "report": category.report}
+
+
+# ---- categories as prompt words (the diffusion engine) ----------------------------------------------
+# A tenant's category for the diffusion engine is words, not a direction: its row (engine `diffusion`) keeps
+# them in `report` ({"kind": "words", phrase, negative, labels}); castings carry them to the generator.
+WORDS_ENGINE = "diffusion"
+
+
+def category_words(category: Category) -> dict:
+    report = category.report or {}
+    return {"phrase": report.get("phrase", ""), "negative": report.get("negative", ""),
+            "labels": dict(report.get("labels") or {})}
+
+
+async def set_category_words(gw: "Gateway", tenant_id: str, label: str, phrase: str, negative: str,
+                             labels: dict[str, str]) -> Category:
+    """Add or replace the tenant's words for `label` (checked as the generator will check them)."""
+    from services.generator.prompts import check_phrase
+
+    words = {"kind": "words", "phrase": check_phrase(phrase, "phrase"), "negative": check_phrase(negative, "negative"),
+             "labels": labels}
+    category = Category(tenant_id=tenant_id, label=label, engine=WORDS_ENGINE, direction={}, default_strength=0.0,
+                        report=words, fitted_at=utcnow())
+    async with gw.sessionmaker() as session, session.begin():
+        await session.merge(category)
+    return category
+
+
+def seed_category_views(ready: bool) -> list[dict]:
+    """FaceCast's own categories for the diffusion engine (words from the versioned data file)."""
+    from services.generator.prompts import load_word_book
+
+    book = load_word_book()
+    return [{"label": words.name, "engine": WORDS_ENGINE, "kind": "words", "ready": ready, "source": "seed",
+             "words": {"phrase": words.phrase, "negative": words.negative, "labels": words.labels},
+             "report": {"words_version": book.version}} for words in book.categories.values()]

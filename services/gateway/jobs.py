@@ -67,7 +67,8 @@ def identity_origin(model: VirtualModel) -> dict:
     weights = (info.get("weights") or {}).get("name")
     return {"stage": "identity", "engine": model.engine or "import", "virtual_model_id": model.id,
             "licence": str(info.get("licence", "unknown")), "commercial_use": bool(info.get("commercial_use")),
-            "demo": bool(info.get("demo")), "weights": [weights] if weights else []}
+            "demo": bool(info.get("demo")), "weights": [weights] if weights else [],
+            "use_restrictions": info.get("use_restrictions")}
 
 
 @asynccontextmanager

@@ -102,6 +102,8 @@ class EngineUse(BaseModel):
     commercial_use: bool
     demo: bool = False
     weights: list[Any] = Field(default_factory=list)
+    use_restrictions: dict[str, Any] | None = Field(None, description="the weights' use restrictions (OpenRAIL "
+                                                    "licences): licence, link and a short summary")
 
 
 class WarningOut(BaseModel):
@@ -171,6 +173,9 @@ class EngineOut(BaseModel):
     description: str = ""
     available: bool
     unavailable_reason: str | None = None
+    imported: list[dict[str, Any]] = Field(default_factory=list, description="the engine's weights as imported "
+                                           "into the model store: name, sha256, licence, commercial use, source and "
+                                           "use restrictions (OpenRAIL licences: link and short text)")
 
 
 class EngineList(BaseModel):
@@ -260,7 +265,8 @@ class WebhookDeliveryList(Page):
 
 # ---- castings, virtual models, categories -----------------------------------------------------
 class CastingCreate(Strict):
-    engine: str = Field("demo", max_length=40, description="`demo` (the default, as on the CLI) or `stylegan2`")
+    engine: str = Field("demo", max_length=40, description="`demo` (the default, as on the CLI), `stylegan2` or "
+                        "`diffusion` (categories and briefs as prompt words)")
     n: int = Field(4, ge=1, le=64)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="first seed (then seed+1, …); random when absent")
     truncation: float | None = Field(None, ge=0.0, le=1.0)
@@ -271,6 +277,10 @@ class CastingCreate(Strict):
                             description="candidate refs `<casting id>/<index>` or virtual model ids to sample near")
     spread: float | None = Field(None, ge=0.0, le=1.0, description="with `near`: 0 = the same face, 1 = unrelated")
     mix: float | None = Field(None, ge=0.0, le=1.0, description="with two `near` faces: their blend (0 = the first)")
+    steps: int | None = Field(None, ge=1, le=150, description="diffusion: denoising steps (default: the pipeline "
+                              "family's, e.g. 4 for FLUX.1-schnell, 30 for SDXL)")
+    guidance: float | None = Field(None, ge=0.0, le=30.0, description="diffusion: guidance scale (default: the "
+                                   "family's)")
 
 
 class CandidateOut(BaseModel):
@@ -278,6 +288,11 @@ class CandidateOut(BaseModel):
     image: ObjectOut
     latent: ObjectOut | None = None
     seed: int | None = None
+    licence: dict[str, Any] | None = Field(None, description="licence, commercial use, demo flag and use "
+                                           "restrictions of the weights that made this face")
+    check: dict[str, Any] | None = Field(None, description="diffusion: the swap-source check it passed (or failed "
+                                         "after every replacement) and how many seeds it replaced")
+    prompt: str | None = Field(None, description="diffusion: the full prompt (the negative one is in the step report)")
 
 
 class CastingOut(BaseModel):
@@ -367,9 +382,22 @@ class CategoryFit(Strict):
 class CategoryOut(BaseModel):
     label: str
     engine: str
-    default_strength: float
-    fitted_at: datetime
-    report: dict[str, Any]
+    kind: Literal["direction", "words"] = Field("direction", description="`direction`: fitted from examples "
+                                                "(latent engines); `words`: prompt words (the diffusion engine)")
+    ready: bool = Field(True, description="a casting can use it now (words: a diffusion pipeline is imported)")
+    source: Literal["tenant", "seed"] = Field("tenant", description="`seed`: FaceCast's own words; `tenant`: "
+                                              "fitted or edited by this tenant")
+    default_strength: float | None = None
+    fitted_at: datetime | None = None
+    words: dict[str, Any] | None = Field(None, description="`words`: {phrase, negative, labels}")
+    report: dict[str, Any] = Field(default_factory=dict)
+
+
+class CategoryWordsUpdate(Strict):
+    phrase: str = Field(min_length=1, max_length=300, description="words added to the prompt, in English for "
+                        "CLIP/T5 encoders, e.g. \"old-money elegance, pearl earrings\"")
+    negative: str = Field("", max_length=300, description="words added to the negative prompt")
+    labels: dict[str, str] = Field(default_factory=dict, description='display labels, e.g. {"ko": "우아한"}')
 
 
 class CategoryList(BaseModel):

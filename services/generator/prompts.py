@@ -27,13 +27,13 @@ WORDS_PATH = Path(__file__).with_name("category_words.json")
 WORDS_FORMAT = "facecast-category-words-v1"
 MAX_PHRASE = 300  # characters of one phrase (a CLIP prompt holds 77 tokens in all)
 
-PORTRAIT_SUBJECT = "studio portrait photograph of a person"
+# Short on purpose: CLIP reads 77 tokens, and the category words and the brief come before the framing.
+PORTRAIT_SUBJECT = "studio portrait photo of a person"
 PORTRAIT_FRAMING = ("frontal head and shoulders, facing the camera, neutral expression, mouth closed, both eyes "
-                    "open and visible, eyebrows and forehead uncovered, hair away from the face, plain light grey "
-                    "background, soft even light, sharp focus")
-NEGATIVE_FRAMING = ("profile, turned or tilted head, smile with teeth, open mouth, closed eyes, bangs, fringe over "
-                    "eyebrows, hair over eyes, glasses, sunglasses, hands, hat, busy background, harsh shadows, "
-                    "blurry, cropped face, two people, deformed face, cartoon, painting, text, watermark")
+                    "open, forehead and eyebrows uncovered, plain grey background, soft even light, sharp focus")
+NEGATIVE_FRAMING = ("profile, tilted head, teeth, open mouth, closed eyes, bangs, fringe over eyebrows, hair over "
+                    "eyes, glasses, hands, hat, busy background, harsh shadows, blurry, cropped face, two people, "
+                    "deformed, cartoon, text, watermark")
 _SEGMENT = re.compile(r"[,.;/\n]+")
 
 

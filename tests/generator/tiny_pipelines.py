@@ -69,8 +69,8 @@ def build_sd15():
     vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
                         latent_channels=4, norm_num_groups=2)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1,
-                              set_alpha_to_one=False)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              steps_offset=1, set_alpha_to_one=False)
     return StableDiffusionPipeline(unet=unet, vae=vae, scheduler=scheduler, text_encoder=CLIPTextModel(clip_config()),
                                    tokenizer=clip_tokenizer(), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)

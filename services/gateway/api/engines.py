@@ -5,10 +5,17 @@ from fastapi import APIRouter
 
 from services.gateway.api.deps import GatewayDep, Reader
 from services.gateway.schemas import EngineList
+from shared.licence_terms import use_restrictions
+from shared.weights import ModelStore
 
 router = APIRouter(prefix="/v1/engines", tags=["engines"])
 
 
 @router.get("", response_model=EngineList, summary="Engines of every stage, with licences and demo flags")
 async def list_engines(gw: GatewayDep, caller: Reader) -> dict:
-    return {"data": gw.catalog.engines()}
+    rows = gw.catalog.engines()
+    records = ModelStore.from_settings(gw.settings).records()
+    for row in rows:  # what the operator imported decides: its licence, and the use restrictions that come with it
+        row["imported"] = [records[name].public() | {"use_restrictions": use_restrictions(records[name].licence)}
+                           for name in row.get("weights", []) if isinstance(name, str) and name in records]
+    return {"data": rows}

@@ -177,7 +177,8 @@ class DiffusionEngine:
     """A loaded pipeline (and optional SDXL refiner) on one device; `run_batch` renders lists of `Render`."""
     info: ClassVar[EngineInfo] = REGISTRY.info("diffusion")
 
-    def __init__(self, folder: Path, record: ModelRecord, device: Device, refiner: tuple[Path, ModelRecord] | None = None):
+    def __init__(self, folder: Path, record: ModelRecord, device: Device,
+                 refiner: tuple[Path, ModelRecord] | None = None):
         from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 
         what = f"diffusion weights {record.name!r}"
