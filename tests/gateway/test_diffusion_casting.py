@@ -87,6 +87,8 @@ async def test_a_diffusion_casting_with_a_category_and_a_brief(make_harness, tmp
     info = model.json()["engine_info"]
     assert model.json()["seed"] == 6 and info["licence"] == OPENRAIL and "refined and poised" in info["prompt"]
     assert info["use_restrictions"]["licence"] == "CreativeML OpenRAIL-M" and info["family"] == "sd15"
+    refused_fit = await api.post("/v1/categories/elegant:fit", json={"engine": "diffusion"})
+    assert refused_fit.status_code == 422 and "/v1/categories/elegant/words" in refused_fit.json()["detail"]
     strength = await api.post("/v1/castings", json={"engine": "diffusion", "n": 1, "category": "elegant",
                                                     "strength": 2.0})
     assert strength.status_code == 422 and "words" in strength.json()["detail"]

@@ -12,6 +12,7 @@ from services.gateway.api.deps import GatewayDep, Reader, Writer
 from services.gateway.db.models import Category
 from services.gateway.schemas import (CategoryExampleCreate, CategoryExampleOut, CategoryFit, CategoryList, CategoryOut,
                                       CategoryWordsUpdate)
+from shared.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/categories", tags=["categories"])
 Label = Annotated[str, Path(pattern=r"^[\w-]{1,30}$", description="category name, e.g. elegant or 청량한")]
@@ -58,5 +59,8 @@ async def add_example(label: Label, body: CategoryExampleCreate, gw: GatewayDep,
 @router.post("/{label}:fit", response_model=CategoryOut,
              summary="Fit the label's direction from its examples (at least 10 of each kind)")
 async def fit(label: Label, body: CategoryFit, gw: GatewayDep, caller: Writer) -> dict:
+    if body.engine == casting_service.WORDS_ENGINE:
+        raise InvalidInput(f"the diffusion engine's categories are prompt words, not fitted directions: set them with "
+                           f"PUT /v1/categories/{label}/words")
     category = await casting_service.fit_category(gw, caller.tenant_id, label, body.engine, body.default_strength)
     return casting_service.category_view(category)

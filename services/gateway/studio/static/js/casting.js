@@ -8,7 +8,7 @@ export const CATEGORIES = ["elegant", "innocent", "alluring", "graceful", "fresh
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
 let current = null; // the casting being shown
-let fitted = new Map(); // label → CategoryOut
+let categories = []; // CategoryOut rows: the tenant's fitted directions and edited words, and the seed words
 let marks = new Map(); // "casting/index" → {label, fits}
 let pollToken = 0;
 
@@ -26,6 +26,7 @@ export async function init() {
   $("#strength").addEventListener("input", (e) => { $("#strength-value").textContent = Number(e.target.value).toFixed(1); });
   $("#casting-form").addEventListener("submit", (e) => { e.preventDefault(); startCasting({}); });
   $("#teach-fit").addEventListener("click", fitLabel);
+  $("#engine").addEventListener("change", renderChips);
   $("#accept-cancel").addEventListener("click", () => $("#accept-dialog").close("cancel"));
   await loadEngines();
 }
@@ -55,25 +56,31 @@ async function loadEngines() {
 async function loadCategories() {
   try {
     const list = await api("GET", "/v1/categories");
-    fitted = new Map((list?.data || []).map((c) => [c.label, c]));
+    categories = list?.data || [];
   } catch {
-    fitted = new Map();
+    categories = [];
   }
 }
 
-// A mood can steer a casting once it is taught (a fitted direction); until then its chip is shown
-// disabled with a hint, and the teach panel below the grid is how to teach it.
+// A mood can steer a casting with the selected engine once it is usable there: for the diffusion engine the
+// moods are prompt words (the five seed moods are ready as soon as a pipeline is imported); for the latent
+// engines a mood is a direction fitted from examples. Until then its chip is shown disabled with a hint,
+// and the teach panel below the grid is how to teach it.
+const wordsEngine = () => $("#engine").value === "diffusion";
+const usable = (label) => categories.some((c) => c.label === label && c.engine === ($("#engine").value || "demo")
+  && c.ready !== false);
+
 function renderChips() {
   const selected = $("#category-chips input:checked")?.value ?? "";
-  const labels = [...new Set([...CATEGORIES, ...fitted.keys()])];
+  const labels = [...new Set([...CATEGORIES, ...categories.map((c) => c.label)])];
   const name = (label) => (t(`categories.${label}`) === `categories.${label}` ? label : t(`categories.${label}`));
   const chip = (value, text, taught) => h("label", { class: `chip${taught ? "" : " untaught"}`, title: taught ? null : t("casting.notTaught") },
     h("input", { type: "radio", name: "category", value, checked: (taught && value === selected) || undefined, disabled: !taught || undefined }),
     h("span", {}, text),
     taught || value === "" ? null : h("span", { class: "note" }, ` · ${t("casting.notTaught")}`));
-  $("#category-chips").replaceChildren(chip("", t("casting.anyCategory"), true), ...labels.map((l) => chip(l, name(l), fitted.has(l))));
+  $("#category-chips").replaceChildren(chip("", t("casting.anyCategory"), true), ...labels.map((l) => chip(l, name(l), usable(l))));
   if (!$("#category-chips input:checked")) $("#category-chips input").checked = true;
-  const syncStrength = () => { $("#strength").disabled = !$("#category-chips input:checked")?.value; };
+  const syncStrength = () => { $("#strength").disabled = wordsEngine() || !$("#category-chips input:checked")?.value; };
   for (const input of document.querySelectorAll("#category-chips input")) input.addEventListener("change", syncStrength);
   syncStrength();
   $("#teach-labels").replaceChildren(...labels.map((l) => h("option", { value: l }, name(l))));
@@ -83,7 +90,7 @@ function castingBody(extra) {
   const category = $("#category-chips input:checked")?.value || undefined;
   const brief = $("#brief").value.trim() || undefined;
   const body = { engine: $("#engine").value || "demo", n: Number($("#count").value) };
-  if (category) { body.category = category; body.strength = Number($("#strength").value); }
+  if (category) { body.category = category; if (!wordsEngine()) body.strength = Number($("#strength").value); }
   if (brief) body.brief = brief;
   const { engineRetried, ...rest } = extra;
   return { ...body, ...rest };
@@ -211,6 +218,7 @@ function candidateCard(c) {
   const teachLabel = () => $("#teach-label").value.trim() || $("#category-chips input:checked")?.value || "";
   return h("li", { class: "candidate", "data-index": String(c.index) },
     h("img", { class: "portrait", src: c.image?.url, alt: label, width: 256, height: 256, loading: "lazy" }),
+    licenceNote(c),
     h("div", { class: "marks", "aria-live": "polite" }, markText(c)),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "primary small", "aria-label": `${t("casting.accept")}: ${label}`,
@@ -222,6 +230,14 @@ function candidateCard(c) {
       h("button", { type: "button", class: "small", "aria-label": `${t("teach.notFits")}: ${label}`,
         onclick: () => markExample(c, teachLabel(), false) }, t("teach.notFits")),
     ));
+}
+
+// Weights with use restrictions (OpenRAIL licences) name them on every candidate: a link and the short text.
+function licenceNote(c) {
+  const terms = c.licence?.use_restrictions;
+  if (!terms) return null;
+  return h("a", { class: "licence-note", href: terms.link, target: "_blank", rel: "noopener", title: terms.summary },
+    t("casting.useRestrictions", { licence: terms.licence }));
 }
 
 async function accept(candidate) {
