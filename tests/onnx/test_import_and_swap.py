@@ -10,7 +10,7 @@ import numpy as np
 from services.cli import main
 from shared.engines import WEIGHT_CACHE
 from shared.onnx_catalog import ARCFACE, CARDS
-from tests.data import astronaut, unrelated_face
+from tests.data import astronaut, load_image, unrelated_face
 from tests.onnx import tiny
 from tests.onnx.test_swap_engines import EMAP, B, W
 
@@ -32,8 +32,9 @@ def test_import_knows_the_file_and_the_swap_reports_its_licence(empty_model_stor
     assert main(["models", "import", str(arcface)]) == 0
     capsys.readouterr()
 
-    cv2.imwrite(str(tmp_path / "target.png"), astronaut())
-    cv2.imwrite(str(tmp_path / "source.png"), unrelated_face())
+    cv2.imwrite(str(tmp_path / "target.png"), unrelated_face())
+    # a source without glasses (the stage refuses those) and a face large enough not to need super-resolution
+    cv2.imwrite(str(tmp_path / "source.png"), load_image("portrait_closeup"))
     out = tmp_path / "out.png"
     assert main(["swap", str(tmp_path / "target.png"), str(tmp_path / "source.png"), "-o", str(out),
                  "--engine", "inswapper_128"]) == 0
@@ -45,7 +46,7 @@ def test_import_knows_the_file_and_the_swap_reports_its_licence(empty_model_stor
     assert {"tone_gap_delta_e", "sharpness_ratio", "identity_to_source"} <= set(face["realism"])
     assert face["quality"] in ("pass", "warn")
     assert isinstance(report["warnings"], list)
-    result, original = cv2.imread(str(out)), astronaut()
+    result, original = cv2.imread(str(out)), unrelated_face()
     x0, y0, x1, y1 = face["change_box"]
     outside = np.ones(original.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
@@ -54,8 +55,9 @@ def test_import_knows_the_file_and_the_swap_reports_its_licence(empty_model_stor
 
 
 def test_without_the_files_the_engine_says_what_to_import(empty_model_store, tmp_path, capsys):
-    cv2.imwrite(str(tmp_path / "target.png"), astronaut())
-    cv2.imwrite(str(tmp_path / "source.png"), unrelated_face())
+    cv2.imwrite(str(tmp_path / "target.png"), unrelated_face())
+    # a source without glasses (the stage refuses those) and a face large enough not to need super-resolution
+    cv2.imwrite(str(tmp_path / "source.png"), load_image("portrait_closeup"))
     code = main(["swap", str(tmp_path / "target.png"), str(tmp_path / "source.png"), "-o", str(tmp_path / "o.png"),
                  "--engine", "hyperswap_1a_256"])
     err = capsys.readouterr().err
