@@ -10,7 +10,7 @@ import numpy as np
 from services.cli import main
 from shared.engines import WEIGHT_CACHE
 from shared.onnx_catalog import ARCFACE, CARDS
-from tests.data import astronaut, load_image, unrelated_face
+from tests.data import load_image, unrelated_face
 from tests.onnx import tiny
 from tests.onnx.test_swap_engines import EMAP, B, W
 
