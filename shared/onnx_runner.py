@@ -79,14 +79,6 @@ class Execution:
     io_binding: bool | None = None
     threads: int = 0  # intra-op threads; 0: onnxruntime's default
 
-    @classmethod
-    def auto(cls, **overrides) -> "Execution":
-        """CUDA when onnxruntime has the CUDA provider and a device answers, else CPU."""
-        import onnxruntime as ort
-
-        device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-        return cls(device=device, **overrides)
-
     def providers(self) -> list:
         """The provider list for `InferenceSession`, most specific first; CPU always last."""
         import onnxruntime as ort
