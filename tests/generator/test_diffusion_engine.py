@@ -13,6 +13,7 @@ import pytest
 
 from services.cli import main
 from services.generator import candidate_check, diffusion_casting
+from services.generator.contract import preflight
 from services.generator.engines.diffusion import DiffusionEngine, check_pipeline_folder, slerp
 from services.generator.stage import STAGE, run_batch
 from shared.engines import CPU
@@ -147,7 +148,7 @@ def test_without_weights_the_engine_says_what_to_import(use_store, checks_pass):
     assert "facecast models import diffusion-pipeline" in caught.value.message
     assert "FLUX.1-schnell" in caught.value.message and "OpenRAIL" in caught.value.message
     with pytest.raises(EngineUnavailable, match="facecast models import diffusion-pipeline"):
-        diffusion_casting.preflight(STAGE.parse_params({"engine": "diffusion", "n": 1}), 0, use_store)
+        preflight(STAGE.parse_params({"engine": "diffusion", "n": 1}), 0, use_store)
 
 
 @pytest.mark.parametrize("family", list(LICENCES))
@@ -282,3 +283,19 @@ def test_diffusion_params_are_refused_where_they_do_not_apply(imported, checks_p
                  category_words={"phrase": "sporty athletic look", "negative": "frail"}).report
     assert "sporty athletic look" in words["prompt"] and words["negative_prompt"].startswith("frail")
     assert words["categories"][0]["source"] == "tenant's own words"
+
+
+def test_an_sdxl_refiner_finishes_what_the_base_starts(imported, tiny_folders, tmp_path, checks_pass):
+    store = imported("sdxl")
+    refiner_folder = save_tiny("sdxl-refiner", tmp_path / "refiner")
+    assert cli_import(store.root, "sdxl-refiner", refiner_folder, "sdxl") == 0
+    refined = cast(store, seeds=[2], steps=5, refiner="sdxl-refiner")
+    again = cast(store, seeds=[2], steps=5, refiner="sdxl-refiner")
+    base = cast(store, seeds=[2], steps=5)
+    assert np.array_equal(refined.artifacts["candidate-0"], again.artifacts["candidate-0"])
+    assert not np.array_equal(refined.artifacts["candidate-0"], base.artifacts["candidate-0"])
+    report = refined.report
+    assert report["refiner_record"]["name"] == "sdxl-refiner" and base.report["refiner_record"] is None
+    assert set(report["use_restrictions"]) == {"diffusion-pipeline", "sdxl-refiner"}
+    with pytest.raises(InvalidInput, match="not a pipeline folder|SDXL refiner"):
+        cast(store, seeds=[2], refiner="diffusion-pipeline")

@@ -98,6 +98,29 @@ def build_sdxl():
                                      tokenizer_2=clip_tokenizer())
 
 
+def build_sdxl_refiner():
+    """An SDXL refiner: image-to-image, only the second (OpenCLIP-sized) text encoder, aesthetic-score time ids."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(1)
+    unet = UNet2DConditionModel(block_out_channels=(2, 4), layers_per_block=2, sample_size=32, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+                                use_linear_projection=True, addition_embed_type="text_time",
+                                addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+                                projection_class_embeddings_input_dim=72, cross_attention_dim=32, norm_num_groups=1)
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                        latent_channels=4, norm_num_groups=2, sample_size=64)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+    return StableDiffusionXLImg2ImgPipeline(unet=unet, vae=vae, scheduler=scheduler, text_encoder=None, tokenizer=None,
+                                            text_encoder_2=CLIPTextModelWithProjection(clip_config(32)),
+                                            tokenizer_2=clip_tokenizer(), requires_aesthetics_score=True,
+                                            force_zeros_for_empty_prompt=False)
+
+
 def build_flux_schnell():
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel, T5Config, T5EncoderModel
@@ -118,9 +141,10 @@ def build_flux_schnell():
 
 
 BUILDERS = {"sd15": build_sd15, "sdxl": build_sdxl, "flux-schnell": build_flux_schnell}
+REFINER_BUILDERS = {"sdxl-refiner": build_sdxl_refiner}
 
 
 def save_tiny(family: str, folder: Path) -> Path:
     """The family's tiny pipeline saved (safetensors) into `folder`."""
-    BUILDERS[family]().save_pretrained(folder, safe_serialization=True)
+    {**BUILDERS, **REFINER_BUILDERS}[family]().save_pretrained(folder, safe_serialization=True)
     return folder
