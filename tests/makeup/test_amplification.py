@@ -36,18 +36,18 @@ def yunet_pixels(monkeypatch):
     return counted
 
 
-def run_makeup(pixels: np.ndarray, ctx=None):
+def run_makeup(pixels: np.ndarray, ctx):
     params = STAGE.parse_params({"look": sorted(load_looks())[0]})
     return STAGE.run(params, StageInputs(image=DecodedImage(pixels=pixels, format="png", had_alpha=False)), ctx)
 
 
-def test_an_all_zero_6300_px_canvas_fails_at_once_without_a_detector_pass(yunet_pixels):
+def test_an_all_zero_6300_px_canvas_fails_at_once_without_a_detector_pass(yunet_pixels, ctx):
     canvas = np.zeros((SIDE, SIDE, 3), np.uint8)
     tracemalloc.start()
     started = time.perf_counter()
     try:
         with pytest.raises(NoFaceFound):
-            run_makeup(canvas)
+            run_makeup(canvas, ctx)
         elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -57,11 +57,11 @@ def test_an_all_zero_6300_px_canvas_fails_at_once_without_a_detector_pass(yunet_
     assert peak < 40_000_000, f"{peak:,} bytes beside the 119 MB input"  # a bounded copy, not canvas copies
 
 
-def test_detection_work_on_a_huge_textured_canvas_is_bounded(yunet_pixels):
+def test_detection_work_on_a_huge_textured_canvas_is_bounded(yunet_pixels, ctx):
     tile = np.kron([[0, 200], [200, 0]], np.ones((16, 16))).astype(np.uint8)  # a 16 px checkerboard
     canvas = np.ascontiguousarray(np.repeat(np.tile(tile, (SIDE // 32 + 1, SIDE // 32 + 1))[:SIDE, :SIDE, None], 3, 2))
     with pytest.raises(NoFaceFound):
-        run_makeup(canvas)
+        run_makeup(canvas, ctx)
     # the pyramid (≤ 4 MP at its finest) and three retries on a ≤ 2 MP copy; the whole canvas four
     # times over (as before) is 150 MP
     assert yunet_pixels["pixels"] < 16_000_000, f"{yunet_pixels['pixels']:,} pixels searched"
@@ -73,8 +73,8 @@ def test_pyramid_levels_never_exceed_the_bound():
     assert detect_module.pyramid_scales(900, 1350, 28)[-1] == pytest.approx(20 / 28)  # photos: unchanged
 
 
-def test_the_makeup_step_stops_at_its_time_budget():
+def test_the_makeup_step_stops_at_its_time_budget(ctx):
     rng = np.random.default_rng(3)
     canvas = rng.integers(0, 256, (3000, 3000, 3), dtype=np.uint8)
     with time_budget(0.0, "makeup"), pytest.raises(TimeBudgetExceeded, match="makeup step ran past"):
-        run_makeup(canvas)
+        run_makeup(canvas, ctx)
