@@ -1,5 +1,6 @@
-"""End to end: `facecast models import` of known ONNX file names, then a swap through the swapper stage
-with a tiny inswapper-shaped model; the result carries the composite's realism report and the licence."""
+"""End to end: `facecast models import` of known ONNX file names, then `facecast swap` with a tiny
+inswapper-shaped model (the result carries the composite's realism report and the licence) and
+`facecast enhance` with a tiny GFPGAN-shaped one."""
 from __future__ import annotations
 
 import json
@@ -63,3 +64,19 @@ def test_without_the_files_the_engine_says_what_to_import(empty_model_store, tmp
     err = capsys.readouterr().err
     assert code == 2
     assert "hyperswap_1a_256.onnx" in err and "facecast models import hyperswap_1a_256.onnx" in err
+
+
+def test_import_and_enhance_with_a_restorer(empty_model_store, tmp_path, capsys):
+    WEIGHT_CACHE.clear()
+    restorer = tiny.restorer(tmp_path / "gfpgan_1.4.onnx", 512, colour=(0.2, -0.1, 0.3))
+    assert main(["models", "import", str(restorer)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["name"] == "gfpgan_1.4" and record["licence"] == "Apache-2.0" and record["commercial_use"] is True
+    cv2.imwrite(str(tmp_path / "in.png"), unrelated_face())
+    out = tmp_path / "out.png"
+    assert main(["enhance", str(tmp_path / "in.png"), "-o", str(out), "--engine", "gfpgan_1.4", "--restore", "full"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["engine"] == "gfpgan_1.4" and report["commercial_use"] is True
+    assert report["model_weights"][0]["name"] == "gfpgan_1.4" and report["faces_restored"] == 1
+    assert not np.array_equal(cv2.imread(str(out)), unrelated_face())
+    WEIGHT_CACHE.clear()
