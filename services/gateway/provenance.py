@@ -26,6 +26,8 @@ def engine_line(engine: dict) -> str:
     line = f"{engine.get('stage')}: {engine.get('engine')} (licence: {engine.get('licence')}"
     if engine.get("demo"):
         line += "; demo"
+    if engine.get("use_restrictions"):  # OpenRAIL weights: their use restrictions travel with every result
+        line += f"; use restrictions: {engine['use_restrictions'].get('link', '')}"
     return line + (f"; weights: {weights})" if weights else ")")
 
 

@@ -87,6 +87,9 @@ async def test_a_diffusion_casting_with_a_category_and_a_brief(make_harness, tmp
     info = model.json()["engine_info"]
     assert model.json()["seed"] == 6 and info["licence"] == OPENRAIL and "refined and poised" in info["prompt"]
     assert info["use_restrictions"]["licence"] == "CreativeML OpenRAIL-M" and info["family"] == "sd15"
+    from services.gateway.provenance import engine_line
+
+    assert info["use_restrictions"]["link"] in engine_line({"stage": "identity", "engine": "diffusion", **info})
     refused_fit = await api.post("/v1/categories/elegant:fit", json={"engine": "diffusion"})
     assert refused_fit.status_code == 422 and "/v1/categories/elegant/words" in refused_fit.json()["detail"]
     strength = await api.post("/v1/castings", json={"engine": "diffusion", "n": 1, "category": "elegant",
