@@ -263,10 +263,12 @@ class WeightCache:
             self._entries.popitem(last=False)
 
     def keys(self) -> list[tuple]:
+        """The cached keys, least recently used first."""
         with self._lock:
             return list(self._entries)
 
     def clear(self) -> None:
+        """Drop every loaded engine (tests that re-import weights under the same names)."""
         with self._lock:
             self._entries.clear()
 
