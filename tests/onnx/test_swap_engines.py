@@ -223,3 +223,15 @@ def test_missing_converter_and_missing_files_say_what_to_import(store):
     assert info.value.details["missing"] == ["simswap_256", CROSSFACE_SIMSWAP]
     assert "simswap_256.onnx, arcface_w600k_r50.onnx, crossface_simswap.onnx" in info.value.message
     assert CROSSFACE_GHOST in CARDS and all(CARDS[n].kind == "converter" for n in (CROSSFACE_GHOST, CROSSFACE_SIMSWAP))
+
+
+def test_a_virtual_models_identity_is_computed_once_per_engine(store, monkeypatch):
+    engine = _install(store, "ghost_1_256")
+    calls = _spy(monkeypatch, engine.recogniser.model)
+    converted = _spy(monkeypatch, engine.converter)
+    target = target_face(uniform(TARGET_BGR), "ffhq256")
+    for _ in range(3):  # three photos, each job with its own SourceFace of the same portrait
+        engine.run_batch([(target, source_face(uniform(SOURCE_BGR)))])
+    assert len(calls) == 1 and len(converted) == 1
+    engine.run_batch([(target, source_face(uniform((5, 6, 7))))])  # another virtual model
+    assert len(calls) == 2

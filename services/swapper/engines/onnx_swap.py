@@ -30,6 +30,9 @@ w600k recogniser, a converter); `records()` gives the imported records that the 
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import ClassVar
 
 import cv2
@@ -49,7 +52,7 @@ from shared.weights import ModelRecord, ModelStore
 
 FRAMES = ("ffhq256", "ffhq512", "ffhq1024")  # the composite's crop, smallest first (as the classical engine)
 VALID_MARGIN_PX = 2  # model-crop pixels at its border left out of `valid` (replicated border, resampling)
-EMBEDDING_IDENTITIES = ("emap", "normed", "ghost", "simswap")
+SOURCE_CACHE_SIZE = 32  # source feeds (identity rows or crops) kept per loaded engine
 
 
 def signature(card: ModelCard) -> Signature:
@@ -107,6 +110,8 @@ class OnnxSwapEngine:
         self.swapper, self.recogniser, self.converter, self.emap = swapper, recogniser, converter, emap
         self.masks = masks or FaceMasks(parser=None, occluder=None, records={})
         self._records = {**(records or {}), **self.masks.records}
+        self._source_feeds: OrderedDict[str, np.ndarray] = OrderedDict()  # a virtual model serves many photos
+        self._source_lock = threading.Lock()
 
     def records(self) -> dict[str, ModelRecord]:
         """The model-store records of the files loaded (what the commercial-use rule and the report read)."""
@@ -172,6 +177,23 @@ class OnnxSwapEngine:
         identity = self.identity(sources)
         return embedding_feed(kind, identity, emap=self.emap, converter=self.converter)
 
+    def cached_source_feed(self, source: SourceFace) -> np.ndarray:
+        """`source_feed` of one portrait, kept for the last SOURCE_CACHE_SIZE portraits (by their pixels and
+        face), so the recogniser and converter run once per virtual model, not once per photo."""
+        digest = hashlib.sha256(np.ascontiguousarray(source.pixels).data)
+        digest.update(np.asarray(source.face.landmarks5, np.float64).tobytes())
+        key = digest.hexdigest()
+        with self._source_lock:
+            if key in self._source_feeds:
+                self._source_feeds.move_to_end(key)
+                return self._source_feeds[key]
+        feed = self.source_feed([source])
+        with self._source_lock:
+            self._source_feeds[key] = feed
+            while len(self._source_feeds) > SOURCE_CACHE_SIZE:
+                self._source_feeds.popitem(last=False)
+        return feed
+
     @staticmethod
     def source_crop(source: SourceFace, template: str, size: int) -> np.ndarray:
         from shared.faces import align_face
@@ -187,7 +209,7 @@ class OnnxSwapEngine:
         feeds: dict[int, np.ndarray] = {}
         for _, source in pairs:
             if id(source) not in feeds:
-                feeds[id(source)] = self.source_feed([source])
+                feeds[id(source)] = self.cached_source_feed(source)
         crops, matrices = zip(*(model_crop(target, card) for target, _ in pairs))
         outputs = self.swapper.run({"target": image_tensor(np.stack(crops), card.mean, card.std),
                                     "source": np.stack([feeds[id(source)] for _, source in pairs])})["output"]
