@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                      help="latents of chosen faces: sample more like them")
     gen.add_argument("--spread", type=float, default=0.3, help="with --near: 0 = same face, 1 = unrelated")
     gen.add_argument("--mix", type=float, help="with two --near: blend weight of the second")
+    gen.add_argument("--steps", type=int, help="diffusion: denoising steps (default: the pipeline family's)")
+    gen.add_argument("--guidance", type=float, help="diffusion: guidance scale (default: the pipeline family's)")
+    gen.add_argument("--refiner", help="diffusion with an SDXL base: model-store name of an SDXL refiner")
     gen.add_argument("-o", "--output", type=Path, required=True, help="folder for the PNGs and the contact sheet")
     gen.set_defaults(handler=_generate)
 
@@ -53,7 +56,8 @@ def _engine_args(parser) -> None:
     parser.add_argument("--engine", default=None, choices=REGISTRY.names(),
                         help="demo (the default, as in the API) works out of the box (non-commercial); stylegan2 "
                              "needs imported weights (the default engine when --weights is given)")
-    parser.add_argument("--weights", help="stylegan2 weights name in the model store (default stylegan2-ffhq-config-f)")
+    parser.add_argument("--weights", help="stylegan2 weights name in the model store (default stylegan2-ffhq-config-f); "
+                                          "diffusion: the pipeline folder's name (default diffusion-pipeline)")
 
 
 def _engine(args) -> str:
@@ -89,7 +93,7 @@ def _generate(args) -> int:
         raw["seeds"] = consecutive_seeds(args.seed, args.n or 8)
     else:
         raw["n"] = args.n or 8
-    for key in ("weights", "category", "strength", "brief", "mix"):
+    for key in ("weights", "category", "strength", "brief", "mix", "steps", "guidance", "refiner"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)
     params = STAGE.parse_params(raw)

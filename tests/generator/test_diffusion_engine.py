@@ -299,3 +299,15 @@ def test_an_sdxl_refiner_finishes_what_the_base_starts(imported, tiny_folders, t
     assert set(report["use_restrictions"]) == {"diffusion-pipeline", "sdxl-refiner"}
     with pytest.raises(InvalidInput, match="not a pipeline folder|SDXL refiner"):
         cast(store, seeds=[2], refiner="diffusion-pipeline")
+
+
+def test_facecast_generate_with_the_diffusion_engine(imported, checks_pass, tmp_path):
+    imported("flux-schnell")
+    out = tmp_path / "cast"
+    assert main(["generate", "--engine", "diffusion", "--seeds", "3", "4", "--steps", "2", "--category", "청량한",
+                 "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "diffusion" and report["steps"] == 2 and report["seeds"] == [3, 4]
+    assert "fresh and cool look" in report["prompt"] and report["family"] == "flux-schnell"
+    assert (out / "diffusion-00-seed3.png").is_file() and (out / "contact-sheet.png").is_file()
+    assert np.load(out / "diffusion-01-seed4.npy").size == 2 * 1 * 32 * 32
