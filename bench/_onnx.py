@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._timing import timed
-from shared.engines import CPU, WEIGHT_CACHE
+from shared.engines import CPU, WEIGHT_CACHE, Device
 from shared.faces import Face, align_face, template_points
 from shared.onnx_catalog import ARCFACE, CARDS, cards
 from shared.weights import ModelStore
@@ -60,27 +60,29 @@ def _row(label: str, times: list[float], per: int, megapixels: float) -> None:
     print(f"{label:58s} {median:8.2f} ms/face   {median / megapixels:8.2f} ms/MP of model input")
 
 
-def bench_swappers(repeats: int) -> None:
+def bench_swappers(repeats: int, device: Device = CPU, batches: tuple[int, ...] = (1, 8)) -> None:
+    """Per family: ms per face at each batch size on `device` (CUDA: onnxruntime-gpu; the TensorRT provider
+    with FACECAST_ONNX_TENSORRT=1)."""
     from services.swapper.engines.onnx_swap import ENGINE_CLASSES
     from services.swapper.faces import SourceFace, TargetFace
 
-    print("ONNX swappers, pass-through models (FaceCast's pre/post-processing + onnxruntime overhead; the "
-          "network's own time is not included):")
+    print(f"ONNX swappers on {device.kind}, pass-through models (FaceCast's pre/post-processing + onnxruntime "
+          f"overhead; the network's own time is not included):")
     photo, face = _photo(), _face()
     source = SourceFace(pixels=photo, face=face, embedding=np.zeros(128, np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         names = [card.name for card in cards("swapper")]
         store = _store(Path(tmp), sorted({n for name in names for n in (name, *CARDS[name].needs)}))
         for name in names:
-            engine = ENGINE_CLASSES[name].load(store, CPU)
+            engine = ENGINE_CLASSES[name].load(store, device)
             template = engine.template_for(face)
             target = TargetFace(face=face, aligned=align_face(photo, face, template), mesh=np.zeros((478, 2)))
             megapixels = CARDS[name].size ** 2 / 1e6
-            for batch in (1, 8):
+            for batch in batches:
                 pairs = [(target, source)] * batch
                 _row(f"  {name} batch {batch} ({template} frame)", timed(lambda: engine.run_batch(pairs), repeats),
                      batch, megapixels)
-        recogniser = ENGINE_CLASSES["inswapper_128"].load(store, CPU).recogniser
+        recogniser = ENGINE_CLASSES["inswapper_128"].load(store, device).recogniser
         crop = recogniser.crop(photo, face)[None]
         _row(f"  {ARCFACE} embedding path (pass-through)", timed(lambda: recogniser.embed(crop), repeats), 1,
              112 * 112 / 1e6)

@@ -34,6 +34,7 @@ from bench._timing import timed  # noqa: E402
 from services.swapper.engines import faceshifter  # noqa: E402
 from services.swapper.nets import AEI_Net, Backbone, HearNet  # noqa: E402
 from services.swapper.stage import STAGE, run_batch  # noqa: E402
+from shared.engines import Device  # noqa: E402
 from shared.faces import find_faces  # noqa: E402
 from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -73,6 +74,8 @@ def main() -> None:
     parser.add_argument("--no-faceshifter", action="store_true", help="skip the full-size FaceShifter runs")
     parser.add_argument("--batch", type=int, default=32, help="GPU batch size (faces per network call)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX family timings (bench/_onnx.py)")
+    parser.add_argument("--onnx-device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: onnxruntime-gpu, batches 1/8/32 (FACECAST_ONNX_TENSORRT=1 for the TensorRT provider)")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(args.threads)
@@ -88,7 +91,8 @@ def main() -> None:
         classical = STAGE.parse_params({})
         show("classical, whole stage call per photo (CPU)", timed(lambda: STAGE.run(classical, inputs, ctx), args.repeats))
         if not args.no_onnx:
-            bench_swappers(args.repeats)
+            bench_swappers(args.repeats, Device(args.onnx_device, fp16=args.onnx_device == "cuda"),
+                           (1, 8, 32) if args.onnx_device == "cuda" else (1, 8))
         if args.no_faceshifter:
             return
         ctx = StageContext(settings=ctx.settings, models=full_size_store(folder))
