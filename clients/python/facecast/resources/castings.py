@@ -11,7 +11,7 @@ from .jobs import TERMINAL_STATUSES
 
 READS = ("id", "status", "expected", "candidates.index", "error.message")
 CREATE = route("POST", "/v1/castings", body=("n", "engine", "seed", "truncation", "category", "strength", "brief",
-                                                   "near", "spread", "mix"),
+                                                   "near", "spread", "mix", "steps", "guidance"),
                reads=READS)
 LIST = route("GET", "/v1/castings", query=("cursor", "limit"), reads=("data.id", "data.status", "next_cursor"))
 GET = route("GET", "/v1/castings/{casting_id}", reads=READS)
@@ -19,9 +19,10 @@ GET = route("GET", "/v1/castings/{casting_id}", reads=READS)
 
 def casting_body(n: int, category: Optional[str], strength: Optional[float], brief: Optional[str],
                  near: Union[Sequence[str], str, None], engine: Optional[str], seed: Optional[int],
-                 truncation: Optional[float], spread: Optional[float], mix: Optional[float]) -> Dict[str, Any]:
+                 truncation: Optional[float], spread: Optional[float], mix: Optional[float],
+                 steps: Optional[int] = None, guidance: Optional[float] = None) -> Dict[str, Any]:
     body = {"n": n, **without_none(engine=engine, brief=brief, strength=strength, category=category, seed=seed,
-                                   truncation=truncation, spread=spread, mix=mix)}
+                                   truncation=truncation, spread=spread, mix=mix, steps=steps, guidance=guidance)}
     if near:
         body["near"] = [near] if isinstance(near, str) else list(near)
     return body
@@ -55,13 +56,15 @@ class Castings(SyncResource):
     def create_casting(self, *, n: int = 4, category: Optional[str] = None, strength: Optional[float] = None,
                        brief: Optional[str] = None, near: Union[Sequence[str], str, None] = None,
                        engine: Optional[str] = None, seed: Optional[int] = None, truncation: Optional[float] = None,
-                       spread: Optional[float] = None, mix: Optional[float] = None) -> Dict[str, Any]:
+                       spread: Optional[float] = None, mix: Optional[float] = None, steps: Optional[int] = None,
+                       guidance: Optional[float] = None) -> Dict[str, Any]:
         """Generate `n` candidates (a generator job) and return the casting (`status` queued). `category` and
-        `strength` steer along a fitted label, `brief` is free text; `near` takes one or two candidate refs
-        `<casting id>/<index>` or virtual model ids, with `spread` (0 the same face … 1 unrelated) and `mix`
-        (the blend of two); `seed` is the first seed, `truncation` 0..1."""
+        `strength` steer along a fitted label (the `diffusion` engine takes `category` as prompt words, no
+        strength), `brief` is free text; `near` takes one or two candidate refs `<casting id>/<index>` or virtual
+        model ids, with `spread` (0 the same face … 1 unrelated) and `mix` (the blend of two); `seed` is the
+        first seed, `truncation` 0..1; `steps` and `guidance` (diffusion) default to the pipeline family's."""
         return self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed, truncation,
-                                                    spread, mix))
+                                                    spread, mix, steps, guidance))
 
     def get_casting(self, casting_id: str) -> Dict[str, Any]:
         """The casting with the candidates made so far (presigned image URLs) and `expected`."""
@@ -89,10 +92,11 @@ class AsyncCastings(AsyncResource):
                              brief: Optional[str] = None, near: Union[Sequence[str], str, None] = None,
                              engine: Optional[str] = None, seed: Optional[int] = None,
                              truncation: Optional[float] = None, spread: Optional[float] = None,
-                             mix: Optional[float] = None) -> Dict[str, Any]:
+                             mix: Optional[float] = None, steps: Optional[int] = None,
+                             guidance: Optional[float] = None) -> Dict[str, Any]:
         """As `FaceCast.create_casting`."""
         return await self._call(CREATE, json=casting_body(n, category, strength, brief, near, engine, seed,
-                                                          truncation, spread, mix))
+                                                          truncation, spread, mix, steps, guidance))
 
     async def get_casting(self, casting_id: str) -> Dict[str, Any]:
         """The casting with the candidates made so far (presigned image URLs) and `expected`."""
