@@ -86,3 +86,21 @@ def test_a_swap_keeps_off_what_the_parser_says_covers_the_face(store):
     hair = target.aligned.crop[..., 0] > 128  # blue in the aligned crop
     assert plain.valid[hair].mean() > 0.5  # without a parser the model's view covers the hair too
     assert result.valid[hair].max() == 0 and result.valid[~hair].mean() > 0.3
+
+
+def test_a_parser_imported_while_the_worker_runs_is_used_from_the_next_batch(store):
+    from shared.settings import Settings
+    from shared.stage import StageContext
+
+    engine = _install(store, "hyperswap_1a_256")
+    ctx = StageContext(settings=Settings(data_dir=store.files), models=store.models)
+    image = uniform((20, 30, 230))
+    image[:330] = (230, 30, 20)
+    target = target_face(image, "ffhq512")
+    [before] = engine.run_batch([(target, source_face(uniform((90, 60, 150))))], ctx)
+    tiny.parser(store.path("bisenet_resnet_34"), _parser_weights())
+    store.add("bisenet_resnet_34", licence="MIT", commercial=True)
+    [after] = engine.run_batch([(target, source_face(uniform((90, 60, 150))))], ctx)
+    hair = target.aligned.crop[..., 0] > 128
+    assert before.valid[hair].mean() > 0.5 and after.valid[hair].max() == 0
+    assert "bisenet_resnet_34" in engine.records()

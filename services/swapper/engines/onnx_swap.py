@@ -47,7 +47,8 @@ from shared.faces.align import similarity_matrix, warp_to_crop
 from shared.faces.onnx_models import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks,
                                       Identity, convert, image_tensor, imported_masks, tensor_image)
 from shared.onnx_catalog import ARCFACE, CARDS, ModelCard, cards, class_name
-from shared.onnx_runner import OnnxModel, Signature, TensorSpec, execution_for, last_initializer, load_from_store
+from shared.onnx_runner import (Execution, OnnxModel, Signature, TensorSpec, execution_for, last_initializer,
+                                load_from_store)
 from shared.weights import ModelRecord, ModelStore
 
 FRAMES = ("ffhq256", "ffhq512", "ffhq1024")  # the composite's crop, smallest first (as the classical engine)
@@ -106,19 +107,22 @@ class OnnxSwapEngine:
 
     def __init__(self, swapper: OnnxModel, recogniser: ArcFaceRecogniser | None = None,
                  converter: OnnxModel | None = None, emap: np.ndarray | None = None,
-                 records: dict[str, ModelRecord] | None = None, masks: FaceMasks | None = None):
+                 records: dict[str, ModelRecord] | None = None, masks: FaceMasks | None = None,
+                 execution: Execution | None = None):
         self.swapper, self.recogniser, self.converter, self.emap = swapper, recogniser, converter, emap
         self.masks = masks or FaceMasks(parser=None, occluder=None, records={})
-        self._records = {**(records or {}), **self.masks.records}
+        self.execution = execution or Execution()
+        self._files = dict(records or {})
         self._source_feeds: OrderedDict[str, np.ndarray] = OrderedDict()  # a virtual model serves many photos
         self._source_lock = threading.Lock()
 
     def records(self) -> dict[str, ModelRecord]:
-        """The model-store records of the files loaded (what the commercial-use rule and the report read)."""
-        return dict(self._records)
+        """The model-store records of the files loaded, mask models included (what the commercial-use rule and
+        the report read)."""
+        return {**self._files, **self.masks.records}
 
     def provenance(self) -> list[dict]:
-        return [record.public() for record in self._records.values()]
+        return [record.public() for record in self.records().values()]
 
     @classmethod
     def required(cls, weights: str | None = None) -> tuple[str, ...]:
@@ -153,7 +157,7 @@ class OnnxSwapEngine:
             emap = emap.astype(np.float32)
         # keyed by the weight file each record stands for (`weights` may replace the swapper file's name)
         return cls(swapper, recogniser, converter, emap, {f: records[n] for f, n in zip(cls.required(), names)},
-                   imported_masks(models, execution))
+                   imported_masks(models, execution), execution)
 
     @classmethod
     def template_for(cls, face: Face) -> str:
@@ -202,9 +206,13 @@ class OnnxSwapEngine:
 
     # ---- swapping -------------------------------------------------------------------------------------------
     def run_batch(self, pairs: list[tuple[TargetFace, SourceFace]], ctx=None) -> list[EngineOutput]:
-        """Every pair's swapped face in its target's aligned crop; each distinct source embedded once."""
+        """Every pair's swapped face in its target's aligned crop; each distinct source embedded once. With a
+        context, the mask models are looked up again, so a parser or occluder imported while the worker
+        runs is used from the next batch on."""
         if not pairs:
             return []
+        if ctx is not None:
+            self.masks = imported_masks(ctx.models, self.execution)
         card = self.card
         feeds: dict[int, np.ndarray] = {}
         for _, source in pairs:
