@@ -45,10 +45,8 @@ from services.enhancer.engines import realesrgan as realesrgan_engine  # noqa: E
 from services.enhancer.nets.gpen import FullGenerator  # noqa: E402
 from services.enhancer.stage import STAGE  # noqa: E402
 from shared import realesrgan  # noqa: E402
-from shared.faces import align_face, cosine_similarity, find_faces, identity_embedding  # noqa: E402
-from shared.faces.masks import face_oval_mask  # noqa: E402
-from shared.faces.mesh import image_face_mesh  # noqa: E402
-from shared.faces.metrics import sharpness  # noqa: E402
+from shared.faces import (align_face, cosine_similarity, face_oval_mask, find_faces,  # noqa: E402
+                          identity_embedding, image_face_mesh, sharpness)
 from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402

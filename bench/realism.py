@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from services.swapper.stage import STAGE  # noqa: E402
 from shared.errors import FaceCastError  # noqa: E402
-from shared.faces.realism import CRITERIA, RealismThresholds  # noqa: E402
+from shared.faces import CRITERIA, RealismThresholds  # noqa: E402
 from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402

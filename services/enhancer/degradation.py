@@ -28,8 +28,7 @@ import cv2
 import numpy as np
 
 from services.enhancer.engines.realesrgan import native_window_size, window_points
-from shared.faces import Face
-from shared.faces.align import similarity_matrix, warp_to_crop
+from shared.faces import Face, similarity_matrix, warp_to_crop
 
 # (clean, clearly degraded) for each measure; see the module docstring for the measured values.
 SOFTNESS_RANGE = (0.25, 0.45)

@@ -28,11 +28,8 @@ from services.enhancer import degradation as degradation_measure
 from services.enhancer.engines import REGISTRY
 from shared import realesrgan
 from shared.errors import FaceTooSmall, ImageTooLarge, InvalidInput, NoFaceFound
-from shared.faces import AlignedFace, Face, FaceSelection, find_faces, identity_embedding, largest_face, paste_back
-from shared.faces.align import apply_affine
-from shared.faces.masks import face_oval_mask
-from shared.faces.mesh import image_face_mesh
-from shared.faces.metrics import sharpness
+from shared.faces import (AlignedFace, Face, FaceSelection, apply_affine, face_oval_mask, find_faces,
+                          identity_embedding, image_face_mesh, largest_face, paste_back, sharpness)
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
 

@@ -72,8 +72,7 @@ def check_candidate(image: np.ndarray) -> CandidateCheck:
     from services.swapper.faces import GLASSES_CHECK_TEMPLATE, SOURCE_MAX_CUT, SUPER_RESOLVE_BELOW_PX, outside_fraction
     from services.swapper.occlusion import wears_glasses
     from shared.errors import NoFaceFound
-    from shared.faces import align_face, detect_faces, face_mesh
-    from shared.faces.metrics import sharpness
+    from shared.faces import align_face, detect_faces, face_mesh, sharpness
 
     check = CandidateCheck()
     faces = detect_faces(image)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.faces.color import bgr_to_lab
+from shared.faces import bgr_to_lab
 
 REGIONS = ("lips", "eyeshadow", "eyeliner", "blush", "brows")
 

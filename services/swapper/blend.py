@@ -13,8 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces.color import bgr_to_lab, lab_to_bgr
-from shared.faces.masks import mesh_topology, region_mask
+from shared.faces import bgr_to_lab, lab_to_bgr, mesh_topology, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels

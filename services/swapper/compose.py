@@ -25,12 +25,9 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
                                     eye_weight, forehead_taper, inner_face_weight, match_grain, mouth_keep_weight,
                                     transfer_tone, unsharp)
-from shared.faces import (AlignedFace, Face, cosine_similarity, face_oval_mask, identity_embedding, paste_back,
-                          region_mask, warp_mask_to_image)
-from shared.faces.align import apply_affine
-from shared.faces.masks import face_edge_px
-from shared.faces.metrics import seam_delta_e
-from shared.faces.realism import RealismThresholds, realism_figures, realism_warnings, sharpness_ratio
+from shared.faces import (AlignedFace, Face, RealismThresholds, apply_affine, cosine_similarity, face_edge_px,
+                          face_oval_mask, identity_embedding, paste_back, realism_figures, realism_warnings,
+                          region_mask, seam_delta_e, sharpness_ratio, warp_mask_to_image)
 from shared.engines import EngineInfo
 
 CHANGE_BOX_SCALE = 1.5

@@ -16,9 +16,8 @@ import cv2
 
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
-from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_mesh, face_oval_mask, find_faces,
-                          identity_embedding, region_mask)
-from shared.faces.masks import face_edge_px
+from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_edge_px, face_mesh, face_oval_mask,
+                          find_faces, identity_embedding, region_mask)
 from shared.realesrgan import upscale
 
 SOURCE_MIN_FACE_PX = 64  # a smaller source face has too little texture to give a face of its own

@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.faces.align import apply_affine, similarity_matrix
-from shared.faces.masks import mesh_topology
+from shared.faces import apply_affine, mesh_topology, similarity_matrix
 
 SUBPIXEL_BITS = 4  # fixed-point precision of the triangle raster
 MESH_SURFACE_POINTS = 468  # the 10 iris points follow the eyes; shape fits use the surface only

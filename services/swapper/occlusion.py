@@ -12,9 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces import face_oval_mask, region_mask
-from shared.faces.color import bgr_to_lab
-from shared.faces.masks import face_edge_px
+from shared.faces import bgr_to_lab, face_edge_px, face_oval_mask, region_mask
 
 FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
 FEATURE_GROW = 0.3  # features are grown by this × the face edge width
@@ -145,7 +143,7 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
     for hand in result.multi_hand_landmarks or []:
         points = np.array([[p.x * region.shape[1], p.y * region.shape[0]] for p in hand.landmark], np.float64)
         points = points / zoom + (x0, y0)  # image pixels
-        crop_points = points @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+        crop_points = aligned.to_crop(points)
         palm_width = float(np.linalg.norm(crop_points[0] - crop_points[5]))
         thickness = max(2, int(round(FINGER_WIDTH * palm_width)))
         cv2.fillPoly(mask, [np.round(crop_points[list(_PALM)]).astype(np.int32)], 1)

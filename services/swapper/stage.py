@@ -19,8 +19,7 @@ from services.swapper.engines.classical import TEMPLATES as CLASSICAL_TEMPLATES
 from services.swapper.faces import (GLASSES_CHECK_TEMPLATE, SourceFace, TargetFace, cut_by_frame, find_targets,
                                    prepare_source, prepare_target, prepared_arrays, source_from_arrays)
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
-from shared.faces import identity_embedding, largest_face
-from shared.faces.realism import RealismThresholds
+from shared.faces import RealismThresholds, identity_embedding, largest_face
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
 

@@ -34,6 +34,7 @@ import numpy as np
 from shared.budget import check_time_budget
 from shared.errors import InvalidInput
 from shared.faces import packaged_models
+from shared.faces.align import apply_affine
 from shared.faces.types import Face, check_bgr
 
 DEFAULT_MIN_SCORE = 0.6
@@ -113,7 +114,7 @@ def _transformed(face: Face, matrix: np.ndarray) -> Face:
     sx, sy = matrix[0, 0], matrix[1, 1]
     x, y, w, h = face.box
     return Face(box=(float(x * sx), float(y * sy), float(w * sx), float(h * sy)),
-                landmarks5=_apply(matrix, face.landmarks5).astype(np.float32), score=face.score, roll=face.roll)
+                landmarks5=apply_affine(matrix, face.landmarks5).astype(np.float32), score=face.score, roll=face.roll)
 
 
 def equalise_contrast(image: np.ndarray) -> np.ndarray:
@@ -238,8 +239,8 @@ def _confirm(image: np.ndarray, candidate: _Candidate, min_score: float) -> Face
         return None
     row, center, matrix, roll = found
     back = cv2.invertAffineTransform(matrix)
-    landmarks = _apply(back, row[4:14].reshape(5, 2))
-    cx, cy = _apply(back, center[None])[0]
+    landmarks = apply_affine(back, row[4:14].reshape(5, 2))
+    cx, cy = apply_affine(back, center[None])[0]
     w, h = row[2] / zoom, row[3] / zoom
     return Face(box=(float(cx - w / 2), float(cy - h / 2), float(w), float(h)),
                 landmarks5=landmarks.astype(np.float32), score=float(row[14]), roll=float(roll))
@@ -307,11 +308,6 @@ def _rotate_expanded(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.nd
 
 
 def _map_candidate(candidate: _Candidate, matrix: np.ndarray) -> _Candidate:
-    cx, cy = _apply(matrix, np.array([[candidate.cx, candidate.cy]]))[0]
+    cx, cy = apply_affine(matrix, np.array([[candidate.cx, candidate.cy]]))[0]
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))  # 1 for a turn; a turned, scaled copy's factor
     return _Candidate(cx=float(cx), cy=float(cy), size=candidate.size * scale)
-
-
-def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    points = np.asarray(points, np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]

@@ -40,13 +40,3 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     if denominator == 0.0:
         raise InvalidInput("cannot compare a zero embedding")
     return float(a @ b / denominator)
-
-
-def identity_similarity(img_a: np.ndarray, img_b: np.ndarray, face_a: Face | None = None,
-                        face_b: Face | None = None) -> float:
-    """Cosine similarity of the faces in two images (the largest face of each unless given)."""
-    from shared.faces.select import largest_face
-
-    face_a = face_a or largest_face(img_a)
-    face_b = face_b or largest_face(img_b)
-    return cosine_similarity(identity_embedding(img_a, face_a), identity_embedding(img_b, face_b))

@@ -18,7 +18,7 @@ import numpy as np
 
 from shared.errors import InvalidInput
 from shared.faces.color import bgr_to_lab
-from shared.faces.identity import identity_similarity
+from shared.faces.select import identity_similarity
 from shared.faces.types import check_bgr
 
 __all__ = ["delta_e_ciede2000", "identity_similarity", "outside_mask_psnr", "seam_delta_e", "sharpness",

@@ -1,10 +1,12 @@
-"""Which face(s) a stage works on in a multi-face photo; a parameter of every stage."""
+"""Which face(s) a stage works on in a multi-face photo (a parameter of every stage), and the identity
+similarity of the faces two photos show."""
 from __future__ import annotations
 
 import numpy as np
 
 from shared.errors import FaceSelectionError, FaceTooSmall, NoFaceFound
 from shared.faces.detect import DEFAULT_MIN_FACE_PX, detect_faces
+from shared.faces.identity import cosine_similarity, identity_embedding
 from shared.faces.types import Face
 from shared.params import FaceSelection  # defined torch-free for the stages' contracts; the toolkit's name
 
@@ -33,8 +35,6 @@ def select_faces(image: np.ndarray, faces: list[Face], selection: FaceSelection 
         return [left_to_right[selection.face_index]]
     if reference_embedding is None:
         raise FaceSelectionError("face_selector 'reference' needs a reference identity embedding")
-    from shared.faces.identity import cosine_similarity, identity_embedding
-
     scored = [(cosine_similarity(identity_embedding(image, f), reference_embedding), i) for i, f in enumerate(faces)]
     return [faces[max(scored)[1]]]
 
@@ -60,6 +60,15 @@ def find_faces(image: np.ndarray, selection: FaceSelection | dict | None = None,
 
 def largest_face(image: np.ndarray, min_face_px: float | None = None) -> Face:
     return find_faces(image, FaceSelection(), min_face_px=min_face_px)[0]
+
+
+def identity_similarity(img_a: np.ndarray, img_b: np.ndarray, face_a: Face | None = None,
+                        face_b: Face | None = None) -> float:
+    """Cosine similarity of the SFace embeddings of the faces in two images (the largest face of each
+    unless given); raises NoFaceFound / FaceTooSmall like `largest_face`."""
+    face_a = face_a or largest_face(img_a)
+    face_b = face_b or largest_face(img_b)
+    return cosine_similarity(identity_embedding(img_a, face_a), identity_embedding(img_b, face_b))
 
 
 def _as_selection(selection: FaceSelection | dict | None) -> FaceSelection:

@@ -88,8 +88,7 @@ from shared.telemetry import capture_native_stderr, configure_logging
 configure_logging()
 capture_native_stderr()
 from skimage import data
-from shared.faces.mesh import image_face_mesh
-from shared.faces.select import largest_face
+from shared.faces import image_face_mesh, largest_face
 image = data.astronaut()[:, :, ::-1].copy()
 image_face_mesh(image, largest_face(image))  # MediaPipe and TFLite print their start-up lines to fd 2
 os.write(2, b"E0000 00:00:1.5 77 calculator_graph.cc:1] a native error\\n")

@@ -10,8 +10,7 @@ import pytest
 
 from services.enhancer import degradation
 from services.enhancer.stage import STAGE
-from shared.faces import find_faces
-from shared.faces.metrics import sharpness
+from shared.faces import find_faces, sharpness
 from tests.data import load_image
 from tests.enhancer.conftest import blurred, decoded, jpeg_degraded
 

@@ -9,8 +9,7 @@ from pydantic import ValidationError
 from services.enhancer import stage as enhancer
 from services.enhancer.stage import STAGE
 from shared.errors import ImageTooLarge, NoFaceFound
-from shared.faces import align_face, cosine_similarity, find_faces, identity_embedding
-from shared.faces.metrics import sharpness
+from shared.faces import align_face, cosine_similarity, find_faces, identity_embedding, sharpness
 from shared.settings import Settings
 from shared.stage import StageContext
 from tests.data import load_image

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces import TEMPLATES, align_face, detect_faces, identity_embedding, template_points
-from shared.faces.align import FACESHIFTER_IDENTITY_SLICE, similarity_matrix
-from shared.faces.identity import cosine_similarity, embedding_of_aligned
+from shared.faces import (FACESHIFTER_IDENTITY_SLICE, TEMPLATES, align_face, cosine_similarity, detect_faces,
+                          embedding_of_aligned, identity_embedding, similarity_matrix, template_points)
 
 
 @pytest.mark.parametrize("template", ["arcface112", "ffhq256", "ffhq512", "ffhq1024", "faceshifter256", "gpen512"])

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces import (align_face, detect_faces, face_mesh, identity_embedding, identity_similarity,
-                          match_skin_color, region_mask, skin_lab_stats)
-from shared.faces.identity import cosine_similarity
+from shared.faces import (align_face, cosine_similarity, detect_faces, face_mesh, identity_embedding,
+                          identity_similarity, match_skin_color, region_mask, skin_lab_stats)
 
 
 def test_astronaut_matches_its_mirror_image(astronaut_image):

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput, NoFaceFound
-from shared.faces import (MESH_POINTS, REGIONS, align_face, face_mesh, face_oval_mask, image_face_mesh, person_mask,
-                          region_mask)
-from shared.faces.masks import face_edge_px, mesh_topology
+from shared.faces import (MESH_POINTS, REGIONS, align_face, face_edge_px, face_mesh, face_oval_mask, image_face_mesh,
+                          mesh_topology, person_mask, region_mask)
 
 IRIS_CENTERS = (468, 473)  # subject's right, left
 

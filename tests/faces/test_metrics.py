@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces.color import bgr_to_lab
-from shared.faces.metrics import delta_e_ciede2000, outside_mask_psnr, seam_delta_e, sharpness
+from shared.faces import bgr_to_lab, delta_e_ciede2000, outside_mask_psnr, seam_delta_e, sharpness
 
 # Pairs and expected ΔE00 from Sharma, Wu & Dalal (2005), Table 1.
 SHARMA = [

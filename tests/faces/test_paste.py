@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces import align_face, detect_faces, face_mesh, face_oval_mask, paste_back, warp_mask_to_image
-from shared.faces.metrics import outside_mask_psnr
+from shared.faces import (align_face, detect_faces, face_mesh, face_oval_mask, outside_mask_psnr, paste_back,
+                          warp_mask_to_image)
 from tests.data import load_image
 
 

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces import identity_embedding, image_face_mesh, largest_face
-from shared.faces.realism import (CRITERIA, RealismThresholds, dark_patches, identity_to_original,
-                                  identity_to_source, meets_criteria, neck_mask, realism_figures,
-                                  realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added,
-                                  tone_gap_delta_e)
+from shared.faces import (CRITERIA, RealismThresholds, dark_patches, identity_embedding, identity_to_original,
+                          identity_to_source, image_face_mesh, largest_face, meets_criteria, neck_mask, realism_figures,
+                          realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added, tone_gap_delta_e)
 from shared.settings import Settings
 from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, jpeg, paint_teeth, photo,
                                 shift_face_tone)
@@ -149,7 +147,7 @@ def test_a_pasted_face_with_a_tone_step_has_a_seam(faces):
     image, _, mesh = faces["khanna"]
     from shared.faces import face_oval_mask
     hard = face_oval_mask(mesh, image.shape[:2], erode_px=0, feather_px=0)
-    from shared.faces.color import bgr_to_lab, lab_to_bgr
+    from shared.faces import bgr_to_lab, lab_to_bgr
     stepped = lab_to_bgr(bgr_to_lab(image) + hard[:, :, None] * np.float32([8.0, 4.0, 4.0]))
     assert seam_excess_delta_e(image, stepped, hard) > BARS.seam_excess_max
     assert abs(seam_excess_delta_e(image, jpeg(image, 95), hard)) < 0.5

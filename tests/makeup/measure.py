@@ -5,10 +5,8 @@ import cv2
 import numpy as np
 
 from services.makeup.regions import makeup_region_mask
-from shared.faces import align_face, face_mesh, largest_face, warp_mask_to_image
-from shared.faces.color import bgr_to_lab
-from shared.faces.metrics import delta_e_ciede2000
-from shared.faces.mesh import MESH_TEMPLATE
+from shared.faces import (MESH_TEMPLATE, align_face, bgr_to_lab, delta_e_ciede2000, face_mesh, largest_face,
+                          warp_mask_to_image)
 
 CORE = 0.5  # mask weight from which a pixel counts as inside a region
 

@@ -11,8 +11,7 @@ from services.makeup.colour import (LIGHTNESS_RULES, MIN_REGION_PIXELS, REGIONS,
 from services.makeup.looks import LOOKS_FILE, load_looks
 from services.makeup.regions import eyeliner_mask
 from shared.errors import InvalidInput
-from shared.faces import align_face, face_mesh, largest_face, region_mask
-from shared.faces.mesh import MESH_TEMPLATE
+from shared.faces import MESH_TEMPLATE, align_face, face_mesh, largest_face, region_mask
 
 
 def test_offset_moves_chroma_fully_and_lightness_by_a_bounded_share():

@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from services.makeup.looks import load_looks
-from shared.faces import find_faces, identity_similarity
-from shared.faces.color import bgr_to_lab
-from shared.faces.metrics import delta_e_ciede2000
+from shared.faces import bgr_to_lab, delta_e_ciede2000, find_faces, identity_similarity
 from tests.makeup.conftest import read_test_image, run_makeup
 from tests.makeup.measure import CORE, mean_lab, region_delta_e
 

@@ -8,8 +8,7 @@ import pytest
 
 from services.swapper.meshwarp import delaunay_triangles, piecewise_affine, transfer_shape, yaw_proxy
 from services.swapper.occlusion import keep_out_weight, occluder_mask
-from shared.faces import align_face, face_mesh, face_oval_mask, largest_face
-from shared.faces.masks import mesh_topology
+from shared.faces import align_face, face_mesh, face_oval_mask, largest_face, mesh_topology
 from tests.data import astronaut, load_image, sample
 
 

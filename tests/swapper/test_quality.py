@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from services.swapper.compose import CHANGE_BOX_SCALE, change_box
-from shared.faces import (Face, cosine_similarity, detect_faces, identity_embedding, image_face_mesh, largest_face,
-                          region_mask)
-from shared.faces.color import bgr_to_lab
-from shared.faces.metrics import delta_e_ciede2000
+from shared.faces import (Face, bgr_to_lab, cosine_similarity, delta_e_ciede2000, detect_faces, identity_embedding,
+                          image_face_mesh, largest_face, region_mask)
 from tests.data import load_image, sample, unrelated_face
 from tests.data.realism import photo
 from tests.swapper.conftest import run_swap

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.faces.realism import RealismThresholds
+from shared.faces import RealismThresholds
 from tests.data.realism.make_variants import SPECS, build, measure
 from tests.swapper.conftest import run_swap
 

@@ -18,8 +18,7 @@ import numpy as np
 from services.enhancer.engines import REGISTRY
 from shared import realesrgan
 from shared.engines import Device
-from shared.faces import AlignedFace, Face, template_points
-from shared.faces.align import similarity_matrix, warp_to_crop
+from shared.faces import AlignedFace, Face, similarity_matrix, template_points, warp_to_crop
 from shared.stage import StageContext
 from shared.weights import ModelStore
 

@@ -7,8 +7,7 @@ import numpy as np
 
 from services.makeup.regions import makeup_region_mask
 from shared.errors import FaceTooSmall, NoFaceFound
-from shared.faces import AlignedFace, Face, align_face, face_mesh, largest_face
-from shared.faces.mesh import MESH_TEMPLATE
+from shared.faces import MESH_TEMPLATE, AlignedFace, Face, align_face, face_mesh, largest_face
 
 
 @dataclass

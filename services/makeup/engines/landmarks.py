@@ -25,9 +25,7 @@ from services.makeup.looks import Look, load_looks
 from shared.budget import check_time_budget
 from shared.engines import Device
 from shared.errors import InvalidInput
-from shared.faces import Face, find_faces
-from shared.faces.align import apply_affine
-from shared.faces.color import bgr_to_lab, lab_to_bgr
+from shared.faces import Face, apply_affine, bgr_to_lab, find_faces, lab_to_bgr
 from shared.stage import StageContext, StageOutput, isolated
 from shared.weights import ModelStore
 

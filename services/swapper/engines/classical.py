@@ -17,8 +17,7 @@ from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
 from shared.engines import Device
-from shared.faces import Face, template_points
-from shared.faces.align import similarity_matrix
+from shared.faces import Face, similarity_matrix, template_points
 from shared.stage import StageContext
 from shared.weights import ModelStore
 

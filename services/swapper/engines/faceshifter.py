@@ -26,8 +26,7 @@ from services.swapper.nets.arcface import INPUT_SIZE as ARCFACE_SIZE
 from services.swapper.nets.hear_net import DOWN_WIDTHS
 from shared.engines import Device
 from shared.errors import EngineUnavailable, WeightsMismatch
-from shared.faces import Face
-from shared.faces.align import FACESHIFTER_IDENTITY_SLICE
+from shared.faces import FACESHIFTER_IDENTITY_SLICE, Face
 from shared.stage import StageContext
 from shared.weights import ModelStore, load_strict, load_torch_checkpoint
 

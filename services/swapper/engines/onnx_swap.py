@@ -42,8 +42,7 @@ from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable, WeightsMismatch
-from shared.faces import Face, template_points
-from shared.faces.align import similarity_matrix, warp_to_crop
+from shared.faces import Face, similarity_matrix, template_points, warp_to_crop
 from shared.faces.onnx_models import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks,
                                       Identity, convert, image_tensor, imported_masks, tensor_image)
 from shared.onnx_catalog import ARCFACE, CARDS, ModelCard, cards, class_name

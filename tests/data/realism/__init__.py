@@ -59,7 +59,7 @@ def _fill(shape, polygon) -> np.ndarray:
 
 
 def _outer_lips(mesh: np.ndarray) -> np.ndarray:
-    from shared.faces.masks import mesh_topology
+    from shared.faces import mesh_topology
     return mesh[mesh_topology()["lips_outer"][0]]
 
 
@@ -134,7 +134,7 @@ def blur_face(image: np.ndarray, mesh: np.ndarray, sigma_share: float = 0.012) -
 def shift_face_tone(image: np.ndarray, mesh: np.ndarray, delta_lab=(-6.0, 6.0, 5.5)) -> np.ndarray:
     """The face (soft mesh oval) moved by `delta_lab` in CIELAB (default ΔE76 ≈ 10.1), neck untouched:
     a source whose tone was not matched to the body."""
-    from shared.faces.color import bgr_to_lab, lab_to_bgr
+    from shared.faces import bgr_to_lab, lab_to_bgr
     lab = bgr_to_lab(image)
     weight = face_oval_weight(image, mesh)[:, :, None]
     return lab_to_bgr(lab + weight * np.asarray(delta_lab, np.float32))

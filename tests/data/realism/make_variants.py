@@ -26,9 +26,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from shared.faces import image_face_mesh, largest_face  # noqa: E402
-from shared.faces.color import bgr_to_lab, lab_to_bgr  # noqa: E402
-from shared.faces.masks import person_mask  # noqa: E402
+from shared.faces import bgr_to_lab, image_face_mesh, lab_to_bgr, largest_face, person_mask  # noqa: E402
 from tests.data.realism import draw_strands, photo  # noqa: E402
 
 CANVAS = (1024, 768)  # height, width: the shop plugins' upper- and full-body photos
@@ -304,8 +302,7 @@ def measure(spec: PairSpec, pair: Pair, output: np.ndarray, thresholds=None) -> 
     """The realism figures of a swapped pair: the target's largest face (turned back upright first),
     its mesh, the clean source's embedding. Returns {figures, criteria, passed, face, target, result}
     (target/result upright)."""
-    from shared.faces import FaceSelection, find_faces, identity_embedding
-    from shared.faces.realism import meets_criteria, realism_figures
+    from shared.faces import FaceSelection, find_faces, identity_embedding, meets_criteria, realism_figures
 
     turns = spec.upright_turns
     target = np.ascontiguousarray(np.rot90(pair.target, turns))
