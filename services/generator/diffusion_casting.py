@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.generator import candidate_check, casting, prompts
+from services.generator import candidate_check
+from services.generator.contract import SEED_MAX, build_prompt, check_diffusion_params
 from services.generator.engines import DIFFUSION_WEIGHTS, REGISTRY
-from services.generator.engines.base import SEED_MAX
 from shared.errors import InvalidInput
 from shared.licence_terms import use_restrictions
 from shared.stage import StageContext, StageInputs, StageOutput, isolated
-from shared.weights import ModelStore
 
 MAX_REPLACEMENTS = 6
 REPLACEMENT_STRIDE = 1_000_003  # a prime above any casting's size: replacements never meet the casting's own seeds
@@ -37,46 +36,6 @@ REPLACEMENT_STRIDE = 1_000_003  # a prime above any casting's size: replacements
 def replacement_seed(seed: int, attempt: int) -> int:
     """The seed a candidate is made from at its `attempt`-th replacement (attempt 0: the seed itself)."""
     return (seed + attempt * REPLACEMENT_STRIDE) % (SEED_MAX + 1)
-
-
-def tenant_words(params) -> prompts.CategoryWords | None:
-    """The tenant's own edited words for `category`, carried in the params by the gateway."""
-    words = params.category_words
-    if words is None:
-        return None
-    return prompts.CategoryWords(name=params.category, phrase=prompts.check_phrase(words.phrase, "phrase"),
-                                 negative=prompts.check_phrase(words.negative, "negative phrase"),
-                                 labels=dict(words.labels or {}), source="tenant's own words")
-
-
-def build_prompt(params, models: ModelStore, reads_korean: bool) -> prompts.Prompt:
-    return prompts.assemble(prompts.load_word_book(), category=params.category, category_words=tenant_words(params),
-                            brief=params.brief, keywords=casting.load_keywords(models), reads_korean=reads_korean)
-
-
-def check_params(params) -> None:
-    """What the diffusion engine refuses of the shared generator params."""
-    if params.strength is not None:
-        raise InvalidInput("`strength` moves along a taught latent direction; the diffusion engine's categories "
-                           "are words (edit them with PUT /v1/categories/{label}/words)")
-    if params.category_words is not None and params.category is None:
-        raise InvalidInput("`category_words` are the words of `category`: name the category too")
-
-
-def preflight(params, near_count: int, models: ModelStore) -> None:
-    """The checks the gateway can make before publishing, without loading a pipeline: the pipeline folder is
-    in the model store, the category is known (or the tenant's words given), the brief reads."""
-    check_params(params)
-    if params.mix is not None and near_count != 2:
-        raise InvalidInput(f"`mix` blends two chosen faces: give exactly two near-latents (got {near_count})")
-    from services.generator.engines.diffusion import import_hint
-
-    for name in (params.weights or DIFFUSION_WEIGHTS, params.refiner):
-        if name is not None and (reason := models.unavailable(name)) is not None:
-            from shared.errors import EngineUnavailable
-
-            raise EngineUnavailable(f"{reason}; {import_hint(name)}", missing=[name])
-    build_prompt(params, models, reads_korean=False)
 
 
 @dataclass
@@ -103,7 +62,7 @@ def plan(params, inputs: StageInputs, ctx: StageContext) -> Plan:
     from services.generator.engines.diffusion import Render, slerp
     from services.generator.stage import near_latents
 
-    check_params(params)
+    check_diffusion_params(params)
     engine = load(params, ctx)
     prompt = build_prompt(params, ctx.models, engine.reads_korean)
     defaults = engine.defaults()

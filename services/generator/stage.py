@@ -14,102 +14,21 @@ whole casting in one request gives at those indices.
 """
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.generator import casting
+# DEFAULT_ENGINE and consecutive_seeds are the stage's too: the CLI reads them here
+from services.generator.contract import (CONTRACT, DEFAULT_ENGINE, DIRECTION, FIT, FITS_INPUT, MAX_NEAR,  # noqa: F401
+                                         NEAR_INPUT, NOT_FITS_INPUT, SEED_MAX, FitParams, GeneratorParams,
+                                         consecutive_seeds, steering_requests)
 from services.generator.engines import DCGAN_WEIGHTS, REGISTRY, STYLEGAN2_DEFAULT_WEIGHTS
-from services.generator.engines.base import SEED_MAX, CastingEngine
+from services.generator.engines.base import CastingEngine
 from shared.errors import InvalidInput
-from shared.settings import get_settings
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
 from shared.weights import ModelStore
-
-MAX_NEAR = 8
-MAX_STRENGTH = 20.0  # latent units along a unit direction; typical defaults are 1-5
-NEAR_INPUT = re.compile(r"^near-(\d+)$")
-
-
-def max_candidates() -> int:
-    """The operator's limit on faces per request (`FACECAST_GENERATOR_MAX_CANDIDATES`)."""
-    return get_settings().generator_max_candidates
-
-
-# the one engine a fresh machine can run; `facecast generate` and the API default to it
-DEFAULT_ENGINE = REGISTRY.default
-
-
-def consecutive_seeds(first: int, n: int) -> list[int]:
-    """`n` seeds from `first` on (wrapping), as the API's `seed` + `n` and the CLI's `--seed` + `--n` mean."""
-    return [(first + i) % (SEED_MAX + 1) for i in range(n)]
-
-
-class CategoryWordsParams(BaseModel):
-    """A tenant's edited prompt words of a category (diffusion engine)."""
-    model_config = ConfigDict(extra="forbid")
-
-    phrase: str = Field(min_length=1, max_length=300)
-    negative: str = Field("", max_length=300)
-    labels: dict[str, str] | None = None
-
-
-class GeneratorParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    engine: REGISTRY.name_field = Field(DEFAULT_ENGINE, description="`demo` (the default everywhere: "
-                                                 "API, CLI, stage) works out of the box; non-commercial, low "
-                                                 "quality. `stylegan2` and `diffusion` need imported weights")
-    weights: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
-                                description="stylegan2: model-store name (default stylegan2-ffhq-config-f); "
-                                "diffusion: the pipeline folder's model-store name (default diffusion-pipeline)")
-    seeds: list[Annotated[int, Field(ge=0, le=SEED_MAX)]] | None = Field(None, min_length=1)
-    n: int | None = Field(None, ge=1, description="how many random faces (their seeds are reported)")
-    truncation: float = Field(0.7, ge=0.0, le=1.0, description="ψ: 0 = the average face, 1 = full variety")
-    category: str | None = Field(None, pattern=casting.CATEGORY_NAME.pattern)
-    strength: float | None = Field(None, ge=-MAX_STRENGTH, le=MAX_STRENGTH,
-                                   description="for `category`; default: the category's own strength")
-    brief: str | None = Field(None, min_length=1, max_length=500,
-                              description="free text; categories are picked by the operator's keywords")
-    spread: float = Field(0.3, ge=0.0, le=1.0, description="with near-latents: 0 = the same face, 1 = unrelated")
-    mix: float | None = Field(None, ge=0.0, le=1.0, description="blend of the two near-latents (0 = near-0)")
-    first_index: int = Field(0, ge=0, description="casting-wide index of this request's first candidate (a casting "
-                             "split into chunks): names its artifacts and picks each candidate's near-face")
-    steps: int | None = Field(None, ge=1, le=150, description="diffusion: denoising steps (default: the family's, "
-                              "e.g. 4 for FLUX.1-schnell, 30 for SDXL)")
-    guidance: float | None = Field(None, ge=0.0, le=30.0, description="diffusion: classifier-free guidance scale "
-                                   "(default: the family's; 0 for FLUX.1-schnell)")
-    refiner: str | None = Field(None, max_length=120, pattern=r"^[\w.-]+$",
-                                description="diffusion with an SDXL base: model-store name of an SDXL refiner")
-    category_words: CategoryWordsParams | None = Field(None, description="diffusion: the tenant's own words for "
-                                                       "`category` (the gateway fills them in)")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "GeneratorParams":
-        if (self.seeds is None) == (self.n is None):
-            raise ValueError("give either `seeds` (a list) or `n` (how many random faces), not both or neither")
-        count = len(self.seeds) if self.seeds is not None else self.n
-        limit = max_candidates()
-        if count > limit:
-            raise ValueError(f"{count} candidates requested; the maximum per request is {limit}")
-        if self.first_index + count > limit:
-            raise ValueError(f"candidates {self.first_index}-{self.first_index + count - 1} requested; a casting "
-                             f"has at most {limit} (indices 0-{limit - 1})")
-        if self.strength is not None and self.category is None:
-            raise ValueError("`strength` applies to `category`: name the category too")
-        diffusion_only = [f for f in ("steps", "guidance", "refiner", "category_words") if getattr(self, f) is not None]
-        if diffusion_only and self.engine != "diffusion":
-            raise ValueError(f"{', '.join(diffusion_only)} apply to the diffusion engine only")
-        return self
-
-    @property
-    def count(self) -> int:
-        return len(self.seeds) if self.seeds is not None else self.n
-
 
 @dataclass
 class CastingPlan:
@@ -137,22 +56,6 @@ def near_latents(extras: dict, dim: int, engine_name: str) -> list[tuple[str, np
     if len(found) > MAX_NEAR:
         raise InvalidInput(f"at most {MAX_NEAR} near-latents per request, got {len(found)}")
     return [(name, vector) for _, name, vector in sorted(found)]
-
-
-def steering_requests(params: GeneratorParams, models: ModelStore) -> tuple[list[tuple[str, float | None]], list]:
-    """(category, strength) pairs from `category` and `brief`, and the brief's keyword matches."""
-    requests: list[tuple[str, float | None]] = []
-    if params.category:
-        requests.append((params.category, params.strength))
-    matches = []
-    if params.brief:
-        keywords = casting.load_keywords(models)
-        matches = casting.parse_brief(params.brief, keywords)
-        if not matches:
-            raise InvalidInput(f"the brief {params.brief!r} names no known category; keywords exist for "
-                               f"{', '.join(sorted(keywords))}")
-        requests += [(category, None) for category, _ in matches if category != params.category]
-    return requests, [{"category": c, "keyword": k} for c, k in matches]
 
 
 def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> CastingPlan:
@@ -223,33 +126,40 @@ def _output(p: CastingPlan, portraits: list[np.ndarray]) -> StageOutput:
 run = one_event(run_batch)
 
 
-def preflight(params: GeneratorParams, near_count: int, models: ModelStore) -> None:
-    """The checks the gateway can make before publishing, without loading a network: the weights are
-    in the model store, the categories exist for them, and `mix` has its two faces."""
-    if near_count > MAX_NEAR:
-        raise InvalidInput(f"at most {MAX_NEAR} near-latents per request, got {near_count}")
-    if params.mix is not None and near_count != 2:
-        raise InvalidInput(f"`mix` blends two chosen faces: give exactly two near-latents (got {near_count})")
-    if params.engine == "diffusion":
-        from services.generator import diffusion_casting
-
-        return diffusion_casting.preflight(params, near_count, models)
-    if params.engine == "demo":
-        from services.generator.engines.demo import LATENT_DIM
-
-        if params.weights not in (None, DCGAN_WEIGHTS.name):
-            raise InvalidInput(f"the demo engine always uses its packaged weights; got weights={params.weights!r}")
-        weights_name, sha256, dim = DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256, LATENT_DIM
-    else:
-        weights_name = params.weights or STYLEGAN2_DEFAULT_WEIGHTS
-        models.require([weights_name])
-        sha256, dim = models.records()[weights_name].sha256, None  # the latent size needs the checkpoint
-    requests, _ = steering_requests(params, models)
-    if requests:
-        library = casting.load_directions(models, weights_name, sha256, dim)
-        for name, _ in requests:
-            library.get(name)
+def latent_weights(engine: str, models: ModelStore) -> tuple[str, str]:
+    """(weights name, sha256) that the engine's latents belong to: its categories are saved for them."""
+    if engine == "demo":
+        return DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256
+    if engine == "stylegan2":
+        models.require([STYLEGAN2_DEFAULT_WEIGHTS])
+        return STYLEGAN2_DEFAULT_WEIGHTS, models.records()[STYLEGAN2_DEFAULT_WEIGHTS].sha256
+    raise InvalidInput(f"the {engine} engine has no latents to fit a category on; give its category words instead")
 
 
-STAGE = StageDefinition(name="generator", params_model=GeneratorParams, run=run, engines=REGISTRY,
-                        run_batch=run_batch, extra_inputs=tuple(f"near-{i}" for i in range(MAX_NEAR)))
+def fit(params: FitParams, inputs: StageInputs, ctx: StageContext) -> StageOutput:
+    """The fit step: the LDA direction between the `fits-<i>` and `does-not-fit-<i>` latents
+    (casting.fit_direction), saved in the model store as category `params.name` of the engine's weights and
+    returned as the `direction` artifact (float32 unit vector) with the fit's figures."""
+    groups: dict[str, list[tuple[int, np.ndarray]]] = {FITS_INPUT: [], NOT_FITS_INPUT: []}
+    for name, value in inputs.extras.items():
+        kind, _, number = name.rpartition("-")
+        if kind not in groups or not number.isdigit() or not isinstance(value, np.ndarray):
+            raise InvalidInput(f"the fit step reads latents named {FITS_INPUT}-<i> and {NOT_FITS_INPUT}-<i>, "
+                               f"got {name!r}")
+        groups[kind].append((int(number), value.reshape(-1)))
+    positive, negative = ([vector for _, vector in sorted(groups[kind], key=lambda item: item[0])]
+                          for kind in (FITS_INPUT, NOT_FITS_INPUT))
+    result = casting.fit_direction(positive, negative)
+    weights_name, sha256 = latent_weights(params.engine, ctx.models)
+    strength = float(params.default_strength if params.default_strength is not None else result.default_strength)
+    casting.save_direction(ctx.models, weights_name, sha256, int(result.vector.size), casting.Direction(
+        name=params.name, vector=result.vector, default_strength=strength, source=params.source))
+    report = {"stage": "generator", "step": FIT, "engine": params.engine, "fits": len(positive),
+              "does_not_fit": len(negative), "training_accuracy": round(float(result.training_accuracy), 4),
+              "shrinkage": round(float(result.shrinkage), 4),
+              "fitted_strength": round(float(result.default_strength), 4), "default_strength": strength,
+              "weights": weights_name}
+    return StageOutput(image=None, report=report, artifacts={DIRECTION: result.vector})
+
+
+STAGE = StageDefinition.implementing(CONTRACT, run=run, run_batch=run_batch, actions={FIT: fit})

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from services.generator import casting
 from services.generator.casting import Direction, fit_direction, save_direction
 from services.generator.engines import load_engine
-from services.generator.stage import STAGE, preflight
+from services.generator.contract import preflight
+from services.generator.stage import STAGE
 from shared.errors import EngineUnavailable, InvalidInput, WeightsMismatch
 from shared.stage import StageInputs
 from shared.weights import file_sha256

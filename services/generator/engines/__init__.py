@@ -20,6 +20,7 @@ DCGAN_WEIGHTS = PackagedWeights(
     commercial_use=False,
     source="PyPI gan-face-generate==1.1.1 (https://github.com/chien-liu/DCGAN-PyTorch), file weights.tar",
     input_size=64)
+DCGAN_LATENT_DIM = 100  # its latent size, known without loading it (the gateway's checks of categories use it)
 STYLEGAN2_DEFAULT_WEIGHTS = "stylegan2-ffhq-config-f"
 
 REGISTRY = EngineRegistry(stage="generator", default="demo")

@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from services.generator.contract import SEED_MAX
 from shared.engines import Device, EngineInfo
 from shared.stage import StageContext
 from shared.weights import ModelRecord, ModelStore
 
-SEED_MAX = 2 ** 32 - 1
 
 
 def seeded_normal(seed: int, dim: int) -> torch.Tensor:

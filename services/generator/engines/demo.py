@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from services.generator.engines import DCGAN_WEIGHTS, REGISTRY
+from services.generator.engines import DCGAN_LATENT_DIM, DCGAN_WEIGHTS, REGISTRY
 from services.generator.engines.base import CastingEngine, rgb_to_bgr_uint8, seeded_normal
 from shared import realesrgan
 from shared.engines import Device
 from shared.errors import EngineUnavailable, InvalidInput
 from shared.weights import ModelStore, load_strict, load_torch_checkpoint
 
-LATENT_DIM = 100
+LATENT_DIM = DCGAN_LATENT_DIM
 NATIVE_SIZE = DCGAN_WEIGHTS.input_size
 INFO = REGISTRY.info("demo")
 

@@ -46,6 +46,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from services.generator.contract import diffusion_import_hint as import_hint
 from services.generator.engines import DIFFUSION_WEIGHTS, REGISTRY
 from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable, InvalidInput, WeightsMismatch
@@ -78,16 +79,6 @@ SDXL_REFINER = "StableDiffusionXLImg2ImgPipeline"
 # component folders: what each kind of component must hold
 _MODEL_FILES = ("config.json",)
 _TOKENIZER_FILES = ("tokenizer_config.json",)
-
-
-def import_hint(name: str = DIFFUSION_WEIGHTS) -> str:
-    """What to run to give the engine its weights (every message about missing weights repeats it)."""
-    return (f"import a diffusers pipeline folder (or a .tar/.zip of one) as {name!r}, e.g. "
-            f"`facecast models import {name} ./FLUX.1-schnell --licence Apache-2.0 --commercial-use yes "
-            f"--source https://huggingface.co/black-forest-labs/FLUX.1-schnell`, or "
-            f"`… ./stable-diffusion-xl-base-1.0 --licence CreativeML-OpenRAIL++-M --commercial-use yes --source "
-            f"https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0` (SD 1.5: CreativeML-OpenRAIL-M); "
-            f"the folder must hold model_index.json and safetensors weights")
 
 
 def read_model_index(folder: Path, what: str) -> dict:
