@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 from shared.bus.kafka import KafkaBus  # noqa: E402
 from shared.bus.memory import MemoryBus  # noqa: E402
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind, StageRequest, Step, requests_topic  # noqa: E402
+from shared.ids import random_hex  # noqa: E402
 from shared.images import encode_image  # noqa: E402
 from shared.runtime import StageWorker  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -66,14 +66,14 @@ def row(name: str, values_s: list[float], per: int = 1) -> dict:
 async def run_jobs(bus, store, jobs: int, hops: int, warmup: int, pixels: np.ndarray,
                    on_measure=lambda: None) -> list[float]:
     """Latency of each job after `warmup` jobs; `on_measure` is called when the measured jobs begin."""
-    consumer = await bus.subscribe([JOB_EVENTS_TOPIC], f"bench-{uuid.uuid4().hex[:8]}")
+    consumer = await bus.subscribe([JOB_EVENTS_TOPIC], f"bench-{random_hex(8)}")
     png = encode_image(pixels)
     latencies: list[float] = []
     try:
         for i in range(warmup + jobs):
             if i == warmup:
                 on_measure()
-            job_id = uuid.uuid4().hex
+            job_id = random_hex(32)
             image = store.put(job_object_key(TENANT, job_id, 0, "upload", "png"), png, "image/png")
             request = StageRequest(job_id=job_id, tenant_id=TENANT, image=image,
                                    steps=[Step(number=n + 1, stage="noop") for n in range(hops)])
@@ -100,8 +100,8 @@ async def run_jobs(bus, store, jobs: int, hops: int, warmup: int, pixels: np.nda
 
 async def parts(bus, store, n: int = 200) -> list[dict]:
     """Bus round trip (publish → consume of one record) and store operations, each alone."""
-    topic = f"bench.rt.{uuid.uuid4().hex[:8]}"
-    consumer = await bus.subscribe([topic], f"bench-rt-{uuid.uuid4().hex[:8]}")
+    topic = f"bench.rt.{random_hex(8)}"
+    consumer = await bus.subscribe([topic], f"bench-rt-{random_hex(8)}")
     await bus.publish(topic, b"warm", key="k")
     while not await consumer.getmany(max_records=10, timeout_ms=1000):
         pass

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from shared.events import STAGES, JOB_EVENTS_TOPIC, StageRequest, dlq_topic, request_key, requests_topic
+from shared.ids import random_hex
 from shared.settings import get_settings
 
 DLQ_REPLAY_GROUP = "facecast-dlq-replay-{stage}"
@@ -202,9 +203,7 @@ async def _drain(stage: str, group: str, replay: bool) -> int:
 
 
 def _dlq_list(args) -> int:
-    import uuid
-
-    count = asyncio.run(_drain(args.stage, f"facecast-dlq-list-{uuid.uuid4().hex[:8]}", replay=False))
+    count = asyncio.run(_drain(args.stage, f"facecast-dlq-list-{random_hex(8)}", replay=False))
     print(f"{count} dead letters in {dlq_topic(args.stage)}", file=sys.stderr)
     return 0
 

@@ -6,13 +6,14 @@ next stage's topic; all stages report on `facecast.job-events`. Only object refe
 """
 from __future__ import annotations
 
-import uuid
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+from shared.ids import new_id, random_hex, utcnow
 
 SCHEMA_VERSION = 1
 STAGES = ("generator", "swapper", "enhancer", "makeup")
@@ -38,14 +39,6 @@ def request_key(tenant_id: str, job_id: str, spread: int = 1) -> str:
     if spread <= 1:
         return tenant_id
     return f"{tenant_id}/{zlib.crc32(job_id.encode()) % spread}"
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class _Event(BaseModel):
@@ -95,10 +88,10 @@ class StepOutcome(_Event):
 class StageRequest(_Event):
     """What travels on `facecast.<stage>.requests`: the job's slip with the working image."""
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(default_factory=new_id)
+    event_id: str = Field(default_factory=lambda: new_id("evt"))
     job_id: str
     tenant_id: str
-    trace_id: str = Field(default_factory=new_id)
+    trace_id: str = Field(default_factory=lambda: random_hex(32))
     attempt: int = Field(default=1, ge=1)
     image: ObjectRef | None = Field(default=None, description="the image the next step works on; None for the generator")
     steps: list[Step] = Field(min_length=1, description="steps still to run; steps[0] is this stage's")
@@ -125,7 +118,7 @@ class ErrorInfo(_Event):
 class JobEvent(_Event):
     """What every stage emits on `facecast.job-events`; the gateway folds these into job state."""
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(default_factory=new_id)
+    event_id: str = Field(default_factory=lambda: new_id("evt"))
     job_id: str
     tenant_id: str
     trace_id: str

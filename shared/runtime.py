@@ -29,7 +29,8 @@ from shared.budget import TimeBudgetExceeded, budget_message, time_budget
 from shared.bus import Bus, Delivery
 from shared.errors import FaceCastError, InvalidInput, NotFound
 from shared.events import (JOB_EVENTS_TOPIC, ErrorInfo, JobEvent, JobEventKind, ObjectRef, StageRequest,
-                           StepOutcome, consumer_group, dlq_topic, request_key, requests_topic, utcnow)
+                           StepOutcome, consumer_group, dlq_topic, request_key, requests_topic)
+from shared.ids import utcnow
 from shared.images import CONTENT_TYPES, EXTENSIONS, DecodedImage, decode_image, encode_image, output_alpha
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput
 from shared.store import ObjectStore, cancel_marker_key, get_verified, job_object_key, sha256_hex

@@ -17,7 +17,6 @@ from fastapi.openapi.utils import get_openapi
 
 from services.gateway.auth import KeyVerifier
 from services.gateway.catalog import StageCatalog
-from services.gateway.db.models import random_hex
 from services.gateway.db.session import make_engine, make_reader, make_sessionmaker, migrate
 from services.gateway.events import JobEventConsumer
 from services.gateway.jobs import ActiveJobCounts
@@ -31,6 +30,7 @@ from services.gateway.schemas import JobCreate
 from services.gateway.watchdog import JobWatchdog, requeue_active
 from services.gateway.webhooks import WebhookDeliverer
 from shared.bus import Bus, open_bus
+from shared.ids import random_hex
 from shared.settings import Settings
 from shared.store import ObjectStore, open_store
 from shared.telemetry import log_fields, request_id_var

@@ -16,8 +16,9 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.db.models import ApiKey, Tenant, new_id, utcnow
+from services.gateway.db.models import ApiKey, Tenant
 from services.gateway.problems import Forbidden, Unauthorized
+from shared.ids import new_id, utcnow
 
 SCOPES = ("read", "write", "admin")
 CACHE_TTL_S = 5.0

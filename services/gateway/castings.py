@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import select
 
-from services.gateway.db.models import (Casting, Category, CategoryExample, Job, VirtualModel, new_id, random_hex,
-                                        utcnow)
+from services.gateway.db.models import Casting, Category, CategoryExample, Job, VirtualModel
 from services.gateway.jobs import check_quota, object_view
 from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, NotFound
 from shared.events import ObjectRef, Step
+from shared.ids import new_id, random_hex, utcnow
 from shared.telemetry import log_fields
 from shared.weights import ModelStore
 
@@ -236,8 +236,7 @@ async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCre
 def portrait_embedding(data: bytes, max_pixels: int, what: str) -> list[float]:
     """SFace embedding of the portrait's largest face. A portrait without a detectable face is refused:
     the swapper could never use it, and the shop should pick another now rather than at its first job."""
-    from shared.faces.identity import identity_embedding
-    from shared.faces.select import largest_face
+    from shared.faces import identity_embedding, largest_face
     from shared.images import decode_image
 
     pixels = decode_image(data, max_pixels).pixels

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from services.gateway import provenance, webhooks
-from services.gateway.db.models import Casting, Job, JobEventRecord, utcnow
+from services.gateway.db.models import Casting, Job, JobEventRecord
 from services.gateway.jobs import TERMINAL, job_view, purge_objects, step_warnings
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind
+from shared.ids import utcnow
 from shared.telemetry import log_fields
 
 if TYPE_CHECKING:

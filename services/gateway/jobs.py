@@ -15,12 +15,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from services.gateway.db.models import (IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel, new_id,
-                                        random_hex, utcnow)
+from services.gateway.db.models import IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel
 from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimited
 from services.gateway.schemas import ImageSource, JobCreate, StepInput
 from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge
 from shared.events import ObjectRef, Step
+from shared.ids import new_id, random_hex, utcnow
 from shared.images import CONTENT_TYPES, EXTENSIONS, check_header
 from shared.store import cancel_marker_key, check_tenant_key, delete_prefix, sha256_hex
 

@@ -16,10 +16,11 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
-from services.gateway.db.models import Job, utcnow
+from services.gateway.db.models import Job
 from services.gateway.jobs import TERMINAL
 from shared.bus import Bus
 from shared.events import ObjectRef, StageRequest, Step, request_key, requests_topic
+from shared.ids import utcnow
 
 logger = logging.getLogger("facecast.gateway.outbox")
 LEASE_S = 30

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
-from services.gateway.db.models import (Category, CategoryExample, IdempotencyKey, Job, Tenant, Upload,
-                                        VirtualModel, WebhookEndpoint, utcnow)
+from services.gateway.db.models import (Category, CategoryExample, IdempotencyKey, Job, Tenant, Upload, VirtualModel,
+                                        WebhookEndpoint)
 from services.gateway.jobs import ACTIVE, purge_objects
+from shared.ids import utcnow
 
 if TYPE_CHECKING:
     from services.gateway.app import Gateway

@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from services.gateway.auth import create_key, parse_token
-from services.gateway.db.models import ApiKey, Tenant, new_id
+from services.gateway.db.models import ApiKey, Tenant
+from shared.ids import new_id
 
 
 async def create_tenant(sessionmaker, name: str, scopes: list[str] | None = None, token: str | None = None,

@@ -22,9 +22,10 @@ from email.utils import parsedate_to_datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, utcnow
+from services.gateway.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.gateway.netguard import SafeHttp
 from shared.errors import FaceCastError
+from shared.ids import new_id, utcnow
 from shared.telemetry import WEBHOOK_DELIVERIES, log_fields
 
 logger = logging.getLogger("facecast.gateway.webhooks")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from services.generator.engines import REGISTRY
+from shared.ids import utcnow
 
 THUMB = 256
 COLUMNS = 4
@@ -168,7 +168,7 @@ def _categories_teach(args) -> int:
     fitting = np.stack([np.load(p, allow_pickle=False).reshape(-1) for p in args.fitting])
     not_fitting = np.stack([np.load(p, allow_pickle=False).reshape(-1) for p in args.not_fitting])
     fit = fit_direction(fitting, not_fitting)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    when = utcnow().strftime("%Y-%m-%d")
     source = f"taught {when} from {len(fitting)} fitting and {len(not_fitting)} non-fitting faces"
     save_direction(ctx.models, engine.weights.name, engine.weights.sha256, engine.latent_dim,
                    Direction(args.name, fit.vector, fit.default_strength, source))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 
 from shared.bus.kafka import KafkaBus, MessageTooLarge
 from shared.bus.memory import MemoryBus
+from shared.ids import random_hex
 
 SESSION_MS = 1000
 
@@ -43,7 +43,7 @@ async def bus(bus_factory):
 
 
 def names(prefix: str) -> tuple[str, str]:
-    tag = uuid.uuid4().hex[:10]
+    tag = random_hex(10)
     return f"test.{prefix}.{tag}", f"group-{prefix}-{tag}"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from shared.errors import NoFaceFound
 from shared.bus import Delivery
 from shared.events import (JOB_EVENTS_TOPIC, JobEvent, JobEventKind, ObjectRef, StageRequest, Step, StepOutcome,
                            consumer_group, dlq_topic, requests_topic, utcnow)
+from shared.ids import random_hex
 from shared.images import decode_image, encode_image
 from shared.runtime import OffsetTracker, StageWorker, health_app
 from shared.settings import Settings
@@ -95,7 +95,7 @@ class Harness:
         return self.store.put(job_object_key(TENANT, job_id, 0, "upload", "png"), data, "image/png")
 
     def request(self, steps: list[tuple[str, dict]], job_id: str | None = None, image: ObjectRef | None = None):
-        job_id = job_id or uuid.uuid4().hex
+        job_id = job_id or random_hex(32)
         image = image or self.put_image(job_id)
         return StageRequest(job_id=job_id, tenant_id=TENANT, image=image,
                             steps=[Step(number=i + 1, stage=name, params=params)
@@ -246,7 +246,7 @@ async def test_an_input_error_fails_the_job_at_once(harness, case):
         request = await harness.submit([("noface", {})])
         code, text, topic = "no-face-found", "no face in the product photo", "noface"
     else:
-        job = uuid.uuid4().hex
+        job = random_hex(32)
         request = await harness.submit([("invert", {})], job_id=job, image=harness.put_image(job, b"hello, world"))
         code, text, topic = "unsupported-image", "not a PNG, JPEG or WebP", "invert"
     final = await harness.final(request.job_id)

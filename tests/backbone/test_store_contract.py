@@ -6,12 +6,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 
 import pytest
 
 from shared.errors import InvalidInput, NotFound
 from shared.events import ObjectRef
+from shared.ids import random_hex
 from shared.settings import Settings
 from shared.store import (IntegrityError, StoreAuthError, check_tenant_key, delete_prefix, get_verified,
                           open_store, sha256_hex)
@@ -75,7 +75,7 @@ def store(backend):
 
 @pytest.fixture
 def tenant():
-    return f"t{uuid.uuid4().hex[:10]}"
+    return f"t{random_hex(10)}"
 
 
 def test_put_get_head_exists_metadata_delete(store, tenant):
@@ -218,7 +218,7 @@ def test_s3_refuses_unsigned_access(s3_server, tenant):
 
 
 def test_s3_from_settings_creates_the_bucket(s3_server, tmp_path):
-    bucket = f"fc-{uuid.uuid4().hex[:12]}"
+    bucket = f"fc-{random_hex(12)}"
     settings = Settings(store_backend="s3", s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
                         s3_secret_key=s3_server.secret_key, s3_bucket=bucket, data_dir=tmp_path)
     store = open_store(settings)

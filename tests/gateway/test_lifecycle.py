@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.gateway.db.models import Job, utcnow
+from services.gateway.db.models import Job
+from shared.ids import utcnow
 from tests.gateway.conftest import png_bytes
 
 INVERT = {"options": json.dumps({"steps": [{"stage": "invert"}]})}

@@ -158,7 +158,7 @@ async def test_dns_rebinding_after_registration_is_refused_at_delivery(fake_dns,
 async def test_fetched_images_not_owned_by_a_job_are_swept(make_harness, image_server):
     from datetime import timedelta
 
-    from services.gateway.db.models import utcnow
+    from shared.ids import utcnow
 
     harness = await make_harness(allow_http_urls=True, netguard_allow_networks=["127.0.0.1/32"])
     api = await harness.tenant()

@@ -19,9 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from services.gateway.db.models import Job, utcnow
+from services.gateway.db.models import Job
 from services.gateway.tenants import create_tenant
 from services.gateway.watchdog import DEADLINE_CODE
+from shared.ids import utcnow
 from shared.store import cancel_marker_key
 from tests.gateway.conftest import TEST_STAGES, Api, Harness, gateway_settings, png_bytes
 from tests.integration.conftest import REPO_ROOT, facecast_executable

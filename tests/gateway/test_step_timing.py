@@ -6,7 +6,8 @@ import asyncio
 import json
 from datetime import timedelta
 
-from shared.events import JobEvent, JobEventKind, StepOutcome, utcnow
+from shared.events import JobEvent, JobEventKind, StepOutcome
+from shared.ids import utcnow
 from tests.backbone.test_runtime import Harness as WorkerHarness
 from tests.backbone.stages import INVERT
 from tests.gateway.conftest import png_bytes

@@ -156,7 +156,8 @@ async def test_state_change_committed_before_a_crash_is_delivered_after_restart(
     from services.gateway.db.session import migrate
     from services.gateway.embedded import build
     from services.gateway.tenants import create_tenant
-    from shared.events import JobEvent, JobEventKind, StepOutcome, utcnow
+    from shared.events import JobEvent, JobEventKind, StepOutcome
+    from shared.ids import utcnow
     from tests.gateway.conftest import Api, gateway_settings
 
     with Receiver() as receiver:

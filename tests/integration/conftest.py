@@ -23,11 +23,11 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
+from shared.ids import random_hex
 from tests.integration import servers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def spawn_facecast(tmp_path, request):
     started: list[Spawned] = []
 
     def spawn(*args: str, env: dict[str, str]) -> Spawned:
-        log_path = tmp_path / f"facecast-{len(started)}-{uuid.uuid4().hex[:6]}.log"
+        log_path = tmp_path / f"facecast-{len(started)}-{random_hex(6)}.log"
         log = open(log_path, "wb")
         proc = subprocess.Popen([*facecast_executable(), *args], env=env, cwd=REPO_ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

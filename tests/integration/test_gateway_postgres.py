@@ -12,7 +12,6 @@ import io
 import json
 import subprocess
 import time
-import uuid
 
 import httpx
 import numpy as np
@@ -21,12 +20,13 @@ from PIL import Image
 
 from services.gateway.app import Gateway
 from services.gateway.auth import KeyVerifier
-from services.gateway.db.models import Job, WebhookEndpoint, new_id
+from services.gateway.db.models import Job, WebhookEndpoint
 from services.gateway.db.session import migrate
 from services.gateway.jobs import FilePart, submit
 from services.gateway.schemas import JobCreate
 from services.gateway.tenants import create_tenant as make_tenant
 from services.gateway.webhooks import new_secret
+from shared.ids import new_id, random_hex
 from shared.settings import Settings
 from tests.gateway.receiver import Receiver, verify_standard_webhook
 from tests.integration import servers
@@ -46,7 +46,7 @@ def photo() -> bytes:
 @pytest.fixture
 def env(facecast_env, postgres_db):
     port = servers.free_port()
-    return facecast_env(bucket=f"gateway-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url,
+    return facecast_env(bucket=f"gateway-{random_hex(8)}", database_url=postgres_db.url,
                         FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port, FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}",
                         FACECAST_ALLOW_HTTP_URLS="true", FACECAST_NETGUARD_ALLOW_NETWORKS='["127.0.0.1/32"]',
                         FACECAST_OUTBOX_POLL_S="0.2", FACECAST_WEBHOOK_RETRY_SCHEDULE_S="[0, 0.5, 0.5, 0.5]",
@@ -58,7 +58,7 @@ def base_url(env) -> str:
 
 
 def create_tenant(env) -> str:
-    out = subprocess.run([*facecast_executable(), "tenants", "create", f"it-{uuid.uuid4().hex[:6]}"], env=env,
+    out = subprocess.run([*facecast_executable(), "tenants", "create", f"it-{random_hex(6)}"], env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout
     return next(word for word in out.split() if word.startswith("fck_"))
 

@@ -8,11 +8,11 @@ import json
 import signal
 import threading
 import time
-import uuid
 
 import httpx
 import pytest
 
+from shared.ids import random_hex
 from tests.integration import servers
 from tests.integration.test_gateway_postgres import STAGES, base_url, create_tenant, photo, start_workers, wait_ready
 
@@ -33,7 +33,7 @@ def own_broker():
 @pytest.fixture
 def env(facecast_env, postgres_db, own_broker):
     port = servers.free_port()
-    return facecast_env(bucket=f"restart-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url,
+    return facecast_env(bucket=f"restart-{random_hex(8)}", database_url=postgres_db.url,
                         FACECAST_KAFKA_BOOTSTRAP=own_broker.bootstrap,
                         FACECAST_EXTRA_STAGES=STAGES, FACECAST_PORT=port,
                         FACECAST_PUBLIC_URL=f"http://127.0.0.1:{port}", FACECAST_OUTBOX_POLL_S="0.2",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 from aiokafka.conn import AIOKafkaConnection
 
 from shared.bus import open_bus
+from shared.ids import random_hex
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -31,9 +31,9 @@ def test_the_default_fetch_wait_costs_nothing_when_idle(tansu_broker, monkeypatc
     async def idle() -> float:
         bus = open_bus(settings)
         await bus.start()
-        topic = f"idle-{uuid.uuid4().hex[:8]}"
+        topic = f"idle-{random_hex(8)}"
         await bus.ensure_topics([topic], 1)
-        consumer = await bus.subscribe([topic], f"idle-{uuid.uuid4().hex[:8]}")
+        consumer = await bus.subscribe([topic], f"idle-{random_hex(8)}")
         try:
             assert await consumer.getmany(10, 500) == []
             fetches.clear()

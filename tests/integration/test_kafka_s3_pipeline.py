@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-import uuid
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from shared.bus.kafka import KafkaBus
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind, StageRequest, Step, StepOutcome, dlq_topic, \
     requests_topic
+from shared.ids import random_hex
 from shared.images import decode_image, encode_image
 from shared.store import job_object_key, sha256_hex
 from shared.store.s3 import S3Store
@@ -39,7 +39,7 @@ def broker():
 
 @pytest.fixture(scope="module")
 def bucket():
-    return f"pipeline-{uuid.uuid4().hex[:8]}"
+    return f"pipeline-{random_hex(8)}"
 
 
 @pytest.fixture
@@ -66,10 +66,10 @@ class Client:
 
     async def start(self):
         await self.bus.start()
-        self.consumer = await self.bus.subscribe([JOB_EVENTS_TOPIC], f"test-reader-{uuid.uuid4().hex[:8]}")
+        self.consumer = await self.bus.subscribe([JOB_EVENTS_TOPIC], f"test-reader-{random_hex(8)}")
 
     def request(self, steps: list[tuple[str, dict]]) -> StageRequest:
-        job_id = uuid.uuid4().hex
+        job_id = random_hex(32)
         image = self.store.put(job_object_key(TENANT, job_id, 0, "upload", "png"), encode_image(self.pixels),
                                "image/png")
         return StageRequest(job_id=job_id, tenant_id=TENANT, image=image,
@@ -196,7 +196,7 @@ async def test_a_stage_that_always_raises_ends_in_the_dlq_and_fails_the_job(clie
     assert final.attempt == 3
     assert len([e for e in client.of(request.job_id) if e.sequence == 1]) == 3  # three attempts
 
-    dlq = await client.bus.subscribe([dlq_topic("boom")], f"test-dlq-{uuid.uuid4().hex[:8]}")
+    dlq = await client.bus.subscribe([dlq_topic("boom")], f"test-dlq-{random_hex(8)}")
     deadline = time.monotonic() + 30
     dead = []
     while time.monotonic() < deadline and not dead:
@@ -237,7 +237,7 @@ def test_gateway_state_after_a_killed_worker_and_an_always_failing_stage(facecas
 
     port = servers.free_port()
     stages = {"invert": INVERT, "invert2": INVERT2, "boom": BOOM}
-    env = facecast_env(bucket=f"gw-pipeline-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url)
+    env = facecast_env(bucket=f"gw-pipeline-{random_hex(8)}", database_url=postgres_db.url)
     env.update(servers.server_env(broker, s3_server, env["FACECAST_S3_BUCKET"], tmp_path / "gw-data",
                                   postgres_db.url, session_timeout_ms=SESSION_MS))
     env.update({"FACECAST_EXTRA_STAGES": json.dumps(stages), "FACECAST_PORT": str(port),

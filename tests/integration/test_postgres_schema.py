@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from sqlalchemy import BigInteger, Integer, text
 
-from services.gateway.db.models import Base, Tenant, VirtualModel, new_id
+from services.gateway.db.models import Base, Tenant, VirtualModel
 from services.gateway.db.session import make_engine, make_sessionmaker, migrate
 from services.generator.engines.base import SEED_MAX
+from shared.ids import new_id
 
 pytestmark = pytest.mark.integration
 

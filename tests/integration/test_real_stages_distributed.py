@@ -15,7 +15,6 @@ import io
 import json
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from datetime import datetime
 
@@ -25,6 +24,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
+from shared.ids import random_hex
 from shared.store.s3 import S3Store
 from tests.gateway.receiver import Receiver, verify_standard_webhook
 from tests.integration import servers
@@ -83,7 +83,7 @@ def test_real_stages_as_separate_processes_on_kafka_s3_and_postgres(facecast_env
                                                                     tmp_path, spawn_facecast):
     started = time.monotonic()
     port = servers.free_port()
-    env = facecast_env(bucket=f"real-{uuid.uuid4().hex[:8]}", database_url=postgres_db.url)
+    env = facecast_env(bucket=f"real-{random_hex(8)}", database_url=postgres_db.url)
     env.update(servers.server_env(broker, s3_server, env["FACECAST_S3_BUCKET"], tmp_path / "data", postgres_db.url))
     env.update({"FACECAST_PORT": str(port), "FACECAST_PUBLIC_URL": f"http://127.0.0.1:{port}",
                 "FACECAST_ALLOW_HTTP_URLS": "true", "FACECAST_NETGUARD_ALLOW_NETWORKS": '["127.0.0.1/32"]',

@@ -3,10 +3,10 @@ that always carry the job id, status and result URL."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 from services.gateway.jobs import METADATA_TOTAL_BYTES, METADATA_VALUE_CHARS
 from services.gateway.webhooks import MAX_PAYLOAD_BYTES, encode_payload
+from shared.ids import utcnow
 from tests.security.conftest import png_bytes
 
 STEPS = [{"stage": "invert"}]
@@ -55,7 +55,7 @@ def test_a_webhook_payload_always_keeps_id_status_and_result_url():
             "result": result, "error": None, "metadata": {f"k{i}": "m" * 5_000 for i in range(30)},
             "engines": [{"stage": "invert", "engine": "x" * 500}] * 50,
             "steps": [{"number": i, "stage": "invert", "status": "succeeded"} for i in range(200)]}
-    text = encode_payload("job.succeeded", data, datetime.now(timezone.utc))
+    text = encode_payload("job.succeeded", data, utcnow())
     payload = json.loads(text)["data"]
     assert len(text.encode()) <= MAX_PAYLOAD_BYTES
     assert payload["id"] == "job_1" and payload["status"] == "succeeded" and payload["truncated"] is True
@@ -74,7 +74,7 @@ async def test_the_webhook_of_a_job_with_the_largest_metadata_carries_its_result
     async with harness.gw.reader() as session:
         job = await session.get(Job, submitted.json()["id"])
     payload = json.loads(encode_payload("job.succeeded", webhook_job_data(harness.gw, job),
-                                        datetime.now(timezone.utc)))["data"]
+                                        utcnow()))["data"]
     assert "truncated" not in payload and payload["metadata"] == metadata
     assert payload["result"]["url"].startswith("http") and payload["id"] == job.id
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from services.gateway.db.models import VirtualModel, new_id
+from services.gateway.db.models import VirtualModel
+from shared.ids import new_id
 from shared.stage import StageDefinition, StageOutput
 from tests.backbone.stages import TEST_ENGINE, InvertParams
 from tests.gateway.conftest import TEST_STAGES

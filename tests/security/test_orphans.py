@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
-from services.gateway.db.models import utcnow
+from shared.ids import utcnow
 from tests.security.conftest import INVERT, object_files, photo, png_bytes
 
 

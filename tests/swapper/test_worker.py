@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from services.swapper.stage import STAGE, run_batch
 from shared.bus.memory import MemoryBus
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind, StageRequest, Step, requests_topic
+from shared.ids import random_hex
 from shared.images import decode_image, encode_image
 from shared.runtime import StageWorker
 from shared.settings import Settings
@@ -42,7 +42,7 @@ class Worker:
         return self.store.put(job_object_key(TENANT, job_id, 0, name, "png"), encode_image(pixels, "png"), "image/png")
 
     async def submit(self, target: np.ndarray, source: np.ndarray) -> str:
-        job_id = uuid.uuid4().hex
+        job_id = random_hex(32)
         step = Step(number=1, stage="swapper", params={}, inputs={"source": self.put(job_id, "source", source)})
         request = StageRequest(job_id=job_id, tenant_id=TENANT, image=self.put(job_id, "upload", target), steps=[step])
         await self.bus.publish(requests_topic("swapper"), request.model_dump_json().encode(), key=job_id)

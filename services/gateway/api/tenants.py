@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from services.gateway.api.deps import Admin, GatewayDep, Reader
 from services.gateway.auth import create_key
-from services.gateway.db.models import ApiKey, Tenant, utcnow
+from services.gateway.db.models import ApiKey, Tenant
 from services.gateway.schemas import ApiKeyCreate, ApiKeyList, ApiKeyOut, TenantOut, TenantUpdate
 from shared.errors import NotFound
+from shared.ids import utcnow
 
 router = APIRouter(prefix="/v1", tags=["tenants"])
 

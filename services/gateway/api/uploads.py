@@ -13,9 +13,10 @@ from fastapi import APIRouter, Response
 from sqlalchemy import delete, select
 
 from services.gateway.api.deps import GatewayDep, Reader, Writer
-from services.gateway.db.models import Upload, new_id, utcnow
+from services.gateway.db.models import Upload
 from services.gateway.schemas import UploadCreate, UploadOut
 from shared.errors import NotFound
+from shared.ids import new_id, utcnow
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 EXTENSION = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}

@@ -9,12 +9,13 @@ from sqlalchemy import select
 
 from services.gateway import castings as casting_service
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
-from services.gateway.db.models import Job, VirtualModel, new_id
+from services.gateway.db.models import Job, VirtualModel
 from services.gateway.jobs import ACTIVE, discard, naming, resolve_source
 from services.gateway.problems import Conflict
 from services.gateway.schemas import (VirtualModelCreate, VirtualModelImport, VirtualModelList, VirtualModelOut,
                                       VirtualModelUpdate)
 from shared.errors import NotFound
+from shared.ids import new_id
 from shared.store import delete_prefix
 
 router = APIRouter(prefix="/v1/virtual-models", tags=["virtual models"])

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
-from services.gateway.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, utcnow
+from services.gateway.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.gateway.netguard import check_destination
 from services.gateway.schemas import (WebhookDeliveryList, WebhookDeliveryOut, WebhookEndpointCreate,
                                       WebhookEndpointList, WebhookEndpointOut)
 from services.gateway.webhooks import new_secret
 from shared.errors import NotFound
+from shared.ids import new_id, utcnow
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 

@@ -1,36 +1,17 @@
 """Tables of the gateway. The same models run on SQLite (embedded default) and PostgreSQL.
 
-Ids are time-ordered (`new_id`), so cursor pagination is "id below the cursor" on every list.
+Ids are time-ordered (`shared.ids.new_id`), so cursor pagination is "id below the cursor" on every list.
 Datetimes are stored timezone-aware and always read back as UTC.
 """
 from __future__ import annotations
 
-import os
-import random
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-# Ids need uniqueness, not secrecy (every query is scoped by tenant), so they come from a generator
-# seeded once from the OS: a getrandom() call per id costs more than the rest of a small request.
-_ids = random.Random(os.urandom(32))
-
-
-def random_hex(digits: int) -> str:
-    return f"{_ids.getrandbits(digits * 4):0{digits}x}"
-
-
-def new_id(prefix: str) -> str:
-    """`<prefix>_<12 hex ms timestamp><16 hex random>`: sorts by creation time, unique without coordination."""
-    return f"{prefix}_{int(time.time() * 1000):012x}{random_hex(16)}"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from shared.ids import utcnow
 
 
 class UTCDateTime(TypeDecorator):
