@@ -45,7 +45,8 @@ async function loadEngines() {
     select.replaceChildren(...rows.map((e) => h("option", {
       value: e.engine, disabled: e.available === false,
     }, `${e.engine}${e.demo ? ` (${t("models.demo")})` : ""}${e.available === false ? ` – ${t("casting.unavailable")}` : ""}`)));
-    const firstAvailable = rows.find((e) => e.available !== false);
+    // a shop's work wants an engine it may use commercially: the first available non-demo one, else the demo
+    const firstAvailable = rows.find((e) => e.available !== false && !e.demo) || rows.find((e) => e.available !== false);
     if (firstAvailable) select.value = firstAvailable.engine;
   } catch (err) {
     select.replaceChildren(h("option", { value: "demo" }, "demo"));
