@@ -143,8 +143,8 @@ def _uncomposite(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """BGRA whose compositing onto white gives `pixels` back: the colour under a partial alpha is
     recovered from the white blend the decoder made (C = a·F + (1 − a)·255)."""
     a = alpha.astype(np.float32)[:, :, None] / 255.0
-    colour = np.where(a > 0, (pixels.astype(np.float32) - 255.0 * (1.0 - a)) / np.maximum(a, 1e-6), pixels)
-    return np.dstack([np.clip(colour + 0.5, 0, 255).astype(np.uint8), alpha])
+    color = np.where(a > 0, (pixels.astype(np.float32) - 255.0 * (1.0 - a)) / np.maximum(a, 1e-6), pixels)
+    return np.dstack([np.clip(color + 0.5, 0, 255).astype(np.uint8), alpha])
 
 
 def encode_image(pixels: np.ndarray, fmt: str = "png", jpeg_quality: int = 95,

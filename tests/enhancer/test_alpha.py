@@ -39,7 +39,7 @@ def read_rgba(data: bytes) -> Image.Image:
 
 
 @pytest.mark.parametrize("fmt", ["png", "webp"])
-def test_decode_encode_round_trip_keeps_alpha_and_colour(astronaut, fmt):
+def test_decode_encode_round_trip_keeps_alpha_and_color(astronaut, fmt):
     rgba = cut_out(astronaut)
     decoded = decode_image(rgba_bytes(rgba, fmt))
     assert decoded.had_alpha and np.array_equal(decoded.alpha, rgba[:, :, 3])

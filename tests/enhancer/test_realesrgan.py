@@ -73,7 +73,7 @@ def test_upscale_gives_exact_dimensions(model, scale):
     assert result.shape == (13 * scale, 21 * scale, 3) and result.dtype == np.uint8
 
 
-def test_upscale_keeps_the_picture_and_its_colour_order(model, face_patch):
+def test_upscale_keeps_the_picture_and_its_color_order(model, face_patch):
     small = cv2.resize(face_patch, (24, 24), interpolation=cv2.INTER_AREA)
     result = realesrgan.upscale_x4(small, model=model)
     back = cv2.resize(result, (24, 24), interpolation=cv2.INTER_AREA).astype(int)

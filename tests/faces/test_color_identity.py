@@ -45,7 +45,7 @@ def two_faces(astronaut_image, hopper_image):
     return crops
 
 
-def test_skin_colour_moves_to_the_reference_statistics(two_faces):
+def test_skin_color_moves_to_the_reference_statistics(two_faces):
     (source, source_skin), (reference, reference_skin) = two_faces
     mean_s, _ = skin_lab_stats(source, source_skin)
     mean_r, std_r = skin_lab_stats(reference, reference_skin)
@@ -57,7 +57,7 @@ def test_skin_colour_moves_to_the_reference_statistics(two_faces):
     assert np.abs(std_out - std_r).max() < 1.5
 
 
-def test_colour_transfer_leaves_non_skin_pixels_and_respects_strength(two_faces):
+def test_color_transfer_leaves_non_skin_pixels_and_respects_strength(two_faces):
     (source, source_skin), (reference, reference_skin) = two_faces
     result = match_skin_color(source, source_skin, reference, reference_skin)
     outside = source_skin == 0
@@ -70,7 +70,7 @@ def test_colour_transfer_leaves_non_skin_pixels_and_respects_strength(two_faces)
     assert 0.3 * full_shift < half_shift < 0.7 * full_shift
 
 
-def test_colour_transfer_refuses_bad_masks(two_faces):
+def test_color_transfer_refuses_bad_masks(two_faces):
     (source, source_skin), (reference, reference_skin) = two_faces
     with pytest.raises(InvalidInput, match="at least"):
         match_skin_color(source, np.zeros_like(source_skin), reference, reference_skin)

@@ -63,7 +63,7 @@ def test_outside_psnr_measures_changes_outside_the_dilated_mask():
     assert outside_mask_psnr(image, result, mask, dilate_px=5) == pytest.approx(expected, rel=0.02)
 
 
-def test_seam_delta_e_sees_a_colour_step_at_the_mask_edge():
+def test_seam_delta_e_sees_a_color_step_at_the_mask_edge():
     image = np.full((200, 300, 3), (120, 140, 170), np.uint8)
     noisy = np.clip(image + np.random.default_rng(1).normal(0, 2, image.shape), 0, 255).astype(np.uint8)
     image = cv2.GaussianBlur(noisy, (0, 0), 1)

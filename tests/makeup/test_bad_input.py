@@ -22,7 +22,7 @@ from tests.makeup.conftest import DATA, decoded, read_test_image, run_makeup
     ({"look": "natural", "regions": []}, "at least 1 item"),
     ({"look": "natural", "regions": ["eyeshadow"]}, "look 'natural' has no eyeshadow"),
     ({"look": "natural", "regions": ["lips"], "region_intensity": {"blush": 0.5}}, "region_intensity names blush"),
-    ({"look": "natural", "colour": "#ff0000"}, "Extra inputs are not permitted"),
+    ({"look": "natural", "color": "#ff0000"}, "Extra inputs are not permitted"),
     ({"look": "natural", "engine": "beautygan"}, "need the landmarks engine"),
     ({"look": "natural", "engine": "psgan"}, "'landmarks' or 'beautygan'"),
     ({"look": "natural", "face_selector": "reference"}, "face_selector 'reference' is not available"),

@@ -97,7 +97,7 @@ def test_lip_texture_and_shading_are_kept(ctx, astronaut, astronaut_masks, red_l
 
 
 @pytest.mark.parametrize("name", sorted(load_looks()))
-def test_every_look_moves_its_lips_toward_its_colour(ctx, astronaut, astronaut_masks, name):
+def test_every_look_moves_its_lips_toward_its_color(ctx, astronaut, astronaut_masks, name):
     look = load_looks()[name]
     result = run_makeup(ctx, astronaut, look=name, regions=["lips"])
     goal = look.regions["lips"].lab()

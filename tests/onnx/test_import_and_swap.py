@@ -68,7 +68,7 @@ def test_without_the_files_the_engine_says_what_to_import(empty_model_store, tmp
 
 def test_import_and_enhance_with_a_restorer(empty_model_store, tmp_path, capsys):
     WEIGHT_CACHE.clear()
-    restorer = tiny.restorer(tmp_path / "gfpgan_1.4.onnx", 512, colour=(0.2, -0.1, 0.3))
+    restorer = tiny.restorer(tmp_path / "gfpgan_1.4.onnx", 512, color=(0.2, -0.1, 0.3))
     assert main(["models", "import", str(restorer)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["name"] == "gfpgan_1.4" and record["licence"] == "Apache-2.0" and record["commercial_use"] is True

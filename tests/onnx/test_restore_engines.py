@@ -32,7 +32,7 @@ def _spy(monkeypatch, model):
 @pytest.mark.parametrize("name", RESTORERS)
 def test_the_tensor_that_reaches_the_model_and_the_face_that_comes_back(store, monkeypatch, name):
     card = CARDS[name]
-    engine = _install(store, name, colour=OUT)
+    engine = _install(store, name, color=OUT)
     calls = _spy(monkeypatch, engine.model)
     aligned, paste_size = engine.align(uniform(FACE_BGR), face_at(landmarks()))
     assert paste_size == card.size and aligned.crop.shape == (card.size, card.size, 3) and aligned.template == card.template
@@ -48,7 +48,7 @@ def test_the_tensor_that_reaches_the_model_and_the_face_that_comes_back(store, m
 
 
 def test_codeformer_gets_its_fidelity_weight(store):
-    engine = _install(store, "codeformer", colour=OUT, weight_input=True)
+    engine = _install(store, "codeformer", color=OUT, weight_input=True)
     assert engine.model.has_input("weight")
     aligned, size = engine.align(uniform(FACE_BGR), face_at(landmarks()))
     [restored] = engine.run_batch([(aligned.crop, size)])
@@ -70,7 +70,7 @@ def test_batching(store, monkeypatch, batch, calls):
 def test_errors(store):
     with pytest.raises(EngineUnavailable, match=r"facecast models import gfpgan_1\.4\.onnx"):
         ENGINE_CLASSES["gfpgan_1.4"].load(store.models, CPU)
-    tiny.restorer(store.path("codeformer"), 256, colour=OUT)
+    tiny.restorer(store.path("codeformer"), 256, color=OUT)
     store.add("codeformer")
     with pytest.raises(WeightsMismatch, match=r"input 'input' \(image\).*axis 2: 256 != 512"):
         ENGINE_CLASSES["codeformer"].load(store.models, CPU)
@@ -85,7 +85,7 @@ def test_through_the_enhancer_stage_paste_and_report(store):
     from shared.stage import StageContext, StageInputs
     from tests.data import astronaut
 
-    tiny.restorer(store.path("gfpgan_1.4"), 512, colour=OUT)
+    tiny.restorer(store.path("gfpgan_1.4"), 512, color=OUT)
     store.add("gfpgan_1.4", licence="Apache-2.0", commercial=True)
     ctx = StageContext(settings=Settings(data_dir=store.files), models=store.models)
     image = astronaut()
@@ -111,7 +111,7 @@ def test_an_imported_record_decides_commercial_use(store):
     from shared.stage import StageContext, StageInputs
     from tests.data import astronaut
 
-    tiny.restorer(store.path("gfpgan_1.4"), 512, colour=OUT)
+    tiny.restorer(store.path("gfpgan_1.4"), 512, color=OUT)
     store.add("gfpgan_1.4", licence="LicenseRef-my-shop-NC", commercial=False)
     ctx = StageContext(settings=Settings(data_dir=store.files), models=store.models)
     params = STAGE.parse_params({"engine": "gfpgan_1.4", "restore": "full"})

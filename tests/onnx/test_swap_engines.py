@@ -42,13 +42,13 @@ def _expected_embedding(bgr) -> np.ndarray:
     return (rgb @ W + B).astype(np.float32)
 
 
-def _install(store, name, *, colour=True, fp16=False, batch="N", size=None):
+def _install(store, name, *, color=True, fp16=False, batch="N", size=None):
     """Import a tiny swapper `name` and everything its card needs; returns the loaded engine."""
     card = CARDS[name]
     out = None
-    if colour:
+    if color:
         out = (OUT_RGB - np.array(card.mean)) / np.array(card.std) if card.output_normalised else OUT_RGB
-    tiny.swapper(store.path(name), card, colour=out, batch=batch, fp16=fp16, size=size,
+    tiny.swapper(store.path(name), card, color=out, batch=batch, fp16=fp16, size=size,
                  emap=EMAP if card.identity == "emap" else None)
     store.add(name)
     for need in card.needs:
@@ -89,15 +89,15 @@ def test_the_tensor_that_reaches_the_model_and_the_face_that_comes_back(store, m
     # the model's constant colour lands, in BGR, wherever the model's crop covers the target crop
     inside = result.valid > 0.5
     assert 0.1 < inside.mean() < 1.0 and result.valid[0, 0] == 0
-    colour = np.round(OUT_RGB[::-1] * 255)
-    assert np.abs(result.crop[inside].astype(float) - colour).max() <= 1
+    color = np.round(OUT_RGB[::-1] * 255)
+    assert np.abs(result.crop[inside].astype(float) - color).max() <= 1
     assert result.crop.shape == target.aligned.crop.shape
 
 
 @pytest.mark.parametrize("name", ["hyperswap_1a_256", "inswapper_128"])
 def test_paste_back_returns_the_target_where_the_model_returns_its_input(store, name):
     """An identity model: the round trip target crop → model crop → back is the target, up to resampling."""
-    engine = _install(store, name, colour=False)
+    engine = _install(store, name, color=False)
     yy, xx = np.mgrid[:640, :640]
     image = np.dstack([(xx * 0.3) % 256, (yy * 0.35) % 256, ((xx + yy) * 0.2) % 256]).astype(np.uint8)
     target = target_face(image, "ffhq512")
@@ -152,7 +152,7 @@ def test_several_photos_are_averaged(store):
 
 @pytest.mark.parametrize("batch, calls", [("N", 1), (1, 5)])
 def test_batching_follows_the_batch_axis(store, monkeypatch, batch, calls):
-    engine = _install(store, "hyperswap_1c_256", colour=False, batch=batch)
+    engine = _install(store, "hyperswap_1c_256", color=False, batch=batch)
     seen = []
     original = engine.swapper._call
     monkeypatch.setattr(engine.swapper, "_call", lambda feeds: seen.append(len(feeds["target"])) or original(feeds))
@@ -180,7 +180,7 @@ def test_fp16_model_gets_half_floats_and_gives_float32(store, monkeypatch):
 
 
 def test_wrong_signature_is_refused_naming_the_tensor(store):
-    tiny.swapper(store.path("inswapper_128"), CARDS["inswapper_128"], colour=OUT_RGB, size=64, emap=EMAP)
+    tiny.swapper(store.path("inswapper_128"), CARDS["inswapper_128"], color=OUT_RGB, size=64, emap=EMAP)
     store.add("inswapper_128")
     tiny.recogniser(store.path(ARCFACE), W, B)
     store.add(ARCFACE)
@@ -212,7 +212,7 @@ def test_a_changed_file_fails_its_hash(store):
 
 def test_missing_converter_and_missing_files_say_what_to_import(store):
     card = CARDS["ghost_1_256"]
-    tiny.swapper(store.path(card.name), card, colour=OUT_RGB)
+    tiny.swapper(store.path(card.name), card, color=OUT_RGB)
     store.add(card.name)
     tiny.recogniser(store.path(ARCFACE), W, B)
     store.add(ARCFACE)

@@ -28,9 +28,9 @@ def _tensor(name, array, fp16=False):
     return numpy_helper.from_array(np.asarray(array, np.float16 if fp16 else np.float32), name)
 
 
-def swapper(path: Path, card: ModelCard, *, colour=None, batch="N", fp16=False, size=None,
+def swapper(path: Path, card: ModelCard, *, color=None, batch="N", fp16=False, size=None,
             emap: np.ndarray | None = None) -> Path:
-    """`target` [B,3,S,S] + `source` → `output` [B,3,S,S]: the target itself (colour None) or a constant
+    """`target` [B,3,S,S] + `source` → `output` [B,3,S,S]: the target itself (`color` None) or a constant
     per-channel colour (3 values, in the model's output convention) wherever the target is."""
     size = size or card.size
     elem = TensorProto.FLOAT16 if fp16 else TensorProto.FLOAT
@@ -38,12 +38,12 @@ def swapper(path: Path, card: ModelCard, *, colour=None, batch="N", fp16=False, 
     inputs = [helper.make_tensor_value_info("target", elem, [batch, 3, size, size]),
               helper.make_tensor_value_info("source", elem, source_shape)]
     outputs = [helper.make_tensor_value_info("output", elem, [batch, 3, size, size])]
-    if colour is None:
+    if color is None:
         nodes, inits = [helper.make_node("Identity", ["target"], ["output"])], []
     else:
         nodes = [helper.make_node("Mul", ["target", "zero"], ["blank"]),
-                 helper.make_node("Add", ["blank", "colour"], ["output"])]
-        inits = [_tensor("zero", np.zeros(1), fp16), _tensor("colour", np.reshape(colour, (1, 3, 1, 1)), fp16)]
+                 helper.make_node("Add", ["blank", "color"], ["output"])]
+        inits = [_tensor("zero", np.zeros(1), fp16), _tensor("color", np.reshape(color, (1, 3, 1, 1)), fp16)]
     if emap is not None:
         inits.append(_tensor("emap", emap))  # inswapper keeps it as the graph's last initializer
     return save(path, nodes, inputs, outputs, inits)
@@ -67,25 +67,25 @@ def converter(path: Path, matrix: np.ndarray) -> Path:
                 [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 512])], [_tensor("m", matrix)])
 
 
-def restorer(path: Path, size: int, *, colour=None, weight_input=False, batch="N") -> Path:
+def restorer(path: Path, size: int, *, color=None, weight_input=False, batch="N") -> Path:
     """`input` [B,3,S,S] (+ CodeFormer's `weight` [1] double) → `output`: the input or a constant colour
     (in [-1, 1]); with `weight`, the colour is scaled by it so a test sees the value that arrived."""
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, size, size])]
     nodes, inits = [], []
-    if colour is None:
+    if color is None:
         nodes.append(helper.make_node("Identity", ["input"], ["output"]))
     else:
         nodes += [helper.make_node("Mul", ["input", "zero"], ["blank"])]
-        inits += [_tensor("zero", np.zeros(1)), _tensor("colour", np.reshape(colour, (1, 3, 1, 1)))]
+        inits += [_tensor("zero", np.zeros(1)), _tensor("color", np.reshape(color, (1, 3, 1, 1)))]
         if weight_input:
             nodes += [helper.make_node("Cast", ["weight"], ["weight32"], to=TensorProto.FLOAT),
-                      helper.make_node("Mul", ["colour", "weight32"], ["scaled"]),
+                      helper.make_node("Mul", ["color", "weight32"], ["scaled"]),
                       helper.make_node("Add", ["blank", "scaled"], ["output"])]
         else:
-            nodes.append(helper.make_node("Add", ["blank", "colour"], ["output"]))
+            nodes.append(helper.make_node("Add", ["blank", "color"], ["output"]))
     if weight_input:
         inputs.append(helper.make_tensor_value_info("weight", TensorProto.DOUBLE, [1]))
-        if colour is None:
+        if color is None:
             raise ValueError("a weight input needs a colour to scale")
     return save(path, nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 3, size, size])],
                 inits)

@@ -66,8 +66,8 @@ def test_csp_allows_the_object_store_origin():
     assert "http://minio.test:9000" in img and "http://minio.test:9000" in connect and "blob:" in img
 
 
-def _luminance(hex_colour: str) -> float:
-    rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+def _luminance(hex_color: str) -> float:
+    rgb = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
     lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
@@ -77,7 +77,7 @@ def contrast(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
-def test_colour_pairs_meet_wcag_aa():
+def test_color_pairs_meet_wcag_aa():
     css = (STATIC_DIR / "styles.css").read_text()
     var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
     pairs = [("ink", "bg"), ("ink", "card"), ("muted", "card"), ("muted", "bg"), ("accent-ink", "accent"),

@@ -72,13 +72,13 @@ def test_a_clean_face_has_almost_no_occluders(aligned_astronaut):
     assert occluders.sum() < 0.03 * oval.sum()
 
 
-@pytest.mark.parametrize("colour", [(40, 160, 60), (160, 60, 40), (30, 30, 30), (235, 235, 240)])
-def test_a_non_skin_block_over_the_face_is_found(aligned_astronaut, colour):
+@pytest.mark.parametrize("color", [(40, 160, 60), (160, 60, 40), (30, 30, 30), (235, 235, 240)])
+def test_a_non_skin_block_over_the_face_is_found(aligned_astronaut, color):
     crop, mesh = aligned_astronaut
     covered = crop.copy()
     block = np.zeros((512, 512), bool)
     block[300:380, 180:300] = True  # over the mouth and a cheek
-    covered[block] = colour
+    covered[block] = color
     occluders = occluder_mask(covered, mesh)
     oval = face_oval_mask(mesh, 512, 0, 0) > 0.5
     inside = block & oval

@@ -94,7 +94,7 @@ def paint_teeth(image: np.ndarray, mesh: np.ndarray, share: float = 0.35) -> np.
     return out
 
 
-def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, colour=(28, 30, 36),
+def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, color=(28, 30, 36),
                  reach: float = 0.85) -> np.ndarray:
     """Dark hair strands (curved lines) drawn across the forehead from the top of the face oval, `reach`
     of the way down to the brows: a source's fringe warped onto the target."""
@@ -113,7 +113,7 @@ def draw_strands(image: np.ndarray, mesh: np.ndarray, count: int = 9, colour=(28
         start = top + (k - (count - 1) / 2) * width * 0.5 / count * across
         bend = rng.uniform(-0.15, 0.15) * width
         points = [start + t * length * down + bend * t * t * across for t in np.linspace(0, 1, 12)]
-        cv2.polylines(out, [np.round(np.array(points)).astype(np.int32)], False, colour, thickness, cv2.LINE_AA)
+        cv2.polylines(out, [np.round(np.array(points)).astype(np.int32)], False, color, thickness, cv2.LINE_AA)
     return out
 
 
@@ -157,11 +157,11 @@ def crude_swap(target: np.ndarray, target_face, target_mesh: np.ndarray, source:
     return np.clip(target * (1 - weight) + warped * weight + 0.5, 0, 255).astype(np.uint8)
 
 
-def draw_dot(image: np.ndarray, mesh: np.ndarray, radius_share: float = 0.01, colour=(40, 45, 60)) -> np.ndarray:
+def draw_dot(image: np.ndarray, mesh: np.ndarray, radius_share: float = 0.01, color=(40, 45, 60)) -> np.ndarray:
     """A small dark dot (a mole) in the middle of the forehead, `radius_share` × face width."""
     out = image.copy()
     width = float(np.linalg.norm(mesh[454] - mesh[234]))
     centre = (mesh[10] + mesh[9]) / 2.0
-    cv2.circle(out, tuple(int(round(v)) for v in centre), max(1, int(round(radius_share * width))), colour, -1,
+    cv2.circle(out, tuple(int(round(v)) for v in centre), max(1, int(round(radius_share * width))), color, -1,
                cv2.LINE_AA)
     return out

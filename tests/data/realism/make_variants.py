@@ -121,7 +121,7 @@ def _draw_body(canvas: np.ndarray, person: np.ndarray, alpha: np.ndarray, x_offs
     if len(columns) == 0:
         return
     left, right = x_offset + columns.min(), x_offset + columns.max()
-    colour = np.float32(GARMENTS[seed % len(GARMENTS)])
+    color = np.float32(GARMENTS[seed % len(GARMENTS)])
     hips = min(height, top + int(3.0 * face_px * 1.3))
     centre, half = (left + right) / 2.0, (right - left) / 2.0
     torso = np.zeros((height, width), np.uint8)
@@ -134,7 +134,7 @@ def _draw_body(canvas: np.ndarray, person: np.ndarray, alpha: np.ndarray, x_offs
         cv2.fillPoly(legs, [np.round(np.array([[inner, hips], [outer, hips], [centre + sign * 0.6 * half, height],
                                                 [centre + sign * gap * 2, height]])).astype(np.int32)], 1)
     y = np.arange(height, dtype=np.float32)[:, None, None]
-    for mask, tint in ((torso, colour), (legs, colour * 0.55)):
+    for mask, tint in ((torso, color), (legs, color * 0.55)):
         region = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.6, face_px / 150))[:, :, None]
         shade = 1.0 - 0.12 * np.clip((y - top) / max(1.0, height - top), 0, 1)
         fabric = tint * shade + rng.normal(0.0, 2.0, canvas.shape).astype(np.float32)
@@ -162,7 +162,7 @@ def tone_shifted(image: np.ndarray, delta_lab=(-14.0, 3.0, 7.0)) -> np.ndarray:
 
 def with_fringe(image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """A dense dark fringe (many strands) drawn from the hairline down towards the brows."""
-    return draw_strands(image, mesh, count=28, colour=(22, 26, 34))
+    return draw_strands(image, mesh, count=28, color=(22, 26, 34))
 
 
 def with_glasses(image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
