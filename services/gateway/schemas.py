@@ -176,6 +176,8 @@ class EngineOut(BaseModel):
     imported: list[dict[str, Any]] = Field(default_factory=list, description="the engine's weights as imported "
                                            "into the model store: name, sha256, licence, commercial use, source and "
                                            "use restrictions (OpenRAIL licences: link and short text)")
+    commercial_use_as_imported: bool | None = Field(None, description="`commercial_use` by the same rule with the "
+                                                    "imported files judged by their own records (None: none imported)")
 
 
 class EngineList(BaseModel):

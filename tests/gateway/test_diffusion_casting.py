@@ -59,6 +59,9 @@ async def test_a_diffusion_casting_with_a_category_and_a_brief(make_harness, tmp
     assert engines["diffusion"]["available"] is True
     imported = engines["diffusion"]["imported"][0]
     assert imported["licence"] == OPENRAIL and imported["use_restrictions"]["link"].startswith("https://")
+    assert engines["diffusion"]["commercial_use"] is False  # unknown until imported …
+    assert engines["diffusion"]["commercial_use_as_imported"] is True  # … and allowed by the imported record
+    assert engines["demo"]["commercial_use_as_imported"] is None
     assert all(c["ready"] for c in (await api.get("/v1/categories")).json()["data"] if c["source"] == "seed")
 
     casting = await cast(api, n=3, seed=5, category="우아한")
