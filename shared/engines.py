@@ -23,14 +23,20 @@ CLI's `--engine` offers it and `tests/test_readme.py` asks for its row in the RE
 
 Licences: an engine may be used commercially only when its code's licence and every weight file's
 licence allow it (`commercial_use`). Licences are SPDX ids, or `LicenseRef-…` ids for terms SPDX
-does not name; `LICENCES` records which allow commercial use. An id not in the table counts as not
-allowing it. A weight file imported into the model store carries its own record (licence and
+does not name; `LICENCES` answers one question per id: may a shop run the file to make results it
+uses or sells commercially? Duties that come with the grant are not a refusal: OpenRAIL's use
+restrictions (shown with the result) and the GPL's source disclosure when a file is *distributed*
+(FaceCast runs files, it does not distribute them) leave the answer yes. An id not in the table counts
+as not allowing it. A weight file imported into the model store carries its own record (licence and
 commercial use as the operator stated them on import); at run time that record stands for the file
-(`EngineInfo.commercial_use_with`).
+(`EngineInfo.commercial_use_with`), and every result's report says so through `licence_report`: the
+records of the files the engine actually ran, and `commercial_use` by the one rule over them.
 
 Devices: `choose_device` gives one `Device` per engine from the settings (`FACECAST_DEVICE`:
 auto | cpu | cuda; `FACECAST_FP16`): CUDA only for engines that list it, fp16 only for engines that
-support it. Loaded engines live in one bounded LRU cache (`WEIGHT_CACHE`, `FACECAST_ENGINE_CACHE_SIZE`
+support it. Whether a CUDA device is there is asked of the engine's runtime (`EngineInfo.runtime`):
+torch for torch engines, onnxruntime's providers and the NVIDIA driver for ONNX engines (no torch
+import). Loaded engines live in one bounded LRU cache (`WEIGHT_CACHE`, `FACECAST_ENGINE_CACHE_SIZE`
 entries) keyed by stage, engine, device and the sha256 of every weight file, so a re-imported file with
 other bytes is loaded afresh and a worker loads a checkpoint once.
 """
@@ -63,6 +69,12 @@ LICENCES: dict[str, bool] = {
     "Apache-2.0": True,
     "CC0-1.0": True,
     "CC-BY-4.0": True,
+    # Copyleft: the GPL grants running the file for any purpose, commercial included; it obliges whoever
+    # DISTRIBUTES the file (or a work made from it) to pass it on under the GPL with its source. FaceCast
+    # runs weight files, it does not ship them to customers, so a GPL file (XSeg occluders) counts as
+    # allowing commercial use; an operator who redistributes the model store must meet the GPL's terms.
+    "GPL-3.0-only": True,
+    "GPL-3.0-or-later": True,
     "CreativeML-OpenRAIL-M": True,  # use restrictions, commercial use allowed
     "OpenRAIL++": True,
     "CC-BY-NC-4.0": False,
@@ -93,6 +105,9 @@ def commercial_use(code_licence: str, weight_licences: Iterable[str] = (),
             and all(record.commercial_use for record in weight_records))
 
 
+RUNTIMES = ("torch", "onnxruntime")  # what runs an engine's networks on CUDA (`EngineInfo.runtime`)
+
+
 # ---- what an engine is ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WeightFile:
@@ -114,12 +129,14 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class EngineInfo:
-    """What an engine is and may be used for; every result report carries `public()`.
+    """What an engine is and may be used for; every result report carries `public()` (through
+    `licence_report` once the engine is loaded).
 
     `licence` is the sentence a person reads (code and weights); `code_licence` and each weight file's
     `licence` are the ids the commercial-use rule reads. `devices` lists where it runs ("cpu", "cuda");
-    `fp16` whether it runs in half precision on CUDA. `demo` marks engines meant for trying the product
-    (low quality, never for customers)."""
+    `fp16` whether it runs in half precision on CUDA; `runtime` the library that runs it on CUDA
+    ("torch" or "onnxruntime"), which `choose_device` asks whether a CUDA device is there. `demo` marks
+    engines meant for trying the product (low quality, never for customers)."""
     name: str
     stage: str
     title: str
@@ -130,6 +147,11 @@ class EngineInfo:
     devices: tuple[str, ...] = ("cpu",)
     fp16: bool = False
     description: str = ""
+    runtime: str = "torch"
+
+    def __post_init__(self):
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"engine {self.name!r}: runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
 
     @property
     def commercial_use(self) -> bool:
@@ -184,20 +206,67 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def nvidia_device_count() -> int:
+    """GPUs the NVIDIA driver reports through NVML (`nvmlDeviceGetCount_v2`), less those that
+    `CUDA_VISIBLE_DEVICES` hides entirely ("" or a list starting with -1); 0 without a driver. NVML, not
+    the CUDA driver API: it creates no CUDA context, so a process that forks workers afterwards can
+    still use CUDA in them (torch's PYTORCH_NVML_BASED_CUDA_CHECK makes the same choice)."""
+    import ctypes
+    import os
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and (not visible.strip() or visible.strip().startswith("-1")):
+        return 0
+    for library in ("libnvidia-ml.so.1", "nvml.dll"):
+        try:
+            nvml = ctypes.CDLL(library)
+        except OSError:
+            continue
+        if nvml.nvmlInit_v2() != 0:
+            return 0
+        try:
+            count = ctypes.c_uint(0)
+            found = count.value if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else 0
+        finally:
+            nvml.nvmlShutdown()
+        if visible is not None:
+            found = min(found, len([part for part in visible.split(",") if part.strip()]))
+        return found
+    return 0
+
+
+def onnxruntime_cuda_available() -> bool:
+    """A CUDA device onnxruntime can use, asked without importing torch: this onnxruntime build has the
+    `CUDAExecutionProvider` (onnxruntime-gpu) and the driver reports a GPU (`nvidia_device_count`).
+    False without onnxruntime installed."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and nvidia_device_count() > 0
+
+
+def _cuda_for(info: EngineInfo) -> bool:
+    """Whether the engine's runtime has a CUDA device (each check is looked up when called)."""
+    if info.runtime == "onnxruntime":
+        return onnxruntime_cuda_available()
+    return cuda_available()
+
+
 def choose_device(info: EngineInfo, settings) -> Device:
-    """The one device choice. `settings.device`: "auto" (CUDA when the engine supports it and one is
-    there), "cpu" or "cuda" (EngineUnavailable when none is there); an engine that runs on CPU only
+    """The one device choice. `settings.device`: "auto" (CUDA when the engine supports it and its runtime
+    has one), "cpu" or "cuda" (EngineUnavailable when none is there); an engine that runs on CPU only
     gets the CPU whatever is asked. fp16 when on CUDA, the engine supports it and `settings.fp16`."""
     wanted = settings.device
     if wanted == "cpu" or "cuda" not in info.devices:
         kind = "cpu"
     elif wanted == "cuda":
-        if not cuda_available():
-            raise EngineUnavailable(f"FACECAST_DEVICE=cuda but no CUDA device is available for engine "
-                                    f"{info.name!r}")
+        if not _cuda_for(info):
+            raise EngineUnavailable(f"FACECAST_DEVICE=cuda but no CUDA device is available to {info.runtime} for "
+                                    f"engine {info.name!r}")
         kind = "cuda"
     else:
-        kind = "cuda" if cuda_available() else "cpu"
+        kind = "cuda" if _cuda_for(info) else "cpu"
     if kind not in info.devices:
         raise EngineUnavailable(f"engine {info.name!r} runs only on {', '.join(info.devices)}; this machine "
                                 f"offers {kind}")
@@ -210,13 +279,62 @@ class Engine(Protocol):
     """A loaded engine. `load` verifies and loads its weight files (EngineUnavailable naming what is
     missing, WeightsMismatch for a wrong file); `weights` is a model-store name standing in for the
     engine's first weight file (engines without alternatives refuse anything but None). `run_batch`
-    returns one result per item, in order; its item and result types are the stage's."""
+    returns one result per item, in order; its item and result types are the stage's.
+
+    An engine that loads files from the model store also gives `records()`: the record of each file it
+    ran, keyed by the weight file it stands for (mask or helper models it found imported under their own
+    names); and may give `provenance()`, the report's entry per file when it has more to say than the
+    record. `licence_report` reads both; an engine without them ran only its declared files."""
     info: ClassVar[EngineInfo]
 
     @classmethod
     def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "Engine": ...
 
     def run_batch(self, items: list, ctx: "StageContext") -> list: ...
+
+
+# ---- what a result reports ----------------------------------------------------------------------------
+def loaded_records(engine) -> dict[str, ModelRecord]:
+    """The model-store records of the files a loaded engine ran, keyed by the weight file each stands for
+    (its `records()`); {} for an engine that loads no model-store file."""
+    records = getattr(engine, "records", None)
+    return dict(records()) if records is not None else {}
+
+
+def loaded_provenance(engine) -> list[dict]:
+    """One entry per file a loaded engine ran: its `provenance()` when it gives one, else each declared
+    file's record (`ModelRecord.public()`) when it came from the model store or its declaration
+    (`WeightFile.public()`), then the records of files it found imported beyond its declared ones."""
+    provenance = getattr(engine, "provenance", None)
+    if provenance is not None:
+        return list(provenance())
+    records, info = loaded_records(engine), engine.info
+    declared = [records[w.name].public() if w.name in records else w.public() for w in info.weight_files]
+    return declared + [record.public() for name, record in records.items() if name not in info.weights]
+
+
+def licence_report(engine, *helpers) -> dict:
+    """The licence part of a result's report, from the loaded engines that made it: `engine` (the one the
+    params named) and any `helpers` it ran with (the enhancer's upscaler).
+
+    `engine.info.public()` with, from what was actually loaded:
+    - `commercial_use`: the one rule over every engine, each file judged by its model-store record when it
+      was imported (`EngineInfo.commercial_use_with`), by its declared licence otherwise;
+    - `weight_licences`: weight file → licence id of `engine`'s files, an imported record's id in place
+      of the published one, files found imported beyond the declared ones (mask models) included;
+    - `licence`: the published sentence, followed by "as imported: <file>: <id>, …" for each file whose
+      record states another licence than the one published, or that the engine does not declare;
+    - `model_weights`: every engine's `loaded_provenance`."""
+    info, records = engine.info, loaded_records(engine)
+    declared = {w.name: w.licence for w in info.weight_files}
+    imported = {name: record.licence for name, record in records.items()}
+    restated = [f"{name}: {licence}" for name, licence in imported.items() if declared.get(name) != licence]
+    engines = (engine, *helpers)
+    return {**info.public(),
+            "licence": info.licence + (f"; as imported: {', '.join(restated)}" if restated else ""),
+            "commercial_use": all(e.info.commercial_use_with(loaded_records(e)) for e in engines),
+            "weight_licences": {**declared, **imported},
+            "model_weights": [entry for e in engines for entry in loaded_provenance(e)]}
 
 
 # ---- the weight cache ----------------------------------------------------------------------------------

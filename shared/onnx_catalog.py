@@ -153,7 +153,7 @@ def engine_info(card: ModelCard, stage: str):
         name=card.name, stage=stage, title=f"{card.family} ({TITLES[card.kind]}, imported `{card.file_name}`)",
         code_licence="MIT", licence=f"FaceCast's own code (MIT); {licence}",
         weight_files=tuple(WeightFile(c.name, c.licence_id, f"{c.source} ({c.file_name})") for c in files),
-        devices=("cpu", "cuda"), fp16=card.fp16,
+        devices=("cpu", "cuda"), fp16=card.fp16, runtime="onnxruntime",
         description=f"{card.family} on {card.size}-px {card.template} crops via onnxruntime; {card.notes()}")
 
 

@@ -146,8 +146,10 @@ class ModelStore:
 
     def import_file(self, name: str, source_path: Path, *, licence: str, commercial_use: bool, source: str,
                     version: str = "", input_size: int | None = None, notes: str = "") -> ModelRecord:
+        """Copy one weight file into the store as `<name><its final suffix>` (`.bin` without one: a dot inside
+        the name, as in `gfpgan_1.4.onnx`, is not a suffix) and record it with its sha256 and provenance."""
         source_path = Path(source_path)
-        record = ModelRecord(name=name, file=f"{name}{''.join(source_path.suffixes) or '.bin'}",
+        record = ModelRecord(name=name, file=f"{name}{source_path.suffix or '.bin'}",
                              sha256=file_sha256(source_path), licence=licence, commercial_use=commercial_use,
                              source=source, version=version, input_size=input_size, notes=notes)
         if self.bucket_store is not None:

@@ -18,6 +18,7 @@ from services.swapper.engines import REGISTRY
 from services.swapper.engines.classical import TEMPLATES as CLASSICAL_TEMPLATES
 from services.swapper.faces import (GLASSES_CHECK_TEMPLATE, SourceFace, TargetFace, cut_by_frame, find_targets,
                                    prepare_source, prepare_target, prepared_arrays, source_from_arrays)
+from shared.engines import licence_report
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
 from shared.faces import RealismThresholds, identity_embedding, largest_face
 from shared.images import DecodedImage
@@ -103,34 +104,37 @@ def run_batch(items: list[tuple[SwapParams, StageInputs]], ctx: StageContext) ->
     thresholds = RealismThresholds.from_settings(ctx.settings)
     for name in REGISTRY.names():
         chosen = [i for i, event in events.items() if event.params.engine == name]
-        pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
-        if not pairs:
-            for i in chosen:
-                results[i] = _finish(events[i], [], thresholds)
+        if not chosen:
             continue
-        try:
-            swapped = iter(REGISTRY.load(name, ctx.models, ctx.settings).run_batch(pairs, ctx))
+        pairs = [(target, events[i].source) for i in chosen for target in events[i].targets]
+        try:  # loaded even when every face is cut by the frame: the report names the files it would run
+            engine = REGISTRY.load(name, ctx.models, ctx.settings)
+            swapped = iter(engine.run_batch(pairs, ctx) if pairs else [])
         except FaceCastError as exc:
             for i in chosen:
                 results[i] = exc
             continue
         for i in chosen:
-            results[i] = _finish(events[i], [next(swapped) for _ in events[i].targets], thresholds)
+            results[i] = _finish(events[i], [next(swapped) for _ in events[i].targets], thresholds, engine)
     return results
 
 
-def _finish(event: _Event, swapped: list, thresholds: RealismThresholds) -> StageOutput:
-    """The output image and report: each swapped face with its realism figures and verdict, each face
-    left alone with its reason, and every warning gathered at the top so the job carries it."""
-    params, info = event.params, REGISTRY[event.params.engine]
+def _finish(event: _Event, swapped: list, thresholds: RealismThresholds, engine) -> StageOutput:
+    """The output image and report: the loaded engine's licences (the records of the files it ran,
+    commercial use by the one rule: `shared.engines.licence_report`), each swapped face with its realism
+    figures and verdict, each face left alone with its reason, and every warning gathered at the top so
+    the job carries it."""
+    params, info, licences = event.params, engine.info, licence_report(engine)
     out = event.image.copy()
     faces = [compose.composite(out, event.image, target, result, event.source, info, color_match=params.color_match,
                                blend=params.blend, keep_occlusions=params.keep_occlusions, thresholds=thresholds)
              for target, result in zip(event.targets, swapped)]
+    for face in faces:  # a face carries the run's licence and commercial use, not the published ones
+        face.update(licence=licences["licence"], commercial_use=licences["commercial_use"])
     faces += [compose.left_alone(face, "face-cut-by-frame") for face in event.cut]
     faces.sort(key=lambda face: face["box"][0])
     warnings = [{**warning, "face": index} for index, face in enumerate(faces) for warning in face["warnings"]]
-    report = {**info.public(), "source_face": event.source.report(), "faces": faces, "warnings": warnings,
+    report = {**licences, "source_face": event.source.report(), "faces": faces, "warnings": warnings,
               "change_box_scale": compose.CHANGE_BOX_SCALE}
     return StageOutput(image=out, report=report)
 

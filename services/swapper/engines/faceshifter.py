@@ -28,7 +28,7 @@ from shared.engines import Device
 from shared.errors import EngineUnavailable, WeightsMismatch
 from shared.faces import FACESHIFTER_IDENTITY_SLICE, Face
 from shared.stage import StageContext
-from shared.weights import ModelStore, load_strict, load_torch_checkpoint
+from shared.weights import ModelRecord, ModelStore, load_strict, load_torch_checkpoint
 
 INFO = REGISTRY.info("faceshifter")
 AEI_WEIGHTS, HEAR_WEIGHTS, ARCFACE_WEIGHTS = WEIGHT_NAMES = INFO.weights
@@ -142,8 +142,9 @@ class FaceShifterEngine:
     """The engine on the shared interface: the three verified checkpoints as networks."""
     info = INFO
 
-    def __init__(self, nets: FaceShifterNets):
+    def __init__(self, nets: FaceShifterNets, records: dict[str, ModelRecord] | None = None):
         self.nets = nets
+        self._records = dict(records or {})
 
     @classmethod
     def load(cls, models: ModelStore, device: Device, weights: str | None = None) -> "FaceShifterEngine":
@@ -152,7 +153,13 @@ class FaceShifterEngine:
             paths = models.require(WEIGHT_NAMES)
         except EngineUnavailable as exc:
             raise type(exc)(f"engine 'faceshifter' is unavailable: {exc.message}", **exc.details) from None
-        return cls(FaceShifterNets.from_files(paths, device.torch(), half=device.fp16))
+        records = models.records()
+        return cls(FaceShifterNets.from_files(paths, device.torch(), half=device.fp16),
+                   {name: records[name] for name in WEIGHT_NAMES})
+
+    def records(self) -> dict[str, ModelRecord]:
+        """The model-store records of the three checkpoints (what the commercial-use rule and the report read)."""
+        return dict(self._records)
 
     @classmethod
     def template_for(cls, face: Face) -> str:
