@@ -169,9 +169,10 @@ def tenant_words(params) -> prompts.CategoryWords | None:
                                  labels=dict(words.labels or {}), source="tenant's own words")
 
 
-def build_prompt(params, models: ModelStore, reads_korean: bool) -> prompts.Prompt:
+def build_prompt(params, models: ModelStore, reads_korean: bool, uses_negative: bool = True) -> prompts.Prompt:
     return prompts.assemble(prompts.load_word_book(), category=params.category, category_words=tenant_words(params),
-                            brief=params.brief, keywords=casting.load_keywords(models), reads_korean=reads_korean)
+                            brief=params.brief, keywords=casting.load_keywords(models), reads_korean=reads_korean,
+                            uses_negative=uses_negative)
 
 
 def check_diffusion_params(params) -> None:

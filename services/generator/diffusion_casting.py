@@ -64,7 +64,7 @@ def plan(params, inputs: StageInputs, ctx: StageContext) -> Plan:
 
     check_diffusion_params(params)
     engine = load(params, ctx)
-    prompt = build_prompt(params, ctx.models, engine.reads_korean)
+    prompt = build_prompt(params, ctx.models, engine.reads_korean, engine.family.uses_negative_prompt)
     defaults = engine.defaults()
     steps = params.steps or defaults["steps"]
     guidance = defaults["guidance"] if params.guidance is None else params.guidance

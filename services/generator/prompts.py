@@ -31,6 +31,9 @@ MAX_PHRASE = 300  # characters of one phrase (a CLIP prompt holds 77 tokens in a
 PORTRAIT_SUBJECT = "studio portrait photo of a person"
 PORTRAIT_FRAMING = ("frontal head and shoulders, facing the camera, neutral expression, mouth closed, both eyes "
                     "open, forehead and eyebrows uncovered, plain grey background, soft even light, sharp focus")
+# Pipelines without a negative prompt (FLUX.1-schnell runs without classifier-free guidance) get the
+# exclusions that matter most for a swap source in the prompt itself.
+EXCLUSIONS = "no glasses, no hands, no bangs"
 NEGATIVE_FRAMING = ("profile, tilted head, teeth, open mouth, closed eyes, bangs, fringe over eyebrows, hair over "
                     "eyes, glasses, hands, hat, busy background, harsh shadows, blurry, cropped face, two people, "
                     "deformed, cartoon, text, watermark")
@@ -165,9 +168,10 @@ def map_brief(brief: str, book: WordBook, keywords: dict[str, list[str]], reads_
 
 def assemble(book: WordBook, *, category: str | None = None, category_words: CategoryWords | None = None,
              brief: str | None = None, keywords: dict[str, list[str]] | None = None,
-             reads_korean: bool = False) -> Prompt:
+             reads_korean: bool = False, uses_negative: bool = True) -> Prompt:
     """The prompt for a casting: template + the category's words (a tenant's own `category_words` win over
-    the data file's) + every category the brief names + the brief's text (mapped when needed).
+    the data file's) + every category the brief names + the brief's text (mapped when needed); without a
+    negative prompt (`uses_negative` False) the template ends with `EXCLUSIONS`.
 
     Raises InvalidInput for an unknown category, or a brief that leaves nothing the encoder reads."""
     chosen: list[CategoryWords] = []
@@ -184,7 +188,8 @@ def assemble(book: WordBook, *, category: str | None = None, category_words: Cat
             known = ", ".join(sorted(book.terms)[:12])
             raise InvalidInput(f"the brief {brief!r} has no words this engine's text encoder reads and names no "
                                f"category; write it in English, or use category labels or known words ({known}, …)")
-    prompt = ", ".join(_unique([PORTRAIT_SUBJECT, *(c.phrase for c in chosen), *brief_parts, PORTRAIT_FRAMING]))
+    framing = [PORTRAIT_FRAMING] + ([] if uses_negative else [EXCLUSIONS])
+    prompt = ", ".join(_unique([PORTRAIT_SUBJECT, *(c.phrase for c in chosen), *brief_parts, *framing]))
     negative = ", ".join(_unique([*(c.negative for c in chosen), NEGATIVE_FRAMING]))
     return Prompt(prompt=prompt, negative_prompt=negative,
                   categories=[{"category": c.name, "labels": c.labels, "phrase": c.phrase, "negative": c.negative,

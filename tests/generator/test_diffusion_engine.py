@@ -309,5 +309,6 @@ def test_facecast_generate_with_the_diffusion_engine(imported, checks_pass, tmp_
     report = json.loads((out / "report.json").read_text())
     assert report["engine"] == "diffusion" and report["steps"] == 2 and report["seeds"] == [3, 4]
     assert "fresh and cool look" in report["prompt"] and report["family"] == "flux-schnell"
+    assert report["prompt"].endswith("no glasses, no hands, no bangs") and report["negative_prompt_used"] is False
     assert (out / "diffusion-00-seed3.png").is_file() and (out / "contact-sheet.png").is_file()
     assert np.load(out / "diffusion-01-seed4.npy").size == 2 * 1 * 32 * 32

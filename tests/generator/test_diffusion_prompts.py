@@ -42,6 +42,9 @@ def test_the_template_asks_for_a_swap_ready_portrait(book):
     for unwanted in ("fringe over eyebrows", "glasses", "hands"):
         assert unwanted in prompt.negative_prompt
     assert prompt.categories == [] and prompt.brief is None and prompt.words_version == book.version
+    assert prompts.EXCLUSIONS not in prompt.prompt
+    without_negative = prompts.assemble(book, uses_negative=False)  # FLUX.1-schnell: the exclusions in the prompt
+    assert without_negative.prompt.endswith(prompts.EXCLUSIONS) and "glasses" in without_negative.prompt
 
 
 def test_a_korean_label_brings_its_phrase_and_negative_phrase(book):
