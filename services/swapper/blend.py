@@ -22,6 +22,7 @@ EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
+MOUTH_OPEN_GAP = 0.05  # inner-lip gap ÷ mouth width above which the lips are apart
 FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
 SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
 DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
@@ -58,14 +59,15 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
-                  eyes: np.ndarray | None = None) -> np.ndarray:
+                  eyes: np.ndarray | None = None, lips: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
     the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
     brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
-    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below)."""
+    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, where `lips` is 1 its
+    own chroma (see below)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -79,9 +81,14 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     detail[..., 1:] *= CHROMA_DETAIL
     lab = base_target + detail
+    if lips is not None:
+        # Lips are not skin either, but their lightness follows the skin's: they take the photo's light
+        # in full and keep their own red (the chroma detail undamped).
+        w = lips[..., None].astype(np.float32)
+        lab = lab * (1 - w) + (base_target + (lab_source - base_source)) * w
     if eyes is not None:
-        # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
-        # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
+        # The eyes (and teeth) are not skin: their whites and irises keep their own level, lit by a share of
+        # the photo's light, instead of standing as far above a lighter face as they stood above a darker one.
         w = eyes[..., None].astype(np.float32)
         own = lab_source + EYE_LIGHT_SHARE * (base_target - base_source)
         lab = lab * (1 - w) + own * w
@@ -91,6 +98,16 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     """1 inside the eye outlines, feathered over a third of a face edge."""
     return region_mask(mesh, "eyes", size, feather_px=max(1.0, edge / 3.0))
+
+
+def lips_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 over the lips (not the opening between them), feathered over a third of a face edge."""
+    return region_mask(mesh, "lips", size, feather_px=max(1.0, edge / 3.0))
+
+
+def opening_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 over the mouth opening (teeth, tongue), feathered over a third of a face edge."""
+    return region_mask(mesh, "mouth", size, feather_px=max(1.0, edge / 3.0))
 
 
 def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
@@ -131,9 +148,17 @@ def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int
     return np.clip(face.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+def mouth_open(mesh: np.ndarray) -> bool:
+    """True when the lips are apart: the inner-lip gap (mesh points 13–14) exceeds MOUTH_OPEN_GAP of the
+    mouth's width (corners 61–291). Closed lips measure ≤ 0.01, a smile showing teeth 0.10–0.21."""
+    gap = float(np.linalg.norm(mesh[13] - mesh[14]))
+    return gap > MOUTH_OPEN_GAP * float(np.linalg.norm(mesh[61] - mesh[291]))
+
+
 def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """1 over the target's lips and mouth opening (grown a little), feathered to 0: the target's mouth
-    state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
+    """1 over the target's lips and mouth opening (grown a little), feathered to 0: where the two mouths'
+    states differ the target's wins, so a smiling source never puts teeth or lip fragments into closed
+    lips, and closed source lips are never stretched over an open mouth."""
     lips = (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
     grow = max(1, int(round(MOUTH_GROW * edge)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))

@@ -23,8 +23,8 @@ from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_we
                                         wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
-                                    eye_weight, forehead_taper, inner_face_weight, match_grain, mouth_keep_weight,
-                                    transfer_tone, unsharp)
+                                    eye_weight, forehead_taper, inner_face_weight, lips_weight, match_grain,
+                                    mouth_keep_weight, mouth_open, opening_weight, transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, RealismThresholds, apply_affine, cosine_similarity, face_edge_px,
                           face_oval_mask, identity_embedding, paste_back, realism_figures, realism_warnings,
                           region_mask, seam_delta_e, sharpness_ratio, warp_mask_to_image)
@@ -95,7 +95,12 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
     weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
-    weight *= (1.0 - keep_out) * (1.0 - mouth_keep_weight(mesh, size, edge)) * forehead_taper(mesh, size)
+    weight *= (1.0 - keep_out) * forehead_taper(mesh, size)
+    # The mouth travels when both mouths are in the same state (the smile or the closed lips are part of
+    # the likeness); otherwise the target's stays, so no teeth land in closed lips.
+    mouth_travels = mouth_open(mesh) == mouth_open(source.mesh(aligned.template))
+    if not mouth_travels:
+        weight *= 1.0 - mouth_keep_weight(mesh, size, edge)
     weight *= blend * _change_box_weight(target.face, aligned)
 
     crop, color_matched, detail_gain = swapped.crop, False, 0.0
@@ -108,7 +113,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=eye_weight(swapped.mesh, size, edge)[box])
+                                      eyes=_own_level_weight(swapped.mesh, size, edge, mouth_travels)[box],
+                                      lips=lips_weight(swapped.mesh, size, edge)[box] if mouth_travels else None)
             color_matched = True
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
@@ -147,6 +153,12 @@ def left_alone(face: Face, reason: str) -> dict:
 def yaw_degrees(proxy: float) -> float:
     """The yaw proxy (nose tip between the face edges, ±0.5 in profile) as an approximate angle."""
     return float(np.degrees(np.arcsin(np.clip(2.0 * proxy, -1.0, 1.0))))
+
+
+def _own_level_weight(mesh: np.ndarray, size: int, edge: float, with_mouth: bool) -> np.ndarray:
+    """Where the source keeps its own level in `transfer_tone`: the eyes, and the teeth when the mouth travels."""
+    eyes = eye_weight(mesh, size, edge)
+    return np.maximum(eyes, opening_weight(mesh, size, edge)) if with_mouth else eyes
 
 
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,

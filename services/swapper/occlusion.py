@@ -158,7 +158,8 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
 
 BRIDGE_LINE = 0.6  # × face edge width: the tallest frame bar the horizontal-line filter finds
 BRIDGE_CONTRAST = 15.0  # grey levels of black-hat/top-hat response that a frame bar reaches
-BRIDGE_SPAN = 0.7  # a bar must cross this share of the gap between the inner eye corners
+BRIDGE_SPAN = 0.6  # a bar must cross this share of the gap between the inner eye corners
+BRIDGE_ABOVE_EYES = 0.5  # × face edge width: how far above the eyes' top the bar is looked for
 
 
 def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
@@ -166,13 +167,14 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
 
     Frames are thin and often skin-coloured or metallic, so the colour model misses them; their bridge
     is a horizontal line across the nose at eye level, which skin never draws there (the glabella's
-    creases sit higher, between the brows)."""
+    creases and the brows' inner ends sit higher, so the bar is looked for no higher than half a face
+    edge above the eyes; patterned frames break a bar up, so it need only cross most of the gap)."""
     edge = face_edge_px(mesh)
     inner_right, inner_left = mesh[133], mesh[362]
     eye_top = float(min(mesh[159, 1], mesh[386, 1]))
     eye_bottom = float(max(mesh[145, 1], mesh[374, 1]))
     x0, x1 = int(round(min(inner_right[0], inner_left[0]))), int(round(max(inner_right[0], inner_left[0])))
-    y0, y1 = int(round(eye_top - 0.8 * edge)), int(round(eye_bottom + 0.2 * edge))
+    y0, y1 = int(round(eye_top - BRIDGE_ABOVE_EYES * edge)), int(round(eye_bottom + 0.2 * edge))
     size = crop.shape[0]
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size, x1), min(size, y1)
     if x1 - x0 < 4 or y1 - y0 < 4:

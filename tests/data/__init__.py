@@ -80,5 +80,8 @@ def astronaut() -> np.ndarray:
 
 
 def unrelated_face() -> np.ndarray:
-    """Grace Hopper's US Navy portrait (public domain): a different person from the astronaut."""
-    return load_image("portrait_hopper")
+    """Rep. Ocasio-Cortez's official portrait (public domain; realism/README.md): a different person from
+    the astronaut, frontal, no glasses or fringe, so the swapper accepts it as a source (Grace Hopper's
+    portrait shows glasses, which a source may not)."""
+    from tests.data.realism import photo
+    return photo("ocasio_cortez")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from shared.faces import align_face, detect_faces, face_mesh
-from tests.data import astronaut, unrelated_face
+from tests.data import astronaut, load_image
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def astronaut_image() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def hopper_image() -> np.ndarray:
-    return unrelated_face()
+    return load_image("portrait_hopper")
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@ forehead and cheeks, and the result closer to the source than to the original.
 
 What holds on every pair: no teeth are added and the face is as sharp as the photo; and no result is a
 silent bad one: whatever criterion a pair misses, the stage's report carries the warning for it. Not
-every pair meets all five yet (the identity of covered sources and of targets wearing glasses stays
+every pair meets all five yet (the identity of sources with a fringe and of targets wearing glasses stays
 weak, see bench/README.md), so the count that does is held as a floor, and the bench prints each pair.
+A source wearing glasses is refused with the reason `source-covered`, which is the right answer for it.
 A face cut by the frame above the nose is left as it is, and the report says why.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared.errors import InvalidInput
 from shared.faces import RealismThresholds
 from tests.data.realism.make_variants import SPECS, build, measure
 from tests.swapper.conftest import run_swap
@@ -26,7 +28,7 @@ CUT_FACES = [spec for spec in SPECS if spec.expect == "unchanged"]
 WARNING_FOR = {"teeth_added": {"teeth-added"}, "sharpness_ratio": {"soft-face", "over-sharpened"},
                "tone_gap_delta_e": {"tone-mismatch"}, "dark_patches": {"dark-patches"},
                "identity": {"identity-not-transferred"}}
-PASSING_FLOOR = 10  # full-face pairs meeting all five criteria (measured: 11 of 26 on 2026-11-30, identity margin 0.03)
+PASSING_FLOOR = 13  # full-face pairs meeting all five (measured: 15 of the 20 swapped; 6 covered sources refused)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +37,30 @@ def swapped(ctx) -> dict[str, dict]:
     results = {}
     for spec in FULL_FACES:
         pair = build(spec)
-        output = run_swap(ctx, pair.target, pair.source, engine="classical")
+        try:
+            output = run_swap(ctx, pair.target, pair.source, engine="classical")
+        except InvalidInput as exc:
+            results[spec.name] = {"refused": exc}
+            continue
         codes = {w["code"] for w in output.report["warnings"]}
         results[spec.name] = {"codes": codes, **measure(spec, pair, output.image, BARS)}
     return results
 
 
+def _swapped_or_rightly_refused(result: dict, spec) -> bool:
+    """False when the stage refused the pair, which is right only for a covered source (glasses, a hat)
+    and only with the reason; any other refusal fails here."""
+    if "refused" not in result:
+        return True
+    refusal = result["refused"]
+    assert spec.source_occluded and refusal.details.get("reason") == "source-covered", refusal.message
+    return False
+
+
 @pytest.mark.parametrize("spec", FULL_FACES, ids=[f"{s.kind}:{s.name.replace('→', '>')}" for s in FULL_FACES])
 def test_no_teeth_are_added_and_the_face_is_as_sharp_as_the_photo(swapped, spec):
+    if not _swapped_or_rightly_refused(swapped[spec.name], spec):
+        return
     criteria, figures = swapped[spec.name]["criteria"], swapped[spec.name]["figures"]
     assert criteria["teeth_added"] and criteria["sharpness_ratio"], figures
 
@@ -50,6 +68,8 @@ def test_no_teeth_are_added_and_the_face_is_as_sharp_as_the_photo(swapped, spec)
 @pytest.mark.parametrize("spec", FULL_FACES, ids=[f"{s.kind}:{s.name.replace('→', '>')}" for s in FULL_FACES])
 def test_a_missed_criterion_is_never_silent(swapped, spec):
     result = swapped[spec.name]
+    if not _swapped_or_rightly_refused(result, spec):
+        return
     missed = [name for name, ok in result["criteria"].items() if not ok]
     figures = result["figures"]
     if "identity" in missed and figures["identity_to_source"] > figures["identity_to_original"]:
@@ -61,7 +81,7 @@ def test_a_missed_criterion_is_never_silent(swapped, spec):
 
 
 def test_most_full_faces_meet_all_five_criteria(swapped):
-    passing = sorted(name for name, result in swapped.items() if result["passed"])
+    passing = sorted(name for name, result in swapped.items() if result.get("passed"))
     assert len(passing) >= PASSING_FLOOR, passing
 
 

@@ -1,8 +1,8 @@
 """The `classical` engine: the source face's texture warped onto the target's face mesh.
 
-Only the source's clean skin and features travel (its hair, glasses, mouth and whatever lies outside
-its portrait are masked out in `SourceFace.clean`); the composite then gives the face the photo's tone,
-light, sharpness and grain.
+Only the source's clean skin and features travel (its hair, a hat and whatever lies outside its
+portrait are masked out in `SourceFace.clean`); the composite then keeps the target's mouth where the
+two mouths' states differ and gives the face the photo's tone, light, sharpness and grain.
 
 Works out of the box: detection (YuNet, MIT), identity (SFace, Apache-2.0) and the 478-point mesh
 (MediaPipe, Apache-2.0) ship in pinned packages; the warp, shape transfer and blending are FaceCast's
