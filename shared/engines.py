@@ -151,7 +151,8 @@ class EngineInfo:
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES:
-            raise ValueError(f"engine {self.name!r}: runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+            raise ValueError(f"engine {self.name!r}: runtime must be one of {', '.join(RUNTIMES)}, "
+                             f"not {self.runtime!r}")
 
     @property
     def commercial_use(self) -> bool:

@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field
 from services.enhancer import degradation as degradation_measure
 from services.enhancer.engines import REGISTRY
 from shared import realesrgan
+from shared.engines import licence_report
 from shared.errors import FaceTooSmall, ImageTooLarge, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, apply_affine, face_oval_mask, find_faces,
                           identity_embedding, image_face_mesh, largest_face, paste_back, sharpness)
@@ -176,16 +177,13 @@ def check_pixel_limit(width: int, height: int, scale: int, max_pixels: int) -> N
 
 
 def _engine_report(params: EnhancerParams, ctx: StageContext) -> dict:
-    """Engine, licence and weights provenance (loading the engine: EngineUnavailable before any work);
-    commercial use by the one rule over every engine used (the upscaler too) and every file they load."""
-    names = ([UPSCALER] if params.scale > 1 and params.engine != UPSCALER else []) + [params.engine]
-    engines = [REGISTRY.load(name, ctx.models, ctx.settings) for name in names]
-    weights = [entry for engine in engines for entry in engine.provenance()]
-    info = REGISTRY[params.engine]
-    return {**info.public(),
-            "commercial_use": all(engine.info.commercial_use_with(engine.records()) for engine in engines),
-            "upscaler": REGISTRY[UPSCALER].public() if params.scale > 1 else None,
-            "model_weights": weights}
+    """Engine, licence and weights provenance (loading the engine: EngineUnavailable before any work):
+    `shared.engines.licence_report` of the engine with the upscaler as its helper, so commercial use is the
+    one rule over every engine used and every file they load."""
+    upscales = params.scale > 1 and params.engine != UPSCALER
+    helpers = [REGISTRY.load(UPSCALER, ctx.models, ctx.settings)] if upscales else []
+    engine = REGISTRY.load(params.engine, ctx.models, ctx.settings)
+    return {**licence_report(engine, *helpers), "upscaler": REGISTRY[UPSCALER].public() if params.scale > 1 else None}
 
 
 def _reference_embedding(params: EnhancerParams, inputs: StageInputs) -> np.ndarray | None:

@@ -122,7 +122,8 @@ def test_the_onnx_engines_are_onnxruntime_engines_and_choosing_their_device_impo
     from services.enhancer.engines import REGISTRY as ENHANCER
     from services.swapper.engines import REGISTRY as SWAPPER
 
-    assert SWAPPER.info("inswapper_128").runtime == "onnxruntime" and ENHANCER.info("gfpgan_1.4").runtime == "onnxruntime"
+    assert SWAPPER.info("inswapper_128").runtime == "onnxruntime"
+    assert ENHANCER.info("gfpgan_1.4").runtime == "onnxruntime"
     assert SWAPPER.info("faceshifter").runtime == "torch"
     code = ("import sys; from shared.engines import choose_device; from shared.settings import Settings; "
             "from services.swapper.engines import REGISTRY; "
