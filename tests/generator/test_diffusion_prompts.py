@@ -100,7 +100,7 @@ def realism(name: str) -> np.ndarray:
     return decode_image((DATA_DIR / "realism" / f"{name}.jpg").read_bytes()).pixels
 
 
-@pytest.mark.parametrize("name", ["biden", "obama", "khanna", "casar", "ocasio_cortez"])
+@pytest.mark.parametrize("name", ["biden", "obama", "khanna", "sewell", "ocasio_cortez"])
 def test_real_frontal_portraits_pass(name):
     check = check_candidate(realism(name))
     assert check.passed, check.reasons
