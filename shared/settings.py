@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 0.5
     # a queued or running job without any progress for this long fails with `job-deadline-exceeded`
     job_deadline_s: float = 7200.0
+    # how long a request waits for a stage step it runs for itself (a virtual model's `prepare` at accept or
+    # import, a category's `fit`) before answering 503
+    internal_step_timeout_s: float = 120.0
     # outbound HTTP (webhooks, image URLs): SSRF guard
     allow_http_urls: bool = False  # local development only
     netguard_allow_networks: list[str] = Field(default_factory=list, description="CIDRs exempt from the guard (dev/tests)")

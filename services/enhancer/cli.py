@@ -30,7 +30,8 @@ def register(subparsers) -> None:
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    from services.enhancer.stage import REFERENCE_INPUT, STAGE
+    from services.enhancer.contract import REFERENCE_INPUT
+    from services.enhancer.stage import STAGE
     from services.local_run import run_stage_on_files
 
     raw = {"engine": args.engine, "scale": args.scale, "blend": args.blend, "face_selector": args.face_selector,

@@ -18,47 +18,22 @@ the faces of several events that share an engine in one engine call (gpen: one p
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
-
 import cv2
 import numpy as np
-from pydantic import ConfigDict, Field
 
 from services.enhancer import degradation as degradation_measure
+from services.enhancer.contract import CONTRACT, REFERENCE_INPUT, EnhancerParams
 from services.enhancer.engines import REGISTRY
 from shared import realesrgan
 from shared.engines import licence_report
 from shared.errors import FaceTooSmall, ImageTooLarge, InvalidInput, NoFaceFound
-from shared.faces import (AlignedFace, Face, FaceSelection, apply_affine, face_oval_mask, find_faces,
+from shared.faces import (AlignedFace, Face, apply_affine, face_oval_mask, find_faces,
                           identity_embedding, image_face_mesh, largest_face, paste_back, sharpness)
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
 
-# Gaussian sigma in pixels of a face aligned to ffhq512 (eye distance 126 px), converted to each
-# engine's crop. `bench/enhancer.py --tune-blur` (realesrgan; clean, noisy, JPEG and reduced+JPEG
-# astronaut and Hopper faces) shows σ ≤ 1 changes nothing measurable (PSNR in the face oval and SFace
-# identity against the clean face identical to σ=0), σ=2 costs up to 0.5 dB and 0.02 identity, and
-# larger σ costs more at every degradation: Real-ESRGAN is itself trained on blurred, noisy and JPEG
-# inputs. So the default is the seed's slight blur at its smallest harmless value: 1.0, which is
-# ~0.85 px on GPEN's 512 crop (softening pixel-level swap artefacts the GAN prior would otherwise
-# reproduce; not measurable here without GPEN weights) and ~0.25 px, i.e. none, on Real-ESRGAN's.
-DEFAULT_PRE_BLUR_SIGMA = 1.0
 FFHQ512_EYE_DISTANCE = 125.9
-REFERENCE_INPUT = "reference"  # with face_selector="reference": a portrait or an identity embedding
 UPSCALER = "realesrgan"  # the engine that upscales whole images (scale 2 or 4)
-
-
-class EnhancerParams(FaceSelection):
-    """Face selection (`face_selector`, `face_index`) plus the restoration and upscaling settings."""
-    model_config = ConfigDict(extra="forbid")
-    engine: REGISTRY.name_field = REGISTRY.default
-    scale: Literal[1, 2, 4] = 1
-    blend: float = Field(0.8, ge=0.0, le=1.0, description="weight of the restored face over the input")
-    pre_blur_sigma: float = Field(DEFAULT_PRE_BLUR_SIGMA, ge=0.0, le=8.0,
-                                  description="Gaussian sigma before restoring, in pixels of a 512-px aligned face")
-    restore: Literal["auto", "full"] = Field("auto", description=(
-        "auto: restore each face in proportion to its measured degradation (a sharp face is left as it is); "
-        "full: restore every selected face at `blend`"))
 
 
 @dataclass
@@ -250,5 +225,4 @@ def _pre_blur(aligned: AlignedFace, face: Face, sigma_512: float) -> np.ndarray:
     return cv2.GaussianBlur(aligned.crop, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
-STAGE = StageDefinition(name="enhancer", params_model=EnhancerParams, run=run, engines=REGISTRY, run_batch=run_batch,
-                        extra_inputs=(REFERENCE_INPUT,))
+STAGE = StageDefinition.implementing(CONTRACT, run=run, run_batch=run_batch)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import select
 
 from services.gateway.db.models import Casting, Category, CategoryExample, Job, VirtualModel
 from services.gateway.jobs import check_quota, object_view
 from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate
-from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, NotFound
+from services.gateway.steps import run_step
+from shared.errors import InvalidInput, NotFound
 from shared.events import ObjectRef, Step
 from shared.ids import new_id, random_hex, utcnow
+from shared.store import get_verified
 from shared.telemetry import log_fields
 from shared.weights import ModelStore
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from services.gateway.auth import Principal
 
 NPY = "application/x-npy"
+NPZ = "application/x-npz"
+PREPARED_SOURCE_FILE = "source.npz"  # the swapper's prepared source, beside the portrait
 logger = logging.getLogger("facecast.gateway.castings")
 
 
@@ -188,7 +190,7 @@ async def _latent_ref(gw: "Gateway", session, tenant_id: str, ref: str) -> Objec
 
 
 async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCreate) -> tuple[Casting, Job]:
-    from services.generator.stage import consecutive_seeds, preflight
+    from services.generator.contract import consecutive_seeds, preflight
 
     stage = gw.catalog.get("generator")
     tenant = principal.tenant_id
@@ -233,33 +235,19 @@ async def create_casting(gw: "Gateway", principal: "Principal", body: CastingCre
 
 
 # ---- virtual models ---------------------------------------------------------------------------------
-def portrait_embedding(data: bytes, max_pixels: int, what: str) -> list[float]:
-    """SFace embedding of the portrait's largest face. A portrait without a detectable face is refused:
-    the swapper could never use it, and the shop should pick another now rather than at its first job."""
-    from shared.faces import identity_embedding, largest_face
-    from shared.images import decode_image
+async def prepare_portrait(gw: "Gateway", tenant_id: str, image: ObjectRef, about: str
+                           ) -> tuple[bytes, list[float]]:
+    """The swapper's `prepare` step on a portrait about to become a virtual model: the prepared source (.npz
+    bytes, stored with the model so every swap reuses it) and the face's SFace embedding. A portrait that
+    cannot make a clean source (no face, a face too small or cut by the border) is refused now with the
+    swapper's reason, rather than at the shop's first job."""
+    from services.swapper.contract import PREPARE, PREPARED_SOURCE, SOURCE_INPUT
 
-    pixels = decode_image(data, max_pixels).pixels
-    try:
-        face = largest_face(pixels)
-    except NoFaceFound:
-        raise NoFaceFound(f"no face was found in {what}: it cannot become a virtual model") from None
-    check_source_face(pixels, face, what)
-    return [round(float(v), 6) for v in identity_embedding(pixels, face)]
-
-
-def check_source_face(pixels, face, what: str) -> None:
-    """The swapper's own bars for a source face (services.swapper.faces), applied when the portrait becomes a
-    virtual model: a face it would refuse at every job (too small, cut by the border) is refused now."""
-    from services.swapper.faces import SOURCE_MAX_CUT, SOURCE_MIN_FACE_PX, outside_fraction
-
-    if face.width < SOURCE_MIN_FACE_PX:
-        raise FaceTooSmall(f"the face is {face.width:.1f} px wide in {what}; a virtual model needs at "
-                           f"least {SOURCE_MIN_FACE_PX} px", face_width=round(face.width, 1), min_face_px=SOURCE_MIN_FACE_PX)
-    cut = outside_fraction(face, pixels.shape)
-    if cut > SOURCE_MAX_CUT:
-        raise InvalidInput(f"the face is cut by the image border ({cut:.0%} of its box is outside the picture) "
-                           f"in {what}: use a portrait that shows the whole face", field="image")
+    step = Step(number=1, stage="swapper", action=PREPARE, inputs={SOURCE_INPUT: image})
+    outcome = await run_step(gw, tenant_id, step, f"{about} cannot become a virtual model")
+    prepared = outcome["outputs"][PREPARED_SOURCE]
+    data = await asyncio.to_thread(get_verified, gw.store, ObjectRef(**prepared))
+    return data, outcome["report"]["embedding"]
 
 
 def model_view(gw: "Gateway", model: VirtualModel) -> dict:
@@ -307,17 +295,20 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
     model_id = new_id("vm")
     prefix = f"tenants/{tenant_id}/models/{model_id}"
 
-    def read() -> tuple[list[tuple[str, bytes, str]], list[float]]:
+    prepared, embedding = await prepare_portrait(gw, tenant_id, ObjectRef(**chosen["image"]),
+                                                 f"candidate {index} (pick another candidate)")
+
+    def read() -> list[tuple[str, bytes, str]]:
         image = gw.store.get_bytes(chosen["image"]["key"])
-        embedding = portrait_embedding(image, gw.settings.max_pixels, f"candidate {index}; pick another candidate")
         writes = [(f"{prefix}/portrait.png", image, chosen["image"]["content_type"])]
         if chosen["latent"]:
             writes.append((f"{prefix}/latent.npy", gw.store.get_bytes(chosen["latent"]["key"]), NPY))
-        return writes, embedding
+        return writes
 
-    writes, embedding = await asyncio.to_thread(read)
+    writes = await asyncio.to_thread(read)
     portrait = _planned(*writes[0])
     latent = _planned(*writes[1]) if len(writes) > 1 else None
+    writes.append((f"{prefix}/{PREPARED_SOURCE_FILE}", prepared, NPZ))
     weights = report.get("weights_record") or {}
     model = VirtualModel(
         id=model_id, tenant_id=tenant_id, name=name, source="casting", engine=report.get("engine"),
@@ -325,7 +316,8 @@ async def accept_candidate(gw: "Gateway", tenant_id: str, casting_id: str, index
                                                 "latent_space")}
         | {"weights": weights} | diffusion_origin(report, chosen),
         weights_sha256=weights.get("sha256"), seed=chosen["seed"], casting_id=casting_id, candidate=index,
-        portrait=portrait.model_dump(), latent=latent.model_dump() if latent else None, embedding=embedding)
+        portrait=portrait.model_dump(), latent=latent.model_dump() if latent else None, embedding=embedding,
+        prepared_source=_planned(*writes[-1]).model_dump())
     await save_model(gw, model, writes)
     return model
 
@@ -341,22 +333,22 @@ def diffusion_origin(report: dict, chosen: dict) -> dict:
 
 
 async def import_portrait(gw: "Gateway", tenant_id: str, name: str, image: ObjectRef, consent: dict) -> VirtualModel:
-    """A shop's own portrait: the attestation is recorded with the model; there must be a face in it."""
+    """A shop's own portrait: the attestation is recorded with the model; its face must make a clean source
+    (the swapper's `prepare` step, whose output is kept with the model)."""
     model_id = new_id("vm")
-
-    def read() -> tuple[bytes, list[float]]:
-        data = gw.store.get_bytes(image.key)
-        return data, portrait_embedding(data, gw.settings.max_pixels, "the imported portrait")  # NoFaceFound → 422
-
-    data, embedding = await asyncio.to_thread(read)
+    prepared, embedding = await prepare_portrait(gw, tenant_id, image, "the imported portrait")
+    data = await asyncio.to_thread(gw.store.get_bytes, image.key)
     ext = image.key.rsplit(".", 1)[-1]
-    write = (f"tenants/{tenant_id}/models/{model_id}/portrait.{ext}", data, image.content_type)
+    prefix = f"tenants/{tenant_id}/models/{model_id}"
+    writes = [(f"{prefix}/portrait.{ext}", data, image.content_type),
+              (f"{prefix}/{PREPARED_SOURCE_FILE}", prepared, NPZ)]
     model = VirtualModel(id=model_id, tenant_id=tenant_id, name=name, source="import",
                          engine_info={"licence": "the shop's own portrait (rights attested)",
                                       "commercial_use": bool(consent.get("commercial_use_permitted")), "demo": False},
-                         portrait=_planned(*write).model_dump(), embedding=embedding,
+                         portrait=_planned(*writes[0]).model_dump(), embedding=embedding,
+                         prepared_source=_planned(*writes[1]).model_dump(),
                          consent={**consent, "recorded_at": utcnow().isoformat()})
-    await save_model(gw, model, [write])
+    await save_model(gw, model, writes)
     return model
 
 
@@ -384,21 +376,11 @@ async def add_example(gw: "Gateway", tenant_id: str, label: str, casting_id: str
     return example, {"fits": sum(rows), "does_not_fit": len(rows) - sum(rows)}
 
 
-def engine_weights(engine: str, store: ModelStore) -> tuple[str, str]:
-    """(weights name, sha256) that the engine's latents belong to."""
-    if engine == "demo":
-        from services.generator.engines.demo import DCGAN_WEIGHTS
-
-        return DCGAN_WEIGHTS.name, DCGAN_WEIGHTS.sha256
-    from services.generator.engines.stylegan2 import DEFAULT_WEIGHTS
-
-    store.require([DEFAULT_WEIGHTS])
-    return DEFAULT_WEIGHTS, store.records()[DEFAULT_WEIGHTS].sha256
-
-
 async def fit_category(gw: "Gateway", tenant_id: str, label: str, engine: str,
                        default_strength: float | None) -> Category:
-    from services.generator.casting import Direction, fit_direction, save_direction
+    """The generator's `fit` step on the label's examples (their latents); the direction it saved in the model
+    store is kept with the category too."""
+    from services.generator.contract import DIRECTION, FIT, FITS_INPUT, NOT_FITS_INPUT
 
     async with gw.reader() as session:
         examples = (await session.scalars(select(CategoryExample).where(
@@ -406,31 +388,24 @@ async def fit_category(gw: "Gateway", tenant_id: str, label: str, engine: str,
             CategoryExample.engine == engine))).all()
     if not examples:
         raise NotFound(f"no examples for category {label!r} with engine {engine!r}")
-
-    def fit() -> tuple[Category, dict]:
-        def load(ref: dict) -> np.ndarray:
-            return np.load(io.BytesIO(gw.store.get_bytes(ref["key"])), allow_pickle=False).reshape(-1)
-
-        positive = [load(e.latent) for e in examples if e.fits]
-        negative = [load(e.latent) for e in examples if not e.fits]
-        result = fit_direction(positive, negative)
-        store = model_store(gw)
-        weights_name, sha256 = engine_weights(engine, store)
-        strength = float(default_strength if default_strength is not None else result.default_strength)
-        direction = Direction(name=tenant_category_name(tenant_id, label), vector=result.vector,
-                              default_strength=strength, source=f"tenant examples ({label})")
-        save_direction(store, weights_name, sha256, int(result.vector.size), direction)
-        buffer = io.BytesIO()
-        np.save(buffer, result.vector, allow_pickle=False)
-        ref = gw.store.put(f"tenants/{tenant_id}/categories/{label}/direction-{engine}.npy", buffer.getvalue(), NPY)
-        report = {"fits": len(positive), "does_not_fit": len(negative),
-                  "training_accuracy": round(float(result.training_accuracy), 4),
-                  "shrinkage": round(float(result.shrinkage), 4),
-                  "fitted_strength": round(float(result.default_strength), 4), "weights": weights_name}
-        return Category(tenant_id=tenant_id, label=label, engine=engine, direction=ref.model_dump(),
-                        default_strength=strength, report=report, fitted_at=utcnow()), report
-
-    category, _ = await asyncio.to_thread(fit)
+    counts = {True: 0, False: 0}
+    inputs = {}
+    for example in examples:
+        inputs[f"{FITS_INPUT if example.fits else NOT_FITS_INPUT}-{counts[example.fits]}"] = ObjectRef(**example.latent)
+        counts[example.fits] += 1
+    params = {"name": tenant_category_name(tenant_id, label), "engine": engine, "source": f"tenant examples ({label})"}
+    if default_strength is not None:
+        params["default_strength"] = default_strength
+    step = Step(number=1, stage="generator", action=FIT, params=params, inputs=inputs)
+    outcome = await run_step(gw, tenant_id, step, f"category {label!r} cannot be fitted")
+    fitted = outcome["report"]
+    vector = await asyncio.to_thread(get_verified, gw.store, ObjectRef(**outcome["outputs"][DIRECTION]))
+    ref = await asyncio.to_thread(gw.store.put, f"tenants/{tenant_id}/categories/{label}/direction-{engine}.npy",
+                                  vector, NPY)
+    report = {k: fitted[k] for k in ("fits", "does_not_fit", "training_accuracy", "shrinkage", "fitted_strength",
+                                     "weights")}
+    category = Category(tenant_id=tenant_id, label=label, engine=engine, direction=ref.model_dump(),
+                        default_strength=fitted["default_strength"], report=report, fitted_at=utcnow())
     async with gw.sessionmaker() as session, session.begin():
         await session.merge(category)
     return category

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from services.gateway import provenance, webhooks
-from services.gateway.db.models import Casting, Job, JobEventRecord
+from services.gateway.db.models import INTERNAL_JOB, Casting, Job, JobEventRecord
 from services.gateway.jobs import TERMINAL, job_view, purge_objects, step_warnings
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind
 from shared.ids import utcnow
@@ -189,6 +189,8 @@ class JobEventConsumer:
                     webhook_jobs.append(("job.progress", job))
             session.add(JobEventRecord(job_id=job.id, sequence=event.sequence, kind=event.kind.value,
                                        stage=event.stage, step=event.step, at=event.at, data=data))
+            if job.kind == INTERNAL_JOB:  # a step the gateway runs for itself: the shop hears of its resource
+                webhook_jobs.clear()
             for event_type, target in webhook_jobs:
                 await webhooks.enqueue(session, job.tenant_id, event_type, await self._webhook_data(session, target,
                                                                                                   event_type))

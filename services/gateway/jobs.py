@@ -15,7 +15,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from services.gateway.db.models import IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel
+from services.gateway.db.models import INTERNAL_JOB, IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel
 from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimited
 from services.gateway.schemas import ImageSource, JobCreate, StepInput
 from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge
@@ -93,15 +93,17 @@ async def discard(gw: "Gateway", tenant_id: str, keys: list[str]) -> None:
 
 
 async def resolve_source(gw: "Gateway", session, tenant_id: str, source: ImageSource | StepInput,
-                         key_stem: str, stored: list[str] | None = None) -> ObjectRef:
-    """An image source as an ObjectRef: an upload, a key, a fetched URL, or a virtual model's portrait. The key
-    of an image it stores (a fetched URL) is appended to `stored`, for `discard` when the request fails."""
+                         key_stem: str, stored: list[str] | None = None, prepared: bool = False) -> ObjectRef:
+    """An image source as an ObjectRef: an upload, a key, a fetched URL, or a virtual model's portrait (its
+    prepared source instead when `prepared`, the input takes one and the model has one). The key of an image
+    it stores (a fetched URL) is appended to `stored`, for `discard` when the request fails."""
     if getattr(source, "virtual_model_id", None):
         model = await session.scalar(select(VirtualModel).where(
             VirtualModel.id == source.virtual_model_id, VirtualModel.tenant_id == tenant_id))
         if model is None:
             raise NotFound(f"virtual model {source.virtual_model_id!r} does not exist")
-        return ObjectRef(**{**model.portrait, "origin": identity_origin(model)})
+        face = model.prepared_source if prepared and model.prepared_source else model.portrait
+        return ObjectRef(**{**face, "origin": identity_origin(model)})
     if source.upload_id:
         upload = await session.scalar(select(Upload).where(Upload.id == source.upload_id,
                                                            Upload.tenant_id == tenant_id))
@@ -185,7 +187,8 @@ class ActiveJobCounts:
         now = time.monotonic()
         if cached is not None and now - cached[1] < self.ttl_s:
             return cached[0]
-        active_ids = select(Job.id).where(Job.tenant_id == tenant_id, Job.status.in_(ACTIVE)).limit(limit + 1)
+        active_ids = select(Job.id).where(Job.tenant_id == tenant_id, Job.status.in_(ACTIVE),
+                                          Job.kind != INTERNAL_JOB).limit(limit + 1)
         count = await session.scalar(select(func.count()).select_from(active_ids.subquery("active")))
         self._counts[tenant_id] = (count, now)
         return count
@@ -248,7 +251,7 @@ async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: 
                 raise InvalidInput(f"the {stage.name} step needs a face: give virtual_model_id")
             inputs["source"] = StepInput(virtual_model_id=spec.virtual_model_id)
         params = gw.catalog.validate_params(stage, step_spec.params, frozenset(inputs))
-        steps.append((number, stage.name, params, inputs))
+        steps.append((number, stage.name, params, inputs, stage.prepared_inputs))
 
     job_ids = [new_id("job") for _ in range(count)]
     batch_id = new_id("bat") if count > 1 else None
@@ -278,12 +281,13 @@ async def _store_and_insert(gw: "Gateway", principal: "Principal", spec: JobCrea
     tenant = principal.tenant_id
     async with gw.reader() as session:
         resolved_steps = []
-        for number, stage_name, params, inputs in steps:
+        for number, stage_name, params, inputs, prepared_inputs in steps:
             refs = {}
             for name, source in inputs.items():
                 stem = f"tenants/{tenant}/uploads/{new_id('upl')}"
                 async with naming(f"steps[{number - 1}].inputs.{name}"):
-                    refs[name] = await resolve_source(gw, session, tenant, source, stem, stored)
+                    refs[name] = await resolve_source(gw, session, tenant, source, stem, stored,
+                                                      prepared=name in prepared_inputs)
             resolved_steps.append(Step(number=number, stage=stage_name, params=params, inputs=refs))
         images: list[ObjectRef] = []
         for index, (job_id, source) in enumerate(zip(job_ids, spec.images)):
@@ -408,7 +412,8 @@ def _dt(value: Any) -> datetime | None:
 
 async def get_job(session, tenant_id: str, job_id: str, for_update: bool = False) -> Job:
     """`for_update` locks the row, so a job event applied at the same moment cannot be overwritten."""
-    query = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id, Job.deleted_at.is_(None))
+    query = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id, Job.deleted_at.is_(None),
+                              Job.kind != INTERNAL_JOB)
     job = await session.scalar(query.with_for_update() if for_update else query)
     if job is None:
         raise NotFound(f"job {job_id!r} does not exist")

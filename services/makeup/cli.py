@@ -30,7 +30,8 @@ def register(subparsers) -> None:
 
 def _makeup(args: argparse.Namespace) -> int:
     from services.local_run import run_stage_on_files
-    from services.makeup.stage import REFERENCE_INPUT, STAGE
+    from services.makeup.contract import REFERENCE_INPUT
+    from services.makeup.stage import STAGE
 
     raw = {"engine": args.engine, "intensity": args.intensity, "face_selector": args.face_selector,
            "face_index": args.face_index, "region_intensity": _region_intensities(args.region_intensity)}

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.errors import InvalidInput
+from services.makeup.looks import REGIONS, hex_rgb  # noqa: F401 (REGIONS: the regions, named with the colours)
 from shared.faces import bgr_to_lab
-
-REGIONS = ("lips", "eyeshadow", "eyeliner", "blush", "brows")
 
 # Order in which regions are composited: broad, soft regions first; the thin liner and the lips last,
 # so each region's colour is measured on the result of the ones beneath it.
@@ -55,10 +53,7 @@ class RegionColour:
 
 def hex_to_lab(colour: str) -> np.ndarray:
     """'#RRGGBB' (sRGB) to LAB with the same conversion as images."""
-    text = colour.strip().lstrip("#")
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise InvalidInput(f"colour {colour!r} is not an sRGB hex colour like '#A8162C'")
-    r, g, b = (int(text[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = hex_rgb(colour)
     return bgr_to_lab(np.array([[[b, g, r]]], dtype=np.uint8))[0, 0]
 
 

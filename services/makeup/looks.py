@@ -1,19 +1,30 @@
 """Named makeup looks (`looks.json`): region colours and intensities the landmarks engine applies
-when no reference photo is given."""
+when no reference photo is given. OpenCV-free (the makeup contract validates look names with it); LAB
+colours come from `services.makeup.colour` when asked for."""
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.makeup.colour import hex_to_lab
+from shared.errors import InvalidInput
 
 LOOKS_FILE = Path(__file__).with_name("looks.json")
 Region = Literal["lips", "eyeshadow", "eyeliner", "blush", "brows"]
+REGIONS: tuple[str, ...] = get_args(Region)
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """'#RRGGBB' (sRGB) as (r, g, b) 0–255; InvalidInput for anything else."""
+    text = colour.strip().lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise InvalidInput(f"colour {colour!r} is not an sRGB hex colour like '#A8162C'")
+    r, g, b = (int(text[i:i + 2], 16) for i in (0, 2, 4))
+    return r, g, b
 
 
 class LookRegion(BaseModel):
@@ -24,10 +35,12 @@ class LookRegion(BaseModel):
     @field_validator("colour")
     @classmethod
     def _is_hex(cls, value: str) -> str:
-        hex_to_lab(value)
+        hex_rgb(value)
         return value
 
     def lab(self) -> np.ndarray:
+        from services.makeup.colour import hex_to_lab
+
         return hex_to_lab(self.colour)
 
 

@@ -10,86 +10,14 @@ per-instance normalisation the result is the same as each event's own `run`.
 """
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from services.makeup.colour import REGIONS
+from services.makeup.contract import CONTRACT, REFERENCE_INPUT, MakeupParams, check_makeup_source
 from services.makeup.engines import REGISTRY
 from services.makeup.engines.request import MakeupRequest
-from services.makeup.looks import Region, load_looks, look_names
 from shared.errors import InvalidInput
-from shared.faces import FaceSelection
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, isolated, one_event
-
-REFERENCE_INPUT = "reference"
-Intensity = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class MakeupParams(FaceSelection):
-    """Face selection (`face_selector`, `face_index`) plus the look and how strongly to apply it."""
-    model_config = ConfigDict(extra="forbid")
-    engine: REGISTRY.name_field = REGISTRY.default
-    look: str | None = Field(None, description="preset name; or give a `reference` image input instead")
-    regions: list[Region] | None = Field(None, min_length=1, description="default: every region of the look")
-    intensity: Intensity = Field(1.0, description="0 = unchanged, 1 = the full look; scales every region")
-    region_intensity: dict[Region, Intensity] = Field(
-        default_factory=dict, description="per-region intensity (replaces a preset's own), times `intensity`")
-
-    @field_validator("look")
-    @classmethod
-    def _known_look(cls, value: str | None) -> str | None:
-        if value is not None and value not in load_looks():
-            raise ValueError(f"unknown look {value!r}; looks are {', '.join(look_names())}")
-        return value
-
-    @field_validator("regions")
-    @classmethod
-    def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("regions must not repeat")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "MakeupParams":
-        if self.face_selector == "reference":
-            raise ValueError("face_selector 'reference' is not available for makeup: its `reference` input is "
-                             "the makeup photo, another person; use largest, index or all")
-        if self.engine == "beautygan" and self.look is not None:
-            raise ValueError("the beautygan engine transfers from a reference photo; presets (`look`) "
-                             "need the landmarks engine")
-        if self.look is not None:
-            offered = load_looks()[self.look].regions
-            absent = [r for r in self.regions or () if r not in offered]
-            if absent:
-                raise ValueError(f"look {self.look!r} has no {', '.join(absent)}; it defines "
-                                 f"{', '.join(offered)}")
-        requested = self.regions if self.regions is not None else self._default_regions()
-        stray = [r for r in self.region_intensity if r not in requested]
-        if stray:
-            raise ValueError(f"region_intensity names {', '.join(stray)}, which is not among the regions "
-                             f"applied ({', '.join(requested)})")
-        return self
-
-    def _default_regions(self) -> list[str]:
-        if self.look is not None:
-            return list(load_looks()[self.look].regions)
-        return list(REGIONS)
-
-    def applied_regions(self) -> list[str]:
-        return list(self.regions) if self.regions is not None else self._default_regions()
-
-
-def check_makeup_source(params: MakeupParams, input_names: frozenset[str]) -> None:
-    """Exactly one source of the look: a preset or a reference photo."""
-    has_reference = REFERENCE_INPUT in input_names
-    if has_reference == (params.look is not None):
-        raise InvalidInput(
-            "give exactly one makeup source: a `look` (one of " + ", ".join(look_names()) + ") or a reference photo "
-            f"as the step input {REFERENCE_INPUT!r}" + (", not both" if has_reference else ""))
-
 
 def run_batch(items: list[tuple[MakeupParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
     """Make up every event: each is checked alone (images, the look's source), then the events of each
@@ -139,5 +67,4 @@ def _reference_image(inputs: StageInputs) -> np.ndarray | None:
 run = one_event(run_batch)
 
 
-STAGE = StageDefinition(name="makeup", params_model=MakeupParams, run=run, engines=REGISTRY, run_batch=run_batch,
-                        extra_inputs=(REFERENCE_INPUT,), check_inputs=check_makeup_source)
+STAGE = StageDefinition.implementing(CONTRACT, run=run, run_batch=run_batch)

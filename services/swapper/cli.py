@@ -30,7 +30,8 @@ def register(subparsers) -> None:
 
 def _swap(args: argparse.Namespace) -> int:
     from services.local_run import run_stage_on_files
-    from services.swapper.stage import REFERENCE_INPUT, SOURCE_INPUT, STAGE
+    from services.swapper.contract import REFERENCE_INPUT, SOURCE_INPUT
+    from services.swapper.stage import STAGE
 
     raw = {"engine": args.engine, "face_selector": args.face_selector, "face_index": args.face_index,
            "blend": args.blend, "color_match": args.color_match, "keep_occlusions": args.keep_occlusions}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from services.enhancer import contract as enhancer_contract
 from services.enhancer import stage as enhancer
 from services.enhancer.stage import STAGE
 from shared.errors import ImageTooLarge, NoFaceFound
@@ -101,7 +102,7 @@ def test_upscale_over_the_pixel_limit_is_refused_before_any_work(tmp_path, astro
 
 
 def test_params_are_checked():
-    assert STAGE.parse_params({}).pre_blur_sigma == enhancer.DEFAULT_PRE_BLUR_SIGMA
+    assert STAGE.parse_params({}).pre_blur_sigma == enhancer_contract.DEFAULT_PRE_BLUR_SIGMA
     for bad in ({"scale": 3}, {"blend": 1.5}, {"engine": "gfpgan"}, {"pre_blur_sigma": -1}, {"strength": 1}):
         with pytest.raises(ValidationError):
             STAGE.parse_params(bad)

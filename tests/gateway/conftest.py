@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from services.gateway.embedded import build
-from services.gateway.tenants import create_tenant
+from services.gateway.domain.tenants import create_tenant
 from shared.settings import Settings
 
 TEST_STAGES = {"invert": "tests.backbone.stages:INVERT", "invert2": "tests.backbone.stages:INVERT_AGAIN",
@@ -28,7 +28,7 @@ def gateway_settings(tmp_path, **overrides) -> Settings:
     values = dict(data_dir=tmp_path, extra_stages=TEST_STAGES, max_attempts=2, retry_backoff_s=0.01,
                   outbox_poll_s=0.05, rate_limit_per_s=10_000, rate_limit_burst=10_000,
                   webhook_retry_schedule_s=[0, 0.2, 0.2, 0.2, 0.2], sweep_interval_s=3600,
-                  model_dir=tmp_path / "models")
+                  model_dir=tmp_path / "models", internal_step_timeout_s=600)  # a shared CI machine may be slow
     values.update(overrides)
     return Settings(**values)
 

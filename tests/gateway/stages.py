@@ -10,12 +10,15 @@ from skimage import data as skdata
 
 from services.generator.engines.demo import LATENT_DIM
 from services.generator.stage import STAGE as REAL_GENERATOR
+from services.swapper.contract import PREPARE, PREPARED_SOURCE
+from services.swapper.stage import STAGE as REAL_SWAPPER
 from shared.stage import StageDefinition, StageOutput
 from tests.backbone.stages import TEST_ENGINE, NoParams
 
 
-# 224 px: the face (~79 px wide) clears the swapper's source minimum (64 px), which accepting a candidate checks
-PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (224, 224)).astype(np.int16)
+# 352 px: the face (~123 px wide) clears the swapper's source minimum (64 px), which accepting a candidate checks,
+# and needs no super-resolution (below 112 px), so the swapper's prepare step at accept stays quick
+PORTRAIT = cv2.resize(np.ascontiguousarray(skdata.astronaut()[0:256, 96:352, ::-1]), (352, 352)).astype(np.int16)
 
 
 def fake_generate(params, inputs, ctx) -> StageOutput:
@@ -32,8 +35,10 @@ def fake_generate(params, inputs, ctx) -> StageOutput:
     return StageOutput(image=None, report=report, artifacts=artifacts)
 
 
+# the real generator's other steps (a category's `fit`) run as they are
 FAKE_GENERATOR = StageDefinition(name="generator", params_model=REAL_GENERATOR.params_model, run=fake_generate,
-                                 engines=REAL_GENERATOR.engines, extra_inputs=REAL_GENERATOR.extra_inputs)
+                                 engines=REAL_GENERATOR.engines, extra_inputs=REAL_GENERATOR.extra_inputs,
+                                 actions=REAL_GENERATOR.actions)
 
 
 # ---- a stage that succeeds with warnings (the realism checks' "never a silent bad result") ----------------
@@ -49,3 +54,16 @@ def warn(params, inputs, ctx) -> StageOutput:
 
 
 WARN = StageDefinition(name="warn", params_model=NoParams, run=warn, engines=TEST_ENGINE)
+
+
+# ---- the real swapper, except that its prepare step answers as for a face ----------------------------------
+def prepare_as_for_a_face(params, inputs, ctx) -> StageOutput:
+    """For candidates drawn by random test pipelines (no face in them): a prepared source of no use to a swap
+    and a zero identity embedding, so that accepting such a candidate can be tested."""
+    return StageOutput(image=None, report={"stage": "swapper", "step": PREPARE, "embedding": [0.0] * 128},
+                       artifacts={PREPARED_SOURCE: {"format": np.array(0)}})
+
+
+FACE_PASSING_SWAPPER = StageDefinition.implementing(REAL_SWAPPER.contract, run=REAL_SWAPPER.run,
+                                                    run_batch=REAL_SWAPPER.run_batch,
+                                                    actions={PREPARE: prepare_as_for_a_face})

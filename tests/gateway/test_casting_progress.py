@@ -112,7 +112,7 @@ async def test_random_castings_and_the_limit_in_chunks(make_harness):
 
 # ---- progress while the casting runs --------------------------------------------------------------------
 async def test_candidates_show_while_the_casting_runs_and_can_be_accepted(make_harness, gate):
-    harness = await make_harness(stages=["generator"], extra_stages=GATED_STAGES)
+    harness = await make_harness(stages=["generator", "swapper"], extra_stages=GATED_STAGES)
     api = await harness.tenant()
     created = (await api.post("/v1/castings", json={"engine": "demo", "n": 6, "seed": 10})).json()
     assert created["expected"] == 6 and created["candidates"] == []
@@ -161,7 +161,7 @@ async def test_candidates_show_while_the_casting_runs_and_can_be_accepted(make_h
 
 
 async def test_a_canceled_casting_keeps_no_candidates_to_accept(make_harness, gate):
-    harness = await make_harness(stages=["generator"], extra_stages=GATED_STAGES)
+    harness = await make_harness(stages=["generator", "swapper"], extra_stages=GATED_STAGES)
     api = await harness.tenant()
     created = (await api.post("/v1/castings", json={"engine": "demo", "n": 3, "seed": 1})).json()
     for _ in range(400):
@@ -176,7 +176,7 @@ async def test_a_canceled_casting_keeps_no_candidates_to_accept(make_harness, ga
 async def test_a_failed_chunk_fails_the_casting_and_keeps_the_candidates_made(make_harness, gate):
     gate.set()
     FAIL_FROM.append(1)
-    harness = await make_harness(stages=["generator"], extra_stages=GATED_STAGES)
+    harness = await make_harness(stages=["generator", "swapper"], extra_stages=GATED_STAGES)
     api = await harness.tenant()
     created = (await api.post("/v1/castings", json={"engine": "demo", "n": 4, "seed": 30})).json()
     casting = await wait_casting(api, created["id"])

@@ -15,7 +15,8 @@ STAGES = {**TEST_STAGES, "generator": "tests.gateway.stages:FAKE_GENERATOR"}
 
 @pytest.fixture
 async def cast_api(make_harness):
-    harness = await make_harness(stages=["generator", "invert"], extra_stages=STAGES)
+    # the swapper prepares a virtual model's source when a candidate is accepted or a portrait imported
+    harness = await make_harness(stages=["generator", "invert", "swapper"], extra_stages=STAGES)
     return await harness.tenant()
 
 
@@ -219,7 +220,8 @@ async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, monkeypatc
     accepted = await api.post("/v1/virtual-models", json={"casting_id": casting["id"], "candidate": 1, "name": "B"})
     assert accepted.status_code == 201, accepted.text
     model = accepted.json()
-    assert sorted(store.list_keys(prefix)) == [f"{prefix}{model['id']}/latent.npy", f"{prefix}{model['id']}/portrait.png"]
+    assert sorted(store.list_keys(prefix)) == [f"{prefix}{model['id']}/latent.npy", f"{prefix}{model['id']}/portrait.png",
+                                               f"{prefix}{model['id']}/source.npz"]  # the prepared source (issue 13)
     assert store.head(model["portrait"]["key"]).sha256 == model["portrait"]["sha256"]
 
 

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from services.gateway import castings
 from services.generator import candidate_check
 from shared.weights import ModelStore
 from tests.generator.tiny_pipelines import save_tiny
@@ -16,10 +15,10 @@ OPENRAIL = "CreativeML-OpenRAIL-M"
 
 @pytest.fixture
 def faces_pass(monkeypatch):
-    """A random pipeline draws no face: the generator's face check and the gateway's portrait embedding answer
-    as for a face (both are tested on real portraits in tests/generator and tests/gateway)."""
+    """A random pipeline draws no face: the generator's face check answers as for a face, and so does the
+    swapper's prepare step at accept (FACE_PASSING_SWAPPER; both are tested on real portraits in
+    tests/generator, tests/swapper and tests/gateway)."""
     monkeypatch.setattr(candidate_check, "check_candidate", lambda image: candidate_check.CandidateCheck())
-    monkeypatch.setattr(castings, "portrait_embedding", lambda data, max_pixels, what: [0.0] * 128)
 
 
 async def wait_casting(api, casting_id: str) -> dict:
@@ -40,7 +39,8 @@ async def cast(api, **body) -> dict:
 
 
 async def test_a_diffusion_casting_with_a_category_and_a_brief(make_harness, tmp_path, faces_pass):
-    harness = await make_harness(stages=["generator"])
+    harness = await make_harness(stages=["generator", "swapper"],
+                                 extra_stages={"swapper": "tests.gateway.stages:FACE_PASSING_SWAPPER"})
     api = await harness.tenant()
     engines = {e["engine"]: e for e in (await api.get("/v1/engines")).json()["data"] if e["stage"] == "generator"}
     assert engines["diffusion"]["available"] is False

@@ -160,7 +160,7 @@ async def test_fetched_images_not_owned_by_a_job_are_swept(make_harness, image_s
 
     from shared.ids import utcnow
 
-    harness = await make_harness(allow_http_urls=True, netguard_allow_networks=["127.0.0.1/32"])
+    harness = await make_harness(stages=["swapper"], allow_http_urls=True, netguard_allow_networks=["127.0.0.1/32"])
     api = await harness.tenant()
     consent = {"subject_name": "a", "rights_holder": "b", "consent_obtained": True, "commercial_use_permitted": True,
                "evidence_reference": "c"}

@@ -59,7 +59,7 @@ async def test_active_job_quota(make_harness):
 
 
 async def test_two_tenants_cannot_see_each_others_resources(make_harness):
-    harness = await make_harness(stages=["generator", "invert"], extra_stages=STAGES, allow_http_urls=True,
+    harness = await make_harness(stages=["generator", "invert", "swapper"], extra_stages=STAGES, allow_http_urls=True,
                                  netguard_allow_networks=["127.0.0.1/32"])
     alice, bob = await harness.tenant("alice"), await harness.tenant("bob")
     # Alice's resources: a job, an upload, a casting, a virtual model, a webhook endpoint with a delivery.

@@ -16,7 +16,7 @@ from starlette.formparsers import MultiPartParser
 
 from services.gateway import jobs as job_service
 from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
-from services.gateway.db.models import Job, JobEventRecord
+from services.gateway.db.models import INTERNAL_JOB, Job, JobEventRecord
 from services.gateway.responses import json_response
 from services.gateway.schemas import BatchOut, JobCreate, JobList, JobOut, JobStatus
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedImage
@@ -157,7 +157,7 @@ async def create_job(request: Request, gw: GatewayDep, caller: Writer,
 async def list_jobs(gw: GatewayDep, caller: Reader, status: JobStatus | None = None,
                     created_after: datetime | None = None, batch_id: Annotated[str | None, Query(max_length=64)] = None,
                     cursor: Cursor = None, limit: Limit = 20) -> Response:
-    query = select(Job).where(Job.tenant_id == caller.tenant_id, Job.deleted_at.is_(None))
+    query = select(Job).where(Job.tenant_id == caller.tenant_id, Job.deleted_at.is_(None), Job.kind != INTERNAL_JOB)
     if status:
         query = query.where(Job.status == status)
     if created_after:

@@ -61,11 +61,15 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+# a stage step the gateway runs for itself (services.gateway.steps): never listed, counted or webhooked
+INTERNAL_JOB = "internal"
+
+
 class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
-    kind: Mapped[str] = mapped_column(String(20), default="photo")  # photo | casting
+    kind: Mapped[str] = mapped_column(String(20), default="photo")  # photo | casting | internal (INTERNAL_JOB)
     batch_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -203,6 +207,8 @@ class VirtualModel(Base):
     portrait: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ObjectRef
     latent: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)  # ObjectRef of the .npy
     embedding: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    # ObjectRef of the swapper's prepared source (.npz); None for models made before it existed
+    prepared_source: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     consent: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)  # imports: the rights attestation
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
