@@ -42,6 +42,7 @@ other bytes is loaded afresh and a worker loads a checkpoint once.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import threading
@@ -208,16 +209,26 @@ def cuda_available() -> bool:
 
 
 def nvidia_device_count() -> int:
-    """GPUs the NVIDIA driver reports through NVML (`nvmlDeviceGetCount_v2`), less those that
-    `CUDA_VISIBLE_DEVICES` hides entirely ("" or a list starting with -1); 0 without a driver. NVML, not
+    """GPUs the NVIDIA driver reports through NVML (`nvmlDeviceGetCount_v2`), no more than
+    `CUDA_VISIBLE_DEVICES` lists (none for "" or a list starting with -1); 0 without a driver. NVML, not
     the CUDA driver API: it creates no CUDA context, so a process that forks workers afterwards can
     still use CUDA in them (torch's PYTORCH_NVML_BASED_CUDA_CHECK makes the same choice)."""
-    import ctypes
     import os
 
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and (not visible.strip() or visible.strip().startswith("-1")):
         return 0
+    found = _nvml_device_count()
+    if visible is not None:
+        found = min(found, len([part for part in visible.split(",") if part.strip()]))
+    return found
+
+
+@functools.cache
+def _nvml_device_count() -> int:
+    """The driver's GPU count, asked once per process (GPUs do not come and go under a running worker)."""
+    import ctypes
+
     for library in ("libnvidia-ml.so.1", "nvml.dll"):
         try:
             nvml = ctypes.CDLL(library)
@@ -227,12 +238,9 @@ def nvidia_device_count() -> int:
             return 0
         try:
             count = ctypes.c_uint(0)
-            found = count.value if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else 0
+            return count.value if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else 0
         finally:
             nvml.nvmlShutdown()
-        if visible is not None:
-            found = min(found, len([part for part in visible.split(",") if part.strip()]))
-        return found
     return 0
 
 

@@ -112,10 +112,14 @@ def test_onnxruntime_cuda_needs_the_provider_and_a_gpu(monkeypatch, providers, g
     assert engines.onnxruntime_cuda_available() is expected
 
 
-@pytest.mark.parametrize("visible", ["", "-1", "-1,0"])
-def test_cuda_visible_devices_can_hide_every_gpu(monkeypatch, visible):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert engines.nvidia_device_count() == 0
+@pytest.mark.parametrize("visible, count", [("", 0), ("-1", 0), ("-1,0", 0), ("0,1", 2), ("3", 1), (None, 4)])
+def test_cuda_visible_devices_limits_the_gpus_the_driver_reports(monkeypatch, visible, count):
+    monkeypatch.setattr(engines, "_nvml_device_count", lambda: 4)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert engines.nvidia_device_count() == count
 
 
 def test_the_onnx_engines_are_onnxruntime_engines_and_choosing_their_device_imports_no_torch():
