@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from services.makeup.colour import REGIONS
+from services.makeup.color import REGIONS
 from services.makeup.engines import REGISTRY
 
 

@@ -42,7 +42,7 @@ MIN_REGION_PIXELS = 12  # fewer pixels than this (an occluded or closed region) 
 
 
 @dataclass(frozen=True)
-class RegionColour:
+class RegionColor:
     """A region's robust colour: per-channel median after trimming lightness outliers."""
     lab: np.ndarray  # (3,) float32
     pixels: int
@@ -51,13 +51,13 @@ class RegionColour:
         return [round(float(v), 2) for v in self.lab]
 
 
-def hex_to_lab(colour: str) -> np.ndarray:
+def hex_to_lab(color: str) -> np.ndarray:
     """'#RRGGBB' (sRGB) to LAB with the same conversion as images."""
-    r, g, b = hex_rgb(colour)
+    r, g, b = hex_rgb(color)
     return bgr_to_lab(np.array([[[b, g, r]]], dtype=np.uint8))[0, 0]
 
 
-def robust_region_colour(lab: np.ndarray, mask: np.ndarray) -> RegionColour | None:
+def robust_region_color(lab: np.ndarray, mask: np.ndarray) -> RegionColor | None:
     """Median colour of the mask's core (weight ≥ CORE), ignoring the darkest and brightest 10% of
     pixels by lightness (open-mouth shadow, teeth, specular highlights, stray lashes); None when too
     few pixels are visible."""
@@ -68,10 +68,10 @@ def robust_region_colour(lab: np.ndarray, mask: np.ndarray) -> RegionColour | No
     kept = pixels[(pixels[:, 0] >= low) & (pixels[:, 0] <= high)]
     if len(kept) < MIN_REGION_PIXELS:
         kept = pixels
-    return RegionColour(lab=np.median(kept, axis=0).astype(np.float32), pixels=int(len(pixels)))
+    return RegionColor(lab=np.median(kept, axis=0).astype(np.float32), pixels=int(len(pixels)))
 
 
-def region_offset(region: str, current: RegionColour, goal_lab: np.ndarray) -> np.ndarray:
+def region_offset(region: str, current: RegionColor, goal_lab: np.ndarray) -> np.ndarray:
     """The LAB offset that moves `current` to the goal: full chroma, bounded lightness."""
     rule = LIGHTNESS_RULES[region]
     d_lightness = float(np.clip(rule.share * (goal_lab[0] - current.lab[0]), -rule.max_shift, rule.max_shift))

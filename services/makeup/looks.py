@@ -1,6 +1,6 @@
 """Named makeup looks (`looks.json`): region colours and intensities the landmarks engine applies
 when no reference photo is given. OpenCV-free (the makeup contract validates look names with it); LAB
-colours come from `services.makeup.colour` when asked for."""
+colours come from `services.makeup.color` when asked for."""
 from __future__ import annotations
 
 import json
@@ -18,30 +18,30 @@ Region = Literal["lips", "eyeshadow", "eyeliner", "blush", "brows"]
 REGIONS: tuple[str, ...] = get_args(Region)
 
 
-def hex_rgb(colour: str) -> tuple[int, int, int]:
+def hex_rgb(color: str) -> tuple[int, int, int]:
     """'#RRGGBB' (sRGB) as (r, g, b) 0–255; InvalidInput for anything else."""
-    text = colour.strip().lstrip("#")
+    text = color.strip().lstrip("#")
     if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise InvalidInput(f"colour {colour!r} is not an sRGB hex colour like '#A8162C'")
+        raise InvalidInput(f"colour {color!r} is not an sRGB hex colour like '#A8162C'")
     r, g, b = (int(text[i:i + 2], 16) for i in (0, 2, 4))
     return r, g, b
 
 
 class LookRegion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    colour: str = Field(description="sRGB hex of the product on skin, e.g. '#A8162C'")
+    color: str = Field(description="sRGB hex of the product on skin, e.g. '#A8162C'")
     intensity: float = Field(ge=0.0, le=1.0)
 
-    @field_validator("colour")
+    @field_validator("color")
     @classmethod
     def _is_hex(cls, value: str) -> str:
         hex_rgb(value)
         return value
 
     def lab(self) -> np.ndarray:
-        from services.makeup.colour import hex_to_lab
+        from services.makeup.color import hex_to_lab
 
-        return hex_to_lab(self.colour)
+        return hex_to_lab(self.color)
 
 
 class Look(BaseModel):

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from services.makeup.colour import (LIGHTNESS_RULES, MIN_REGION_PIXELS, REGIONS, RegionColour, hex_to_lab,
-                                    region_offset, robust_region_colour)
+from services.makeup.color import (LIGHTNESS_RULES, MIN_REGION_PIXELS, REGIONS, RegionColor, hex_to_lab,
+                                    region_offset, robust_region_color)
 from services.makeup.looks import LOOKS_FILE, load_looks
 from services.makeup.regions import eyeliner_mask
 from shared.errors import InvalidInput
@@ -15,7 +15,7 @@ from shared.faces import MESH_TEMPLATE, align_face, face_mesh, largest_face, reg
 
 
 def test_offset_moves_chroma_fully_and_lightness_by_a_bounded_share():
-    current = RegionColour(lab=np.array([70.0, 15.0, 12.0], np.float32), pixels=100)
+    current = RegionColor(lab=np.array([70.0, 15.0, 12.0], np.float32), pixels=100)
     goal = np.array([10.0, 60.0, 30.0], np.float32)
     for region, rule in LIGHTNESS_RULES.items():
         offset = region_offset(region, current, goal)
@@ -24,25 +24,25 @@ def test_offset_moves_chroma_fully_and_lightness_by_a_bounded_share():
         assert abs(offset[0]) < 60.0
 
 
-def test_robust_colour_ignores_highlights_and_shadows():
+def test_robust_color_ignores_highlights_and_shadows():
     rng = np.random.default_rng(0)
     lab = np.zeros((20, 20, 3), np.float32)
     lab[...] = [50.0, 40.0, 20.0]
     lab += rng.normal(0, 1.0, lab.shape).astype(np.float32)
     lab[0, :8] = [100.0, 0.0, 0.0]  # specular highlight
     lab[1, :8] = [5.0, 0.0, 0.0]  # open-mouth shadow
-    colour = robust_region_colour(lab, np.ones((20, 20), np.float32))
-    assert colour.lab == pytest.approx([50.0, 40.0, 20.0], abs=0.5)
+    color = robust_region_color(lab, np.ones((20, 20), np.float32))
+    assert color.lab == pytest.approx([50.0, 40.0, 20.0], abs=0.5)
 
 
-def test_robust_colour_is_none_when_too_few_pixels_are_inside():
+def test_robust_color_is_none_when_too_few_pixels_are_inside():
     lab = np.full((10, 10, 3), 50.0, np.float32)
     mask = np.zeros((10, 10), np.float32)
     mask.flat[:MIN_REGION_PIXELS - 1] = 1.0
-    assert robust_region_colour(lab, mask) is None
+    assert robust_region_color(lab, mask) is None
 
 
-def test_hex_colours_convert_and_bad_ones_are_refused():
+def test_hex_colors_convert_and_bad_ones_are_refused():
     assert hex_to_lab("#FFFFFF") == pytest.approx([100.0, 0.0, 0.0], abs=0.01)
     red = hex_to_lab("#FF0000")
     assert red[1] > 70 and red[2] > 60

@@ -2,7 +2,7 @@
 
 For each requested region the goal colour is either the reference face's robust colour of that
 region or a preset's colour. The target's own region colour is measured the same way, and the
-difference (full chroma, bounded lightness: `services.makeup.colour`) is spread over the region's
+difference (full chroma, bounded lightness: `services.makeup.color`) is spread over the region's
 soft mask as a smooth LAB offset field. That field is computed on the aligned crop, warped back
 into the photo and added to the photo's own pixels, so texture and shading stay at the photo's
 native resolution and every pixel the field does not reach is copied byte for byte.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from services.makeup.colour import COMPOSITE_ORDER, CORE, REGIONS, RegionColour, region_offset, robust_region_colour
+from services.makeup.color import COMPOSITE_ORDER, CORE, REGIONS, RegionColor, region_offset, robust_region_color
 from services.makeup.engines import REGISTRY
 from services.makeup.engines.geometry import face_geometry, reference_geometry
 from services.makeup.engines.request import MakeupRequest, region_weights
@@ -42,11 +42,11 @@ class RegionGoal:
 
 
 # ---- reference analysis ---------------------------------------------------------------------------
-_reference_cache: OrderedDict[str, dict[str, RegionColour | None]] = OrderedDict()
+_reference_cache: OrderedDict[str, dict[str, RegionColor | None]] = OrderedDict()
 _reference_lock = threading.Lock()
 
 
-def reference_colours(reference: np.ndarray) -> dict[str, RegionColour | None]:
+def reference_colors(reference: np.ndarray) -> dict[str, RegionColor | None]:
     """Robust colour of every makeup region of the reference's largest face (None: not visible).
 
     Cached by pixel content: a shop applies one reference look to many product photos.
@@ -60,12 +60,12 @@ def reference_colours(reference: np.ndarray) -> dict[str, RegionColour | None]:
             return _reference_cache[key]
     geometry = reference_geometry(reference)
     lab = bgr_to_lab(geometry.aligned.crop)
-    colours = {region: robust_region_colour(lab, geometry.mask(region)) for region in REGIONS}
+    colors = {region: robust_region_color(lab, geometry.mask(region)) for region in REGIONS}
     with _reference_lock:
-        _reference_cache[key] = colours
+        _reference_cache[key] = colors
         while len(_reference_cache) > REFERENCE_CACHE_SIZE:
             _reference_cache.popitem(last=False)
-    return colours
+    return colors
 
 
 # ---- application -----------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def apply_to_face(image: np.ndarray, face: Face, goals: dict[str, RegionGoal]) -
     for region in (r for r in COMPOSITE_ORDER if r in goals):
         goal = goals[region]
         mask = geometry.mask(region)
-        current = robust_region_colour(crop_lab + offsets, mask)
+        current = robust_region_color(crop_lab + offsets, mask)
         if current is None:
             skipped[region] = "region not visible on the target face"
             continue
@@ -155,10 +155,10 @@ def region_goals(params, reference: np.ndarray | None) -> tuple[dict[str, Region
         look: Look = load_looks()[params.look]
         weights = region_weights(params, lambda region: look.regions[region].intensity)
         return {r: RegionGoal(lab=look.regions[r].lab(), weight=w) for r, w in weights.items()}, {}
-    colours = reference_colours(reference)
+    colors = reference_colors(reference)
     weights = region_weights(params, lambda region: 1.0)
-    goals = {r: RegionGoal(lab=colours[r].lab, weight=w) for r, w in weights.items() if colours[r] is not None}
-    unavailable = {r: "region not visible on the reference face" for r in weights if colours[r] is None}
+    goals = {r: RegionGoal(lab=colors[r].lab, weight=w) for r, w in weights.items() if colors[r] is not None}
+    unavailable = {r: "region not visible on the reference face" for r in weights if colors[r] is None}
     if not goals:
         raise InvalidInput("none of the requested regions (" + ", ".join(weights) + ") is visible on the "
                            "reference face")
