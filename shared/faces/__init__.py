@@ -5,7 +5,7 @@ Images are H×W×3 uint8 BGR arrays (decode uploads with `shared.images.decode_i
 (x, y) float pixels. Models ship inside pinned packages and are hash-checked at load
 (`shared.faces.packaged_models`); each thread gets its own model instances. Code outside the toolkit
 imports the names below from `shared.faces`; the submodules are layered, each importing only from the
-layers below it (checked by tests/faces/test_layers.py):
+layers below it (the import-linter layers contract in pyproject.toml):
 
 1. `types`, `packaged_models` — the face record and input check; the packaged model files
 2. `align` — geometry: templates, similarity transforms, `apply_affine`, warps

@@ -1,62 +1,54 @@
-"""The face toolkit's layering (shared/faces/__init__.py): each module imports only from the layers below
-it, so the toolkit has no import cycle; code outside it uses the names the package exports."""
+"""The face toolkit's layering: `lint-imports` keeps the layers contract in pyproject.toml (run by
+tests/test_import_boundaries.py); these tests check that every toolkit module has a layer there, that the
+tool sees an upward import, and that code outside the toolkit uses the names the package exports."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import textwrap
+import tomllib
 from pathlib import Path
 
 import shared.faces
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "shared" / "faces"
-
-# bottom to top; modules in one layer may not import each other
-LAYERS = (
-    {"types", "packaged_models"},
-    {"align"},
-    {"detect", "identity", "mesh", "onnx_models"},
-    {"select"},
-    {"masks", "paste", "color"},
-    {"metrics"},
-    {"realism"},
-    {"cli"},
-)
-LAYER_OF = {module: level for level, modules in enumerate(LAYERS) for module in modules}
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def toolkit_imports(path: Path) -> set[str]:
-    """The shared.faces submodules a file imports (at any depth: function-level imports count too)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "shared.faces":
-                found.update(alias.name for alias in node.names if alias.name in LAYER_OF)
-            elif node.module.startswith("shared.faces."):
-                found.add(node.module.split(".")[2])
-        elif isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[2] for alias in node.names if alias.name.startswith("shared.faces."))
-    return found
+def faces_contract() -> dict:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c.get("containers") == ["shared.faces"])
 
 
 def test_every_toolkit_module_has_a_layer():
+    layered = {module.strip() for layer in faces_contract()["layers"] for module in layer.split("|")}
     modules = {path.stem for path in FACES.glob("*.py")} - {"__init__"}
-    assert modules == set(LAYER_OF), "add the new module to LAYERS here and to the list in shared/faces/__init__.py"
+    assert modules == layered, "give the new module a layer in pyproject.toml and in shared/faces/__init__.py"
 
 
-def test_each_module_imports_only_from_the_layers_below_it():
-    upward = []
-    for module, level in LAYER_OF.items():
-        for imported in toolkit_imports(FACES / f"{module}.py"):
-            if LAYER_OF[imported] >= level:
-                upward.append(f"{module} (layer {level + 1}) imports {imported} (layer {LAYER_OF[imported] + 1})")
-    assert not upward, upward
+def test_the_check_sees_an_upward_import(tmp_path):
+    """The reference selector embeds faces, so `select` imports `identity`: with `identity` put above
+    `select`, the same tool must report that import (a kept contract would prove nothing otherwise)."""
+    layers = [[module.strip() for module in layer.split("|")] for layer in faces_contract()["layers"]]
+    swapped = [" | ".join(module for module in layer if module != "identity") for layer in layers]
+    swapped.insert(swapped.index("select"), "identity")
+    config = tmp_path / "faces.toml"
+    config.write_text(textwrap.dedent(f"""
+        [tool.importlinter]
+        root_packages = ["shared"]
 
-
-def test_the_checker_sees_an_upward_import(tmp_path):
-    module = tmp_path / "identity.py"
-    module.write_text("def similarity():\n    from shared.faces.select import largest_face\n")
-    assert toolkit_imports(module) == {"select"}
-    assert LAYER_OF["select"] > LAYER_OF["identity"]
+        [[tool.importlinter.contracts]]
+        name = "identity above select"
+        type = "layers"
+        containers = ["shared.faces"]
+        layers = {swapped!r}
+        """))
+    result = subprocess.run([str(LINT_IMPORTS), "--no-cache", str(config)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode != 0
+    assert "shared.faces.select -> shared.faces.identity" in result.stdout
 
 
 def test_code_outside_the_toolkit_uses_the_package_names():
