@@ -100,7 +100,7 @@ async def _with_database(work):
 
 
 def _tenants_create(args) -> int:
-    from services.gateway.tenants import create_tenant
+    from services.gateway.domain.tenants import create_tenant
 
     async def work(sessionmaker):
         return await create_tenant(sessionmaker, args.name, scopes=[args.scope],

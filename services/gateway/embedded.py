@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from services.gateway.app import SHUTDOWN_GRACE_S, Gateway, create_app
 from services.gateway.auth import create_key, hash_secret, parse_token
 from services.gateway.db.models import ApiKey, Tenant
-from services.gateway.tenants import ensure_tenant_with_key
+from services.gateway.domain.tenants import ensure_tenant_with_key
 from services.stages import load_stage_by_name, stage_names
 from shared.bus.memory import MemoryBus
 from shared.ids import new_id, utcnow

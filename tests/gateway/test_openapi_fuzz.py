@@ -13,7 +13,7 @@ import uvicorn
 from hypothesis import HealthCheck, settings
 
 from services.gateway.embedded import build
-from services.gateway.tenants import create_tenant
+from services.gateway.domain.tenants import create_tenant
 from tests.gateway.conftest import TEST_STAGES, gateway_settings
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import update
 
 from services.gateway.db.models import Job
-from services.gateway.tenants import create_tenant
+from services.gateway.domain.tenants import create_tenant
 from services.gateway.watchdog import DEADLINE_CODE
 from shared.ids import utcnow
 from shared.store import cancel_marker_key

@@ -155,7 +155,7 @@ async def test_state_change_committed_before_a_crash_is_delivered_after_restart(
     delivery loop runs; the next gateway on the same database delivers the webhook."""
     from services.gateway.db.session import migrate
     from services.gateway.embedded import build
-    from services.gateway.tenants import create_tenant
+    from services.gateway.domain.tenants import create_tenant
     from shared.events import JobEvent, JobEventKind, StepOutcome
     from shared.ids import utcnow
     from tests.gateway.conftest import Api, gateway_settings

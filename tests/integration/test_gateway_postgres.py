@@ -24,7 +24,7 @@ from services.gateway.db.models import Job, WebhookEndpoint
 from services.gateway.db.session import migrate
 from services.gateway.jobs import FilePart, submit
 from services.gateway.schemas import JobCreate
-from services.gateway.tenants import create_tenant as make_tenant
+from services.gateway.domain.tenants import create_tenant as make_tenant
 from services.gateway.webhooks import new_secret
 from shared.ids import new_id, random_hex
 from shared.settings import Settings

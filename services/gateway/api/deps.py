@@ -1,22 +1,68 @@
-"""Dependencies shared by the routers: the gateway, the caller (API key → tenant, scope, rate limit)."""
+"""Dependencies shared by the routers: the caller (API key → tenant, scope, rate limit) and the parts of the
+running gateway that a domain function takes explicitly (settings, object store, database sessions, the key
+cache, the address policy, the webhook deliverer).
+
+They read `request.app.state.gateway` (set by `create_app`) without importing `services.gateway.app`, so the
+app imports the routers and nothing here imports the app back."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.gateway.app import Gateway
-from services.gateway.auth import Principal, token_from_request
+from services.gateway.auth import KeyVerifier, Principal, token_from_request
+from services.gateway.catalog import StageCatalog
+from services.gateway.netguard import AddressPolicy
 from services.gateway.problems import Unauthorized
+from services.gateway.webhooks import WebhookDeliverer
+from shared.settings import Settings
+from shared.store import ObjectStore
 
 
-def get_gateway(request: Request) -> Gateway:
+def get_gateway(request: Request) -> Any:
+    """The running gateway (owner of the loops); only /readyz and the routers not yet split into domain
+    modules take it whole."""
     return request.app.state.gateway
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.gateway.settings
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.gateway.store
+
+
+def get_sessions(request: Request) -> async_sessionmaker:
+    """Sessions for writes: `async with sessions() as s, s.begin():` is one transaction."""
+    return request.app.state.gateway.sessionmaker
+
+
+def get_reader(request: Request) -> async_sessionmaker:
+    """Sessions for reads in autocommit (one round trip per lookup)."""
+    return request.app.state.gateway.reader
+
+
+def get_keys(request: Request) -> KeyVerifier:
+    return request.app.state.gateway.keys
+
+
+def get_address_policy(request: Request) -> AddressPolicy:
+    return request.app.state.gateway.http.policy
+
+
+def get_deliverer(request: Request) -> WebhookDeliverer:
+    return request.app.state.gateway.deliverer
+
+
+def get_catalog(request: Request) -> StageCatalog:
+    return request.app.state.gateway.catalog
 
 
 def require(scope: str):
     async def principal(request: Request) -> Principal:
-        gw: Gateway = request.app.state.gateway
+        gw = request.app.state.gateway
         token = token_from_request(request)
         address = request.client.host if request.client else "unknown"
         gw.auth_failures.check(address)
@@ -32,7 +78,15 @@ def require(scope: str):
     return principal
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+GatewayDep = Annotated[Any, Depends(get_gateway)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+Sessions = Annotated[async_sessionmaker, Depends(get_sessions)]
+ReadSessions = Annotated[async_sessionmaker, Depends(get_reader)]
+Keys = Annotated[KeyVerifier, Depends(get_keys)]
+Policy = Annotated[AddressPolicy, Depends(get_address_policy)]
+Deliverer = Annotated[WebhookDeliverer, Depends(get_deliverer)]
+Catalog = Annotated[StageCatalog, Depends(get_catalog)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
