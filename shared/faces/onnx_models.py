@@ -91,7 +91,7 @@ class ArcFaceRecogniser:
         return Identity.average(self.embed(np.stack([self.crop(pixels, face) for pixels, face in photos])))
 
 
-def convert(converter: OnnxModel, embeddings: np.ndarray) -> np.ndarray:
+def convert_embeddings(converter: OnnxModel, embeddings: np.ndarray) -> np.ndarray:
     """w600k embeddings [N,512] through a crossface converter (ghost's or simswap's identity space)."""
     return converter.run({"embedding": np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_SIZE)})["embedding"]
 

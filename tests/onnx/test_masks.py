@@ -7,8 +7,7 @@ import pytest
 from services.swapper.engines.onnx_swap import ENGINE_CLASSES
 from shared.engines import CPU
 from shared.errors import WeightsMismatch
-from shared.faces.onnx_models import (OCCLUDER_SIGNATURE, PARSER_CLASSES, PARSER_SIGNATURE, FaceParser, Occluder,
-                                      imported_masks)
+from shared.faces import OCCLUDER_SIGNATURE, PARSER_CLASSES, PARSER_SIGNATURE, FaceParser, Occluder, imported_masks
 from shared.onnx_catalog import CARDS
 from shared.onnx_runner import Execution, load_from_store
 from tests.onnx import tiny

@@ -8,7 +8,7 @@ import pytest
 from services.swapper.engines.onnx_swap import ENGINE_CLASSES, model_crop
 from shared.engines import CPU
 from shared.errors import EngineUnavailable, WeightsMismatch
-from shared.faces.onnx_models import Identity
+from shared.faces import Identity
 from shared.onnx_catalog import ARCFACE, CARDS, CROSSFACE_GHOST, CROSSFACE_SIMSWAP, cards
 from tests.onnx import tiny
 from tests.onnx.conftest import source_face, target_face, uniform

@@ -21,8 +21,7 @@ import numpy as np
 from services.enhancer.engines import REGISTRY
 from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable
-from shared.faces import AlignedFace, Face, align_face
-from shared.faces.onnx_models import image_tensor, tensor_image
+from shared.faces import AlignedFace, Face, align_face, image_tensor, tensor_image
 from shared.onnx_catalog import ModelCard, cards, class_name
 from shared.onnx_runner import OnnxModel, Signature, TensorSpec, execution_for, load_from_store
 from shared.weights import ModelRecord, ModelStore

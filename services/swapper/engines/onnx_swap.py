@@ -42,9 +42,9 @@ from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable, WeightsMismatch
-from shared.faces import Face, similarity_matrix, template_points, warp_to_crop
-from shared.faces.onnx_models import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks,
-                                      Identity, convert, image_tensor, imported_masks, tensor_image)
+from shared.faces import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, Face, FaceMasks, Identity,
+                          convert_embeddings, image_tensor, imported_masks, similarity_matrix, template_points,
+                          tensor_image, warp_to_crop)
 from shared.onnx_catalog import ARCFACE, CARDS, ModelCard, cards, class_name
 from shared.onnx_runner import (Execution, OnnxModel, Signature, TensorSpec, execution_for, last_initializer,
                                 load_from_store)
@@ -239,7 +239,7 @@ def embedding_feed(kind: str, identity: Identity, *, emap: np.ndarray | None = N
     if kind == "normed":
         return identity.embedding_norm.astype(np.float32)
     if kind in ("ghost", "simswap"):
-        converted = convert(converter, identity.embedding[None])[0]
+        converted = convert_embeddings(converter, identity.embedding[None])[0]
         return (converted if kind == "ghost" else converted / np.linalg.norm(converted)).astype(np.float32)
     raise ValueError(f"unknown identity kind {kind!r}")
 
