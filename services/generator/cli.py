@@ -63,7 +63,7 @@ def _engine_args(parser) -> None:
 def _engine(args) -> str:
     """The engine the arguments name: `--engine`, else stylegan2 when `--weights` names its weights, else the
     default every entry point shares."""
-    from services.generator.stage import DEFAULT_ENGINE
+    from services.generator.contract import DEFAULT_ENGINE
 
     return args.engine or ("stylegan2" if args.weights else DEFAULT_ENGINE)
 
@@ -81,7 +81,7 @@ def _generate(args) -> int:
     from services.generator.stage import STAGE
     from shared.stage import StageInputs
 
-    from services.generator.stage import consecutive_seeds
+    from services.generator.contract import consecutive_seeds
     from shared.errors import InvalidInput
 
     if args.seed is not None and args.seeds:

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.generator import casting
-# DEFAULT_ENGINE and consecutive_seeds are the stage's too: the CLI reads them here
-from services.generator.contract import (CONTRACT, DEFAULT_ENGINE, DIRECTION, FIT, FITS_INPUT, MAX_NEAR,  # noqa: F401
-                                         NEAR_INPUT, NOT_FITS_INPUT, SEED_MAX, FitParams, GeneratorParams,
-                                         consecutive_seeds, steering_requests)
+from services.generator.contract import (CONTRACT, DIRECTION, FIT, FITS_INPUT, MAX_NEAR, NEAR_INPUT, NOT_FITS_INPUT,
+                                         SEED_MAX, FitParams, GeneratorParams, steering_requests)
 from services.generator.engines import DCGAN_WEIGHTS, REGISTRY, STYLEGAN2_DEFAULT_WEIGHTS
 from services.generator.engines.base import CastingEngine
 from shared.errors import InvalidInput

@@ -9,7 +9,8 @@ import pytest
 
 from services.gateway.schemas import CastingCreate
 from services.generator import cli as generator_cli
-from services.generator.stage import STAGE, consecutive_seeds
+from services.generator.contract import consecutive_seeds
+from services.generator.stage import STAGE
 from shared.weights import ModelStore
 
 
