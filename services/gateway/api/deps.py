@@ -1,11 +1,12 @@
 """Dependencies shared by the routers: the caller (API key → tenant, scope, rate limit) and the parts of the
 running gateway that a domain function takes explicitly (settings, object store, database sessions, the key
-cache, the address policy, the webhook deliverer).
+cache, the address policy, the webhook deliverer, the stage-step runner).
 
 They read `request.app.state.gateway` (set by `create_app`) without importing `services.gateway.app`, so the
 app imports the routers and nothing here imports the app back."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -13,8 +14,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.gateway.auth import KeyVerifier, Principal, token_from_request
 from services.gateway.catalog import StageCatalog
+from services.gateway.domain import StepRunner
 from services.gateway.netguard import AddressPolicy
 from services.gateway.problems import Unauthorized
+from services.gateway.steps import run_step
 from services.gateway.webhooks import WebhookDeliverer
 from shared.settings import Settings
 from shared.store import ObjectStore
@@ -60,6 +63,11 @@ def get_catalog(request: Request) -> StageCatalog:
     return request.app.state.gateway.catalog
 
 
+def get_step_runner(request: Request) -> StepRunner:
+    """`run_step` on this gateway: one stage step for a tenant, waited for."""
+    return partial(run_step, request.app.state.gateway)
+
+
 def require(scope: str):
     async def principal(request: Request) -> Principal:
         gw = request.app.state.gateway
@@ -87,6 +95,7 @@ Keys = Annotated[KeyVerifier, Depends(get_keys)]
 Policy = Annotated[AddressPolicy, Depends(get_address_policy)]
 Deliverer = Annotated[WebhookDeliverer, Depends(get_deliverer)]
 Catalog = Annotated[StageCatalog, Depends(get_catalog)]
+Steps = Annotated[StepRunner, Depends(get_step_runner)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
