@@ -28,7 +28,6 @@ from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TA
 from shared.faces import (AlignedFace, Face, RealismThresholds, apply_affine, cosine_similarity, face_edge_px,
                           face_oval_mask, identity_embedding, paste_back, realism_figures, realism_warnings,
                           region_mask, seam_delta_e, sharpness_ratio, warp_mask_to_image)
-from shared.engines import EngineInfo
 
 CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
@@ -68,10 +67,11 @@ def _change_box_weight(face: Face, aligned: AlignedFace) -> np.ndarray:
 
 
 def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped: EngineOutput,
-              source: SourceFace, engine: EngineInfo, *, color_match: bool, blend: float,
+              source: SourceFace, credits: dict, *, color_match: bool, blend: float,
               keep_occlusions: bool, thresholds: RealismThresholds | None = None) -> dict:
     """Blend one swapped face into `out` (in place) and return its report with its realism figures,
-    `quality` ("pass"/"warn") and `warnings`.
+    `quality` ("pass"/"warn") and `warnings`; `credits` is the run's `shared.engines.licence_report`
+    (the engine, its licence and commercial use as loaded).
 
     The weight is the face oval × where the engine's face is usable (the source's clean skin) × not
     the target's occluders and hands × not the target's lips and mouth × the forehead taper; inside
@@ -122,7 +122,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
     embedding = identity_embedding(out, target.face)
-    report = _face_report(out, original, target, weight, source, engine, color_matched,
+    report = _face_report(out, original, target, weight, source, credits, color_matched,
                           occluded=float(occluders.sum()) / oval_area, result_embedding=embedding)
     report["detail_gain"] = round(float(detail_gain), 2)
     report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding,
@@ -199,7 +199,7 @@ def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _face_report(out: np.ndarray, original: np.ndarray, target: TargetFace, weight: np.ndarray,
-                 source: SourceFace, engine: EngineInfo, color_matched: bool, occluded: float,
+                 source: SourceFace, credits: dict, color_matched: bool, occluded: float,
                  result_embedding: np.ndarray) -> dict:
     face = target.face
     x0, y0, x1, y1 = change_box(face, out.shape)
@@ -214,7 +214,7 @@ def _face_report(out: np.ndarray, original: np.ndarray, target: TargetFace, weig
             seams[name] = None
     return {
         **face.as_dict(),
-        "engine": engine.name, "licence": engine.licence, "commercial_use": engine.commercial_use,
+        "engine": credits["engine"], "licence": credits["licence"], "commercial_use": credits["commercial_use"],
         "identity_similarity": round(cosine_similarity(result_embedding, source.embedding), 4),
         **seams,
         "color_matched": color_matched,

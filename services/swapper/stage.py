@@ -124,13 +124,12 @@ def _finish(event: _Event, swapped: list, thresholds: RealismThresholds, engine)
     commercial use by the one rule: `shared.engines.licence_report`), each swapped face with its realism
     figures and verdict, each face left alone with its reason, and every warning gathered at the top so
     the job carries it."""
-    params, info, licences = event.params, engine.info, licence_report(engine)
+    params, licences = event.params, licence_report(engine)
     out = event.image.copy()
-    faces = [compose.composite(out, event.image, target, result, event.source, info, color_match=params.color_match,
-                               blend=params.blend, keep_occlusions=params.keep_occlusions, thresholds=thresholds)
+    faces = [compose.composite(out, event.image, target, result, event.source, licences,
+                               color_match=params.color_match, blend=params.blend,
+                               keep_occlusions=params.keep_occlusions, thresholds=thresholds)
              for target, result in zip(event.targets, swapped)]
-    for face in faces:  # a face carries the run's licence and commercial use, not the published ones
-        face.update(licence=licences["licence"], commercial_use=licences["commercial_use"])
     faces += [compose.left_alone(face, "face-cut-by-frame") for face in event.cut]
     faces.sort(key=lambda face: face["box"][0])
     warnings = [{**warning, "face": index} for index, face in enumerate(faces) for warning in face["warnings"]]

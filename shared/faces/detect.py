@@ -139,9 +139,12 @@ def _search(image: np.ndarray, searched: np.ndarray, to_original: np.ndarray | N
             min_face_px: float, exhaustive: bool, max_pixels: int = SEARCH_MAX_PIXELS) -> list[Face]:
     """Pyramid over `searched` (the image or a turned copy), confirmation on `image`."""
     faces: list[Face] = []
-    for scale in pyramid_scales(searched.shape[0], searched.shape[1], min_face_px, max_pixels):
+    scales = pyramid_scales(searched.shape[0], searched.shape[1], min_face_px, max_pixels)
+    # every level is reduced from the finest one, not from the photo: one pass over a large photo, not one per level
+    finest = downscale(searched, scales[-1])
+    for scale in scales:
         check_time_budget()
-        candidates = _detect_level(searched, scale)
+        candidates = _detect_level(searched.shape, downscale(finest, scale / scales[-1]))
         if to_original is not None:
             candidates = [_map_candidate(c, to_original) for c in candidates]
         candidates = [c for c in candidates if not any(_contains(f, c) for f in faces)]
@@ -154,8 +157,8 @@ def _search(image: np.ndarray, searched: np.ndarray, to_original: np.ndarray | N
     return faces
 
 
-def _detect_level(image: np.ndarray, scale: float) -> list[_Candidate]:
-    level = downscale(image, scale)
+def _detect_level(shape: tuple[int, ...], level: np.ndarray) -> list[_Candidate]:
+    """YuNet candidates on one pyramid level, in the coordinates of an image of `shape` (the level's source)."""
     rows = []
     for x0, y0, tile in _tiles(level):
         for row in _yunet(tile, CANDIDATE_SCORE):
@@ -167,7 +170,7 @@ def _detect_level(image: np.ndarray, scale: float) -> list[_Candidate]:
     out = []
     for i in np.asarray(keep).reshape(-1):
         x, y, w, h, _ = rows[int(i)]
-        real_x, real_y = image.shape[1] / level.shape[1], image.shape[0] / level.shape[0]
+        real_x, real_y = shape[1] / level.shape[1], shape[0] / level.shape[0]
         out.append(_Candidate(cx=(x + w / 2) * real_x, cy=(y + h / 2) * real_y, size=max(w * real_x, h * real_y)))
     return out
 
