@@ -8,15 +8,10 @@ import os
 import secrets
 from pathlib import Path
 
-from sqlalchemy import select, update
-
 from services.gateway.app import SHUTDOWN_GRACE_S, Gateway, create_app
-from services.gateway.auth import create_key, hash_secret, parse_token
-from services.gateway.db.models import ApiKey, Tenant
-from services.gateway.domain.tenants import ensure_tenant_with_key
+from services.gateway.domain import tenants
 from services.stages import load_stage_by_name, stage_names
 from shared.bus.memory import MemoryBus
-from shared.ids import new_id, utcnow
 from shared.runtime import StageWorker
 from shared.settings import Settings
 from shared.stage import StageContext
@@ -66,44 +61,26 @@ def _save_key(path: Path, token: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-async def _usable(gw: Gateway, tenant_id: str, token: str) -> bool:
-    """Whether a saved key is still a live admin key of the local tenant (not revoked, not edited)."""
-    try:
-        key_id, secret = parse_token(token)
-    except Exception:
-        return False
-    async with gw.reader() as session:
-        key = await session.get(ApiKey, key_id)
-    return (key is not None and key.tenant_id == tenant_id and key.revoked_at is None
-            and "admin" in (key.scopes or []) and secrets.compare_digest(key.secret_sha256, hash_secret(secret)))
-
-
 async def local_key(gw: Gateway, settings: Settings) -> tuple[str, bool]:
     """The key to print and whether it is new: FACECAST_BOOTSTRAP_API_KEY (adopted), else the local tenant's
     admin key kept in `data_dir/local-api-key` (0600). A start reuses it; only when it is missing, revoked or
     not the local tenant's is a new one made, and the keys earlier starts made are revoked then (one live
     `facecast serve` key at a time)."""
     if settings.bootstrap_api_key:
-        await ensure_tenant_with_key(gw.sessionmaker, LOCAL_TENANT, settings.bootstrap_api_key)
+        await tenants.ensure_tenant_with_key(gw.sessionmaker, LOCAL_TENANT, settings.bootstrap_api_key)
         return settings.bootstrap_api_key, False
     path = Path(settings.data_dir) / LOCAL_KEY_FILE
-    async with gw.reader() as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.name == LOCAL_TENANT).order_by(Tenant.id).limit(1))
     saved = _read_saved_key(path)
-    if tenant is not None and saved is not None and await _usable(gw, tenant.id, saved):
+    async with gw.reader() as session:
+        tenant = await tenants.find_tenant(session, LOCAL_TENANT)
+        usable = (tenant is not None and saved is not None
+                  and await tenants.is_live_admin_key(session, tenant.id, saved))
+    if usable:
         if os.stat(path).st_mode & 0o077:
             os.chmod(path, 0o600)
         return saved, False
-    async with gw.sessionmaker() as session, session.begin():
-        if tenant is None:  # the first start
-            tenant = Tenant(id=new_id("ten"), name=LOCAL_TENANT)
-            session.add(tenant)
-            await session.flush()
-        # the keys earlier starts printed and nobody kept (none is in the file): revoked, not left to pile up
-        await session.execute(update(ApiKey).where(
-            ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_(None),
-            ApiKey.name.startswith(SERVE_KEY_NAME)).values(revoked_at=utcnow()))
-        _, token = await create_key(session, tenant.id, ["admin"], name=f"{SERVE_KEY_NAME} {utcnow():%Y-%m-%d %H:%M}")
+    # the keys earlier starts printed and nobody kept (none is in the file): revoked, not left to pile up
+    _, token = await tenants.renew_named_key(gw.sessionmaker, tenant, LOCAL_TENANT, SERVE_KEY_NAME)
     _save_key(path, token)
     return token, True
 

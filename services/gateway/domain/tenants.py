@@ -2,9 +2,11 @@
 tenant's settings as the API shows them, and creating, listing and revoking keys."""
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.gateway.auth import KeyVerifier, create_key, parse_token
+from services.gateway.auth import KeyVerifier, create_key, hash_secret, parse_token
 from services.gateway.db.models import ApiKey, Tenant
 from services.gateway.db.repositories import tenants as repository
 from shared.errors import NotFound
@@ -34,6 +36,38 @@ async def ensure_tenant_with_key(sessions: async_sessionmaker, name: str, token:
             return await repository.get(session, key.tenant_id)
     tenant, _ = await create_tenant(sessions, name, token=token)
     return tenant
+
+
+async def find_tenant(session: AsyncSession, name: str) -> Tenant | None:
+    """The oldest tenant named `name`, if any."""
+    return await repository.named(session, name)
+
+
+async def is_live_admin_key(session: AsyncSession, tenant_id: str, token: str) -> bool:
+    """Whether `token` is a live admin key of the tenant (its secret matches, not revoked)."""
+    try:
+        key_id, secret = parse_token(token)
+    except Exception:
+        return False
+    key = await repository.get_key(session, key_id)
+    return (key is not None and key.tenant_id == tenant_id and key.revoked_at is None
+            and "admin" in (key.scopes or []) and secrets.compare_digest(key.secret_sha256, hash_secret(secret)))
+
+
+async def renew_named_key(sessions: async_sessionmaker, tenant: Tenant | None, tenant_name: str,
+                          key_name: str) -> tuple[Tenant, str]:
+    """A new admin key named `<key_name> <UTC time>` for `tenant` (a new tenant named `tenant_name` when None),
+    in one transaction with the revocation of the tenant's earlier live keys named `key_name…`; the token is
+    returned once."""
+    async with sessions() as session, session.begin():
+        if tenant is None:
+            tenant = Tenant(id=new_id("ten"), name=tenant_name)
+            repository.add(session, tenant)
+            await session.flush()
+        now = utcnow()
+        await repository.revoke_keys_named(session, tenant.id, key_name, now)
+        _, token = await create_key(session, tenant.id, ["admin"], name=f"{key_name} {now:%Y-%m-%d %H:%M}")
+    return tenant, token
 
 
 def tenant_view(settings: Settings, tenant: Tenant) -> dict:
