@@ -108,8 +108,10 @@ async def test_two_tenants_cannot_see_each_others_resources(make_harness):
         response = await bob.request(method, path, json=body)
         assert response.status_code == 404, (method, path, response.status_code, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-    for path in ("/v1/jobs", "/v1/castings", "/v1/virtual-models", "/v1/webhook-endpoints", "/v1/categories"):
+    for path in ("/v1/jobs", "/v1/castings", "/v1/virtual-models", "/v1/webhook-endpoints"):
         assert (await bob.get(path)).json()["data"] == [], path
+    # every tenant sees the five seed categories (issue 17); none of Alice's own
+    assert {c["source"] for c in (await bob.get("/v1/categories")).json()["data"]} <= {"seed"}
     assert (await bob.get("/v1/api-keys")).json()["data"][0]["name"] == "initial"
     assert len((await bob.get("/v1/api-keys")).json()["data"]) == 1
     # Alice still has everything.
