@@ -14,8 +14,9 @@ face's size:
   face box in image pixels: 1.0–1.21 for clean faces, 1.39–1.45 at JPEG quality 40 (mild: restoring
   even at a quarter weight cost those faces 20–40 % of their texture, so it counts as clean), 1.9–2.5
   at quality 10–15.
-* `noise`: Immerkær's estimate of the noise σ (grey levels) in the face box: 1–2 for clean photos
-  and film grain, which belongs to the photo; only heavy noise counts as damage.
+* `noise`: the noise σ (grey levels) in the face box (`shared.faces.noise_sigma`: Immerkær's kernel read
+  through the median, so skin texture is not noise): 1–2 for clean photos and film grain, which belongs
+  to the photo; only heavy noise counts as damage.
 
 `score` is the largest of the three, each mapped linearly from "clean" (0) to "clearly degraded" (1);
 the enhancer restores with weight `blend × score`.
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 
 from services.enhancer.engines.realesrgan import native_window_size, window_points
-from shared.faces import Face, similarity_matrix, warp_to_crop
+from shared.faces import Face, noise_sigma, similarity_matrix, warp_to_crop
 
 # (clean, clearly degraded) for each measure; see the module docstring for the measured values.
 SOFTNESS_RANGE = (0.25, 0.45)
@@ -107,15 +108,6 @@ def blockiness(grey: np.ndarray, x0: int, y0: int) -> float:
     across = dx[:, cols].mean() + dy[rows].mean()
     inside = dx[:, ~cols].mean() + dy[~rows].mean()
     return float(across / inside) if inside > 1e-6 else 1.0
-
-
-def noise_sigma(grey: np.ndarray) -> float:
-    """Immerkær (1996): σ from the mean absolute response to a Laplacian-difference kernel."""
-    if grey.shape[0] < 3 or grey.shape[1] < 3:
-        return 0.0
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
-    response = cv2.filter2D(grey, -1, kernel)[1:-1, 1:-1]
-    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
 
 
 def measure(image: np.ndarray, face: Face) -> Degradation:

@@ -51,6 +51,7 @@ class _Job:
     image: np.ndarray  # the working image: the input, or its upscaled copy
     faces: list[_FaceWork] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    sharpness_min: float = 0.6  # FACECAST_REALISM_SHARPNESS_MIN: a restored face softer than this × warns
 
 
 # ---- the stage's entry points ----------------------------------------------------------------------------
@@ -101,7 +102,8 @@ def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> 
     measured = [degradation_measure.measure(image, f) for f in faces]  # where the restored face will go
     strengths = [params.blend * (m.score if params.restore == "auto" else 1.0) for m in measured]
     job = _Job(params=params, image=image,
-               faces=[_face_work(image, f, params, ctx, strength) for f, strength in zip(faces, strengths)])
+               faces=[_face_work(image, f, params, ctx, strength) for f, strength in zip(faces, strengths)],
+               sharpness_min=ctx.settings.realism_sharpness_min)
     job.report = {
         **engine_report,
         "scale": params.scale,
@@ -123,14 +125,23 @@ def _prepare(params: EnhancerParams, inputs: StageInputs, ctx: StageContext) -> 
 
 def _finish(job: _Job, restored: list[np.ndarray]) -> StageOutput:
     """Paste the restored faces (in the order of the faces with a strength > 0) and measure each face's
-    sharpness after/before in its restoration window (1.0 for a face left as it was)."""
+    sharpness after/before in its restoration window (1.0 for a face left as it was); a face taken below
+    the realism sharpness bar gets a `soft-face` warning."""
     before = {id(w): _window_sharpness(job.image, w.face) for w in job.faces if w.strength > 0}
     image = job.image if job.params.scale > 1 else job.image.copy()
     for work, crop in zip([w for w in job.faces if w.strength > 0], restored):
         paste_back(image, crop, work.aligned, work.mask, inplace=True)
-    for entry, work in zip(job.report.get("restoration", []), job.faces):
+    warnings = []
+    for index, (entry, work) in enumerate(zip(job.report.get("restoration", []), job.faces)):
         ratio = _window_sharpness(image, work.face) / max(before[id(work)], 1e-6) if id(work) in before else 1.0
         entry["sharpness_ratio"] = round(ratio, 3)
+        if ratio < job.sharpness_min:  # smoothed beyond the photo around it: say so, even when it was asked
+            cause = entry["degradation"]["cause"]
+            warnings.append({"code": "soft-face", "face": index, "message": (
+                f"restoration left this face at {ratio:.2f}× its sharpness (it measured {cause}): next to the "
+                f"photo's own texture it may look smoothed; a lower blend keeps more of it")})
+    if warnings:
+        job.report.setdefault("warnings", []).extend(warnings)
     return StageOutput(image=image, report=job.report)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, lab_to_bgr, mesh_topology, region_mask
+from shared.faces import bgr_to_lab, lab_to_bgr, mesh_topology, noise_sigma, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
@@ -22,11 +22,11 @@ EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
-MOUTH_OPEN_GAP = 0.05  # inner-lip gap ÷ mouth width above which the lips are apart
 FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
 SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
 DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
+GRAIN_SIGMAS = (2.0, 3.0, 4.5, 6.0)  # grain (grey levels) tried on a face still softer than the photo at the last gain
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
 
@@ -59,15 +59,14 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
-                  eyes: np.ndarray | None = None, lips: np.ndarray | None = None) -> np.ndarray:
+                  eyes: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
     the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
     brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
-    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, where `lips` is 1 its
-    own chroma (see below)."""
+    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -81,14 +80,9 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     detail[..., 1:] *= CHROMA_DETAIL
     lab = base_target + detail
-    if lips is not None:
-        # Lips are not skin either, but their lightness follows the skin's: they take the photo's light
-        # in full and keep their own red (the chroma detail undamped).
-        w = lips[..., None].astype(np.float32)
-        lab = lab * (1 - w) + (base_target + (lab_source - base_source)) * w
     if eyes is not None:
-        # The eyes (and teeth) are not skin: their whites and irises keep their own level, lit by a share of
-        # the photo's light, instead of standing as far above a lighter face as they stood above a darker one.
+        # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
+        # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
         w = eyes[..., None].astype(np.float32)
         own = lab_source + EYE_LIGHT_SHARE * (base_target - base_source)
         lab = lab * (1 - w) + own * w
@@ -98,16 +92,6 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     """1 inside the eye outlines, feathered over a third of a face edge."""
     return region_mask(mesh, "eyes", size, feather_px=max(1.0, edge / 3.0))
-
-
-def lips_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """1 over the lips (not the opening between them), feathered over a third of a face edge."""
-    return region_mask(mesh, "lips", size, feather_px=max(1.0, edge / 3.0))
-
-
-def opening_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """1 over the mouth opening (teeth, tongue), feathered over a third of a face edge."""
-    return region_mask(mesh, "mouth", size, feather_px=max(1.0, edge / 3.0))
 
 
 def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
@@ -132,33 +116,27 @@ def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
 
 
 def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:
-    """Add Gaussian grain so the face's fine-scale noise over `skin` matches the photo's (a face from a
-    clean render pasted into a noisy or JPEG-grained photo looks airbrushed). Deterministic per seed."""
+    """Add Gaussian grain so the face's noise over `skin` matches the photo's (a face from a clean
+    render pasted into a noisy or JPEG-grained photo looks airbrushed). Deterministic per seed.
+
+    Noise is told from texture by `noise_sigma`, a median of Laplacian-difference responses: pores and
+    wrinkles are sparse edges the median passes over, so a smoother skin is not "repaired" with grain
+    (which an enhancer downstream would then read as noise and smooth away)."""
     if skin.sum() < 64:
         return face
-
-    def fine(image: np.ndarray) -> float:
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        return float((grey - cv2.GaussianBlur(grey, (0, 0), 1.0))[skin].std())
-
-    missing = fine(photo) ** 2 - fine(face) ** 2
-    if missing <= 0.25:
-        return face
-    noise = np.random.default_rng(seed).normal(0.0, np.sqrt(missing), face.shape[:2]).astype(np.float32)
-    return np.clip(face.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
+    missing = noise_sigma(photo, skin) ** 2 - noise_sigma(face, skin) ** 2
+    return add_grain(face, float(np.sqrt(missing)), seed) if missing > 0.25 else face
 
 
-def mouth_open(mesh: np.ndarray) -> bool:
-    """True when the lips are apart: the inner-lip gap (mesh points 13–14) exceeds MOUTH_OPEN_GAP of the
-    mouth's width (corners 61–291). Closed lips measure ≤ 0.01, a smile showing teeth 0.10–0.21."""
-    gap = float(np.linalg.norm(mesh[13] - mesh[14]))
-    return gap > MOUTH_OPEN_GAP * float(np.linalg.norm(mesh[61] - mesh[291]))
+def add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """BGR uint8 with monochrome Gaussian grain of σ grey levels added; deterministic per seed."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape[:2]).astype(np.float32)
+    return np.clip(image.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """1 over the target's lips and mouth opening (grown a little), feathered to 0: where the two mouths'
-    states differ the target's wins, so a smiling source never puts teeth or lip fragments into closed
-    lips, and closed source lips are never stretched over an open mouth."""
+    """1 over the target's lips and mouth opening (grown a little), feathered to 0: the target's mouth
+    state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
     lips = (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
     grow = max(1, int(round(MOUTH_GROW * edge)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))

@@ -2,7 +2,7 @@
 
 Shared by both engines, so the learned engines get the same checks as the classical one. The face is
 the target's tone and light with the engine's detail (services.swapper.blend); what covers the target
-face (hair, glasses frames, hands, objects), its lips and mouth and its upper forehead stay the photo's
+face (hair, glasses, hands, objects), its lips and mouth and its upper forehead stay the photo's
 own pixels. Each face's report carries the realism figures of shared.faces.realism, a `quality`
 verdict and its `warnings`. Every weight is computed in the aligned crop and pasted with
 `shared.faces.paste_back`, which leaves every pixel of weight 0 byte-identical. The weight is also
@@ -19,12 +19,12 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners
-from services.swapper.occlusion import (bounding_slices, frame_mask, keep_out_weight, occluder_mask,
+from services.swapper.occlusion import (bounding_slices, glasses_keep_mask, keep_out_weight, occluder_mask,
                                         wears_glasses)
 from shared.errors import InvalidInput
-from services.swapper.blend import (DETAIL_GAINS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS, TONE_SIGMA,
-                                    eye_weight, forehead_taper, inner_face_weight, lips_weight, match_grain,
-                                    mouth_keep_weight, mouth_open, opening_weight, transfer_tone, unsharp)
+from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
+                                    TONE_SIGMA, add_grain, eye_weight, forehead_taper, inner_face_weight, match_grain,
+                                    mouth_keep_weight, transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, RealismThresholds, apply_affine, cosine_similarity, face_edge_px,
                           face_oval_mask, identity_embedding, paste_back, realism_figures, realism_warnings,
                           region_mask, seam_delta_e, sharpness_ratio, warp_mask_to_image)
@@ -33,7 +33,7 @@ CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
 OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
-FRAME_MARGIN = 0.15  # × face edge width kept around a glasses frame
+GLASSES_MARGIN = 0.6  # × face edge width over which the kept glasses zone fades into the swapped face
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
 LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
@@ -80,27 +80,24 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     aligned, mesh, size = target.aligned, target.mesh, target.aligned.size
     edge = face_edge_px(mesh)
     occluders = np.zeros((size, size), bool)
-    frame = np.zeros((size, size), bool)
+    glasses = np.zeros((size, size), bool)
     if keep_occlusions:
         occluders = occluder_mask(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):
-            frame = frame_mask(aligned.crop, mesh)
-    # A frame's outline is exact (a line filter), so it needs only a pixel or two of margin; the colour
-    # model's blobs get a wider one.
+            glasses = glasses_keep_mask(mesh, size)
+    # The glasses zone follows the mesh, so it needs only a narrow fade; the colour model's blobs get a
+    # wider margin.
     keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))),
-                          keep_out_weight(frame, max(1, int(round(FRAME_MARGIN * edge)))))
-    occluders |= frame
+                          keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge)))))
+    occluders |= glasses
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
     weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
-    weight *= (1.0 - keep_out) * forehead_taper(mesh, size)
-    # The mouth travels when both mouths are in the same state (the smile or the closed lips are part of
-    # the likeness); otherwise the target's stays, so no teeth land in closed lips.
-    mouth_travels = mouth_open(mesh) == mouth_open(source.mesh(aligned.template))
-    if not mouth_travels:
-        weight *= 1.0 - mouth_keep_weight(mesh, size, edge)
+    # The photo's lips and mouth stay: teeth must not land in closed lips, and lips warped onto other lips
+    # tear at their edges (the mesh has no points inside the mouth; tried on the development set).
+    weight *= (1.0 - keep_out) * (1.0 - mouth_keep_weight(mesh, size, edge)) * forehead_taper(mesh, size)
     weight *= blend * _change_box_weight(target.face, aligned)
 
     crop, color_matched, detail_gain = swapped.crop, False, 0.0
@@ -113,8 +110,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=_own_level_weight(swapped.mesh, size, edge, mouth_travels)[box],
-                                      lips=lips_weight(swapped.mesh, size, edge)[box] if mouth_travels else None)
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box])
             color_matched = True
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
@@ -133,6 +129,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         warnings.append({"code": "low-source-detail", "message": (
             f"the virtual model's portrait has a {source.detail_px:.0f}-px face for a {target.face.width:.0f}-px "
             f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
+    if blend > 0 and glasses.any():
+        warnings.append({"code": "target-glasses", "message": (
+            "the face in the photo wears glasses: its eyes and brows behind them were kept as they are (frames "
+            "cannot be swapped around cleanly), so the face is less like the virtual model and the original "
+            "model's eyes stay recognisable")})
     yaw = abs(yaw_proxy(mesh))
     if yaw > YAW_WARN:
         warnings.append({"code": "pose-beyond-limits", "message": (
@@ -155,12 +156,6 @@ def yaw_degrees(proxy: float) -> float:
     return float(np.degrees(np.arcsin(np.clip(2.0 * proxy, -1.0, 1.0))))
 
 
-def _own_level_weight(mesh: np.ndarray, size: int, edge: float, with_mouth: bool) -> np.ndarray:
-    """Where the source keeps its own level in `transfer_tone`: the eyes, and the teeth when the mouth travels."""
-    eyes = eye_weight(mesh, size, edge)
-    return np.maximum(eyes, opening_weight(mesh, size, edge)) if with_mouth else eyes
-
-
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
                         weight: np.ndarray) -> tuple[np.ndarray, float]:
     """`crop` sharpened or softened until, pasted, the face is as sharp as the photo was there
@@ -170,14 +165,17 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     mesh_image = target.aligned.to_image(target.mesh)
     x0, y0, x1, y1 = change_box(target.face, out.shape)
 
-    def ratio(amount: float) -> float | None:
+    def ratio_of(candidate: np.ndarray) -> float | None:
         trial = out.copy() if (x1 - x0) * (y1 - y0) * 4 > out.shape[0] * out.shape[1] else out
         saved = None if trial is not out else out[y0:y1, x0:x1].copy()
-        paste_back(trial, unsharp(crop, amount), target.aligned, weight, inplace=True)
+        paste_back(trial, candidate, target.aligned, weight, inplace=True)
         value = sharpness_ratio(original, trial, mesh_image)
         if saved is not None:
             out[y0:y1, x0:x1] = saved
         return value
+
+    def ratio(amount: float) -> float | None:
+        return ratio_of(unsharp(crop, amount))
 
     low, high = SHARPNESS_TARGET
     measured = ratio(0.0)
@@ -188,6 +186,15 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
         value = ratio(amount)
         if value is not None and (value >= low if measured < low else value <= high):
             return unsharp(crop, amount), amount
+    if measured < low:
+        # An upscaled portrait has no fine detail for unsharp masking to raise: the photo's fine texture
+        # is matched with grain instead, as a retoucher would (the face still warns low-source-detail).
+        sharpened = unsharp(crop, amounts[-1])
+        for sigma in GRAIN_SIGMAS:
+            grained = add_grain(sharpened, sigma, seed=crop.shape[0])
+            value = ratio_of(grained)
+            if value is not None and value >= low:
+                return grained, amounts[-1]
     return unsharp(crop, amounts[-1]), amounts[-1]
 
 

@@ -208,29 +208,10 @@ def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
     return distance <= radius
 
 
-FRAME_WIDTH = 0.5  # × face edge width: the thickest frame the line filter keeps whole
-FRAME_CONTRAST = 14.0  # grey levels of black-hat or top-hat response of a frame against the skin
-
-
-def frame_mask(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """Bool crop mask of a glasses frame on a face that `wears_glasses`: the thin dark or bright lines
-    (black-hat and top-hat responses) in the glasses zone, so the frame stays in front while the eyes
-    behind the lenses are swapped. Frames are often skin-coloured, so the colour model misses them."""
-    size = crop.shape[0]
-    edge = face_edge_px(mesh)
-    eyes = region_mask(mesh, "eyes", size, feather_px=0) > 0.5
-    zone = glasses_zone(mesh, size) & ~(cv2.dilate(eyes.astype(np.uint8), _disk(max(1, int(round(0.2 * edge))))) > 0)
-    radius = max(1, int(round(FRAME_WIDTH * edge)))
-    # the filters run on the zone's box only (with the element's reach around it): a fifth of the crop
-    box = bounding_slices(cv2.dilate(zone.astype(np.uint8), _disk(radius + 1)) > 0)
-    grey = cv2.cvtColor(crop[box], cv2.COLOR_BGR2GRAY)
-    element = _disk(radius)
-    response = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
-                          cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))
-    lines = (zone[box] & (response > FRAME_CONTRAST)).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[1:] = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= edge
-    frame = np.zeros((size, size), bool)
-    frame[box] = cv2.dilate(keep[labels].astype(np.uint8), _disk(1)) > 0
-    return frame
+def glasses_keep_mask(mesh: np.ndarray, size: int) -> np.ndarray:
+    """Bool crop mask of what stays the photo's own on a face that `wears_glasses`: the whole glasses
+    zone (frames, lenses, the eyes, lids and brows behind them). Frames are often patterned,
+    skin-coloured or as thick as a brow, so no line filter outlines them whole: a frame half kept and half
+    painted over, or one eye swapped behind a lens and the other not, is worse than the photo's own eyes
+    left as they are, which costs identity and is reported (`target-glasses`)."""
+    return glasses_zone(mesh, size)

@@ -23,7 +23,8 @@ from shared.faces.detect import DEFAULT_MIN_FACE_PX, DEFAULT_MIN_SCORE, detect_f
 from shared.faces.identity import cosine_similarity, embedding_of_aligned, identity_embedding
 from shared.faces.masks import REGIONS, face_edge_px, face_oval_mask, mesh_topology, person_mask, region_mask
 from shared.faces.mesh import MESH_POINTS, MESH_TEMPLATE, face_mesh, image_face_mesh
-from shared.faces.metrics import delta_e_ciede2000, mask_edge_px, outside_mask_psnr, seam_delta_e, sharpness
+from shared.faces.metrics import (delta_e_ciede2000, mask_edge_px, noise_sigma, outside_mask_psnr, seam_delta_e,
+                                  sharpness)
 from shared.faces.onnx_models import (CONVERTER_SIGNATURE, OCCLUDER_SIGNATURE, PARSER_CLASSES, PARSER_SIGNATURE,
                                       RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks, FaceParser, Identity,
                                       Occluder, convert_embeddings, image_tensor, imported_masks, tensor_image)
@@ -44,7 +45,7 @@ __all__ = [
     "embedding_of_aligned", "face_edge_px", "face_mesh", "face_oval_mask", "find_faces", "forehead_mask",
     "identity_embedding", "identity_similarity", "identity_to_original", "identity_to_source", "image_face_mesh",
     "image_tensor", "imported_masks", "lab_to_bgr", "largest_face", "mask_edge_px", "match_skin_color",
-    "meets_criteria", "mesh_topology", "neck_mask", "outside_mask_psnr", "paste_back", "person_mask",
+    "meets_criteria", "mesh_topology", "neck_mask", "noise_sigma", "outside_mask_psnr", "paste_back", "person_mask",
     "realism_figures", "realism_warnings", "region_mask", "seam_delta_e", "seam_excess_delta_e", "select_faces",
     "sharpness", "sharpness_ratio", "similarity_matrix", "skin_lab_stats", "soft_square_mask", "teeth_added",
     "template_points", "tensor_image", "tone_gap_delta_e", "upper_cheeks_mask", "warp_mask_to_image",

@@ -10,7 +10,7 @@ import pytest
 
 from services.enhancer import degradation
 from services.enhancer.stage import STAGE
-from shared.faces import find_faces, sharpness
+from shared.faces import find_faces, noise_sigma, sharpness
 from tests.data import load_image
 from tests.enhancer.conftest import blurred, decoded, jpeg_degraded
 
@@ -42,6 +42,26 @@ def test_a_sharp_face_stays_as_sharp(ctx, portrait):
     assert entry["strength"] == pytest.approx(0.8 * entry["degradation"]["score"], abs=1e-3)
     assert 0.85 <= entry["sharpness_ratio"] <= 1.2
     assert result.report["restore"] == "auto"
+
+
+def test_a_face_restored_below_the_sharpness_bar_is_never_silent(ctx, hopper):
+    """`restore: full` on Hopper's clean, grainy face takes it to about a fifth of its sharpness: the
+    report says so (`soft-face`), so the job carries a warning; `auto` leaves it and says nothing."""
+    full = STAGE.run(STAGE.parse_params({"restore": "full"}), decoded(hopper), ctx).report
+    (entry,) = full["restoration"]
+    assert entry["sharpness_ratio"] < 0.6
+    assert [(w["code"], w["face"]) for w in full["warnings"]] == [("soft-face", 0)]
+    assert "warnings" not in STAGE.run(STAGE.parse_params({}), decoded(hopper), ctx).report
+
+
+def test_noise_is_told_from_texture():
+    """The noise measure reads added Gaussian noise at its σ and a clean portrait's pores and edges as
+    little noise (Immerkær's mean read them as 2–3 grey levels)."""
+    image = load_image("portrait_astronaut")
+    grain = np.random.default_rng(0).normal(0, 8, image.shape[:2])[..., None]  # σ 8 in grey as in each channel
+    noisy = np.clip(image + grain, 0, 255).astype(np.uint8)
+    assert noise_sigma(image) < 1.5
+    assert 6.5 < noise_sigma(noisy) < 9.0
 
 
 def test_a_blurred_face_gets_sharper_at_full_strength(ctx, hopper):
