@@ -19,7 +19,8 @@ INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows an
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the eyes take on
-CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone
+CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
+CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
 FOREHEAD_KEEP = (0.2, 0.7)  # the blend fades from this fraction of the brow→hairline height to that one
@@ -78,7 +79,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     detail = lab_source - base_source
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
-    detail[..., 1:] *= CHROMA_DETAIL
+    chroma = detail[..., 1:]
+    detail[..., 1:] = np.where(chroma > 0, CHROMA_DETAIL, CHROMA_DRAIN) * chroma
     lab = base_target + detail
     if eyes is not None:
         # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
