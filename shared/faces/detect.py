@@ -80,16 +80,19 @@ def detect_faces(image_bgr: np.ndarray, min_score: float | None = None, min_face
     if not min_face_px > 0:
         raise InvalidInput(f"min_face_px must be positive, got {min_face_px}")
 
-    # the retries and the flatness check work on a bounded copy; `back` maps its coordinates to the image's
-    small, back = _bounded_copy(image, RETRY_MAX_PIXELS)
-    if int(np.ptp(small)) <= FLAT_RANGE:
+    if _flat(image):
         return []
-    small_min_face_px = min_face_px / max(back[0, 0], back[1, 1])
     faces = _search(image, image, None, min_score, min_face_px, exhaustive)
-    if not faces:  # washed-out or very dark photos: equalise local contrast, search and confirm there
-        equalised = equalise_contrast(small)
-        faces = [_transformed(f, back) for f in
-                 _search(equalised, equalised, None, min_score, small_min_face_px, exhaustive, RETRY_MAX_PIXELS)]
+    if faces:
+        return sorted(faces, key=lambda f: f.center[0])
+    # the retries work on a bounded copy (made only now: a large photo's costs a fractional area resize);
+    # `back` maps its coordinates to the image's
+    small, back = _bounded_copy(image, RETRY_MAX_PIXELS)
+    small_min_face_px = min_face_px / max(back[0, 0], back[1, 1])
+    # washed-out or very dark photos: equalise local contrast, search and confirm there
+    equalised = equalise_contrast(small)
+    faces = [_transformed(f, back) for f in
+             _search(equalised, equalised, None, min_score, small_min_face_px, exhaustive, RETRY_MAX_PIXELS)]
     if not faces:
         for angle in RETRY_ANGLES:
             rotated, to_small = _rotate_expanded(small, angle)
@@ -98,6 +101,16 @@ def detect_faces(image_bgr: np.ndarray, min_score: float | None = None, min_face
             if faces:
                 break
     return sorted(faces, key=lambda f: f.center[0])
+
+
+def _flat(image: np.ndarray) -> bool:
+    """True for an image with no contrast to find a face in (its grey levels span at most FLAT_RANGE),
+    judged as on the retries' bounded copy, but reduced by a whole factor (OpenCV's fast area path)."""
+    height, width = image.shape[:2]
+    factor = math.ceil(math.sqrt(height * width / RETRY_MAX_PIXELS))
+    if factor >= 2:
+        image = cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+    return int(np.ptp(image)) <= FLAT_RANGE
 
 
 def _bounded_copy(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,13 +191,15 @@ def _detect_level(shape: tuple[int, ...], level: np.ndarray) -> list[_Candidate]
 def downscale(image: np.ndarray, scale: float) -> np.ndarray:
     """Area-average resize. For large factors: OpenCV's fast integer-factor area path first, then a
     small bilinear step to the exact size (3× faster than one fractional area resize, same result
-    to within ~2 grey levels)."""
+    to within ~2 grey levels). A reduction by less than 2 is bilinear: each output pixel still reads
+    its 2 × 2 neighbours, so it barely aliases, and a fractional area resize of a 6 MP photo costs 6×
+    more (77 against 12 ms on one core)."""
     if scale >= 1.0:
         return image
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     factor = int(1.0 / scale)
     if factor < 2:
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     coarse = cv2.resize(image, (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
                         interpolation=cv2.INTER_AREA)
     return cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR)
