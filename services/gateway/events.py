@@ -205,10 +205,10 @@ class JobEventConsumer:
 
     async def _webhook_data(self, session, job: Job, event_type: str) -> dict:
         if event_type == "casting.ready":
-            from services.gateway.castings import casting_webhook_data
+            from services.gateway.domain.castings import casting_webhook_data
 
             casting = await session.scalar(select(Casting).where(Casting.job_id == job.id))
-            return casting_webhook_data(self.gw, casting, job, WEBHOOK_URL_EXPIRES_S)
+            return casting_webhook_data(self.gw.settings, self.gw.store, casting, job, WEBHOOK_URL_EXPIRES_S)
         return webhook_job_data(self.gw, job)
 
     async def _result_with_provenance(self, job: Job, event: JobEvent) -> dict:

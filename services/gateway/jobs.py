@@ -16,12 +16,14 @@ from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from services.gateway.db.models import INTERNAL_JOB, IdempotencyKey, Job, JobEventRecord, Upload, VirtualModel
+from services.gateway.domain import objects
 from services.gateway.problems import Conflict, IdempotencyKeyReused, RateLimited
 from services.gateway.schemas import ImageSource, JobCreate, StepInput
 from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge
 from shared.events import ObjectRef, Step
 from shared.ids import new_id, random_hex, utcnow
 from shared.images import CONTENT_TYPES, EXTENSIONS, check_header
+from shared.settings import Settings
 from shared.store import cancel_marker_key, check_tenant_key, delete_prefix, sha256_hex
 
 if TYPE_CHECKING:
@@ -215,13 +217,16 @@ def new_row(job: Job) -> dict[str, Any]:
     return row
 
 
-async def check_quota(gw: "Gateway", session, principal: "Principal", adding: int) -> None:
-    limit = principal.max_active_jobs or gw.settings.max_active_jobs
-    active = await gw.active_jobs.current(session, principal.tenant_id, limit)
+async def check_quota(active_jobs: ActiveJobCounts, settings: Settings, session, principal: "Principal",
+                      adding: int) -> None:
+    """Count `adding` more active jobs for the tenant, or raise RateLimited (429) past its limit (its own, else
+    `settings.max_active_jobs`)."""
+    limit = principal.max_active_jobs or settings.max_active_jobs
+    active = await active_jobs.current(session, principal.tenant_id, limit)
     if active + adding > limit:
         raise RateLimited(f"{active} jobs are queued or running; this tenant may have {limit} at once",
                           retry_after_s=5.0, active=active, limit=limit)
-    gw.active_jobs.add(principal.tenant_id, adding)
+    active_jobs.add(principal.tenant_id, adding)
 
 
 async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: list[FilePart],
@@ -256,7 +261,7 @@ async def submit(gw: "Gateway", principal: "Principal", spec: JobCreate, files: 
     job_ids = [new_id("job") for _ in range(count)]
     batch_id = new_id("bat") if count > 1 else None
     async with gw.reader() as session:  # before anything is stored: a 429 leaves nothing behind
-        await check_quota(gw, session, principal, count)
+        await check_quota(gw.active_jobs, gw.settings, session, principal, count)
     stored: list[str] = []  # what this request wrote to the store; removed again if it is refused
     try:
         jobs = await _store_and_insert(gw, principal, spec, files, steps, job_ids, batch_id, idempotency_key,
@@ -325,15 +330,6 @@ async def _store_and_insert(gw: "Gateway", principal: "Principal", spec: JobCrea
 
 
 # ---- the public view ----------------------------------------------------------------------------------
-def object_view(gw: "Gateway", ref: dict | None, purged: bool, expires_s: int | None = None) -> dict | None:
-    if ref is None:
-        return None
-    if purged:
-        return {**ref, "url": None, "url_expires_at": None}
-    expires_s = expires_s or gw.settings.presign_expires_s
-    return {**ref, "url": gw.store.presign_get(ref["key"], expires_s),
-            "url_expires_at": utcnow() + timedelta(seconds=expires_s)}
-
 
 def retention_days(gw: "Gateway", tenant_retention: int | None) -> int:
     return tenant_retention or gw.settings.retention_days
@@ -391,15 +387,16 @@ def job_view(gw: "Gateway", job: Job, tenant_retention: int | None = None, expir
             "number": spec["number"], "stage": spec["stage"], "params": spec.get("params", {}), "status": status,
             "started_at": started, "finished_at": finished, "duration_ms": duration_ms,
             "wait_ms": max(0.0, round(elapsed_ms - duration_ms, 3)) if elapsed_ms is not None else None,
-            "outputs": {name: object_view(gw, ref, purged, expires_s)
+            "outputs": {name: objects.object_view(gw.store, gw.settings, ref, purged, expires_s)
                         for name, ref in outcome.get("outputs", {}).items()},
             "report": outcome.get("report", {}),
         })
     return {
         "id": job.id, "object": "job", "kind": job.kind, "batch_id": job.batch_id, "status": job.status,
         "created_at": job.created_at, "updated_at": job.updated_at, "finished_at": job.finished_at,
-        "input": object_view(gw, job.input, purged, expires_s), "steps": steps,
-        "result": object_view(gw, job.result, purged, expires_s), "engines": job.engines, "error": job.error,
+        "input": objects.object_view(gw.store, gw.settings, job.input, purged, expires_s), "steps": steps,
+        "result": objects.object_view(gw.store, gw.settings, job.result, purged, expires_s),
+        "engines": job.engines, "error": job.error,
         "warnings": job_warnings(job),
         "metadata": job.metadata_, "purged": purged,
         "expires_at": job.created_at + timedelta(days=retention_days(gw, tenant_retention)),

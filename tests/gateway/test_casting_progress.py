@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from services.gateway.castings import CHUNK, FIRST_CHUNK, chunk_plan
+from services.gateway.domain.castings import CHUNK, FIRST_CHUNK, chunk_plan
 from tests.gateway.conftest import TEST_STAGES
 from tests.gateway.stages import FAKE_GENERATOR, fake_generate
 from tests.gateway.test_castings import wait_casting
@@ -190,7 +190,7 @@ async def test_a_failed_chunk_fails_the_casting_and_keeps_the_candidates_made(ma
 
 
 def test_candidates_of_a_casting_made_in_one_step_before_chunks():
-    from services.gateway.castings import candidates, expected_count
+    from services.gateway.domain.castings import candidates, expected_count
     from services.gateway.db.models import Job
 
     def ref(name: str) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from services.gateway.castings import tenant_category_name
+from services.gateway.domain.castings import tenant_category_name
 from tests.gateway.conftest import TEST_STAGES
 
 STAGES = {**TEST_STAGES, "generator": "tests.gateway.stages:FAKE_GENERATOR"}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.castings import chunk_params, chunk_plan
+from services.gateway.domain.castings import chunk_params, chunk_plan
 from services.generator.casting import Direction, save_direction
 from services.generator.engines import load_engine
 from services.generator.stage import STAGE, run_batch

@@ -1,6 +1,7 @@
 """Dependencies shared by the routers: the caller (API key → tenant, scope, rate limit) and the parts of the
 running gateway that a domain function takes explicitly (settings, object store, database sessions, the key
-cache, the address policy, the webhook deliverer, the stage-step runner).
+cache, the address policy, the webhook deliverer, the outbox relay, the active-job counts, the stage-step
+runner).
 
 They read `request.app.state.gateway` (set by `create_app`) without importing `services.gateway.app`, so the
 app imports the routers and nothing here imports the app back."""
@@ -15,7 +16,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.gateway.auth import KeyVerifier, Principal, token_from_request
 from services.gateway.catalog import StageCatalog
 from services.gateway.domain import StepRunner
+from services.gateway.jobs import ActiveJobCounts
 from services.gateway.netguard import AddressPolicy
+from services.gateway.outbox import OutboxRelay
 from services.gateway.problems import Unauthorized
 from services.gateway.steps import run_step
 from services.gateway.webhooks import WebhookDeliverer
@@ -63,6 +66,14 @@ def get_catalog(request: Request) -> StageCatalog:
     return request.app.state.gateway.catalog
 
 
+def get_active_jobs(request: Request) -> ActiveJobCounts:
+    return request.app.state.gateway.active_jobs
+
+
+def get_relay(request: Request) -> OutboxRelay:
+    return request.app.state.gateway.relay
+
+
 def get_step_runner(request: Request) -> StepRunner:
     """`run_step` on this gateway: one stage step for a tenant, waited for."""
     return partial(run_step, request.app.state.gateway)
@@ -96,6 +107,8 @@ Policy = Annotated[AddressPolicy, Depends(get_address_policy)]
 Deliverer = Annotated[WebhookDeliverer, Depends(get_deliverer)]
 Catalog = Annotated[StageCatalog, Depends(get_catalog)]
 Steps = Annotated[StepRunner, Depends(get_step_runner)]
+ActiveJobs = Annotated[ActiveJobCounts, Depends(get_active_jobs)]
+Relay = Annotated[OutboxRelay, Depends(get_relay)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,14 +1,15 @@
 """Categories: taught by example and fitted (latent engines: a direction the generator's `fit` step finds
 from the candidates a tenant marked as fitting or not), or written as prompt words (the diffusion engine);
 listed with FaceCast's seed categories for diffusion. A tenant's categories are private: saved in the model
-store under `t<tenant hash>-<label>` (`castings.tenant_category_name`)."""
+store under `t<tenant hash>-<label>` (`domain.castings.tenant_category_name`)."""
 from __future__ import annotations
 
 import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.gateway.castings import NPY, WORDS_ENGINE, candidate, category_words, get_casting, tenant_category_name
+from services.gateway.domain.castings import (NPY, WORDS_ENGINE, candidate, category_words, get_casting,
+                                              tenant_category_name)
 from services.gateway.catalog import StageCatalog
 from services.gateway.db.models import Category, CategoryExample
 from services.gateway.db.repositories import categories as repository

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -18,6 +19,7 @@ from services.gateway.db.models import Upload
 from services.gateway.domain.uploads import find_upload
 from shared.errors import FaceCastError, InvalidInput, NotFound, PayloadTooLarge, UnsupportedImage
 from shared.events import ObjectRef
+from shared.ids import utcnow
 from shared.images import CONTENT_TYPES, check_header
 from shared.settings import Settings
 from shared.store import ObjectStore, validate_key
@@ -39,6 +41,19 @@ class UploadWritten(FaceCastError):
 
 
 _writing: set[str] = set()  # upload keys a PUT is writing now (a second PUT at once gets 409)
+
+
+def object_view(store: ObjectStore, settings: Settings, ref: dict | None, purged: bool,
+                expires_s: int | None = None) -> dict | None:
+    """An ObjectRef as the API shows it: with a presigned GET `url` valid `expires_s` seconds (default
+    `settings.presign_expires_s`) and `url_expires_at`; both None once the objects were purged."""
+    if ref is None:
+        return None
+    if purged:
+        return {**ref, "url": None, "url_expires_at": None}
+    expires_s = expires_s or settings.presign_expires_s
+    return {**ref, "url": store.presign_get(ref["key"], expires_s),
+            "url_expires_at": utcnow() + timedelta(seconds=expires_s)}
 
 
 def verify(store: ObjectStore, method: str, key: str, expires: int, signature: str, content_type: str = "") -> None:

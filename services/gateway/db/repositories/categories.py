@@ -13,6 +13,11 @@ async def of_tenant(session: AsyncSession, tenant_id: str) -> list[Category]:
                                        .order_by(Category.label, Category.engine))).all())
 
 
+async def get(session: AsyncSession, tenant_id: str, label: str, engine: str) -> Category | None:
+    """The tenant's category `label` for `engine`, if it has one."""
+    return await session.get(Category, (tenant_id, label, engine))
+
+
 async def save(session: AsyncSession, category: Category) -> None:
     """Insert the category, or replace the tenant's row with the same label and engine."""
     await session.merge(category)
