@@ -19,7 +19,7 @@ from services.gateway.auth import KeyVerifier
 from services.gateway.catalog import StageCatalog
 from services.gateway.db.session import make_engine, make_reader, make_sessionmaker, migrate
 from services.gateway.events import JobEventConsumer
-from services.gateway.jobs import ActiveJobCounts
+from services.gateway.domain.jobs import ActiveJobCounts
 from services.gateway.limits import BodyLimit
 from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay

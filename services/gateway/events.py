@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.gateway import provenance, webhooks
 from services.gateway.db.models import INTERNAL_JOB, Casting, Job, JobEventRecord
-from services.gateway.jobs import TERMINAL, job_view, purge_objects, step_warnings
+from services.gateway.domain.jobs import TERMINAL, job_view, purge_objects, step_warnings
 from shared.events import JOB_EVENTS_TOPIC, JobEvent, JobEventKind
 from shared.ids import utcnow
 from shared.telemetry import log_fields
@@ -54,7 +54,7 @@ def engines_from(step_states: dict, steps: list[dict]) -> list[dict]:
 
 
 def webhook_job_data(gw: "Gateway", job: Job) -> dict:
-    view = job_view(gw, job, expires_s=WEBHOOK_URL_EXPIRES_S)
+    view = job_view(gw.settings, gw.store, job, expires_s=WEBHOOK_URL_EXPIRES_S)
     result = view["result"]
     return {
         "id": job.id, "object": "job", "kind": job.kind, "batch_id": job.batch_id, "status": job.status,
@@ -70,7 +70,7 @@ def webhook_job_data(gw: "Gateway", job: Job) -> dict:
 async def purge_late_outputs(gw: "Gateway", job: Job) -> None:
     """What a step wrote after its job was canceled or deleted; the cancel marker stays for the stages."""
     if job.status == "canceled" or job.deleted_at is not None:
-        await purge_objects(gw, job, keep_cancel_marker=True)
+        await purge_objects(gw.store, job, keep_cancel_marker=True)
 
 
 class JobEventConsumer:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from services.gateway.db.models import Job
-from services.gateway.jobs import TERMINAL
+from services.gateway.domain.jobs import TERMINAL
 from shared.bus import Bus
 from shared.events import ObjectRef, StageRequest, Step, request_key, requests_topic
 from shared.ids import utcnow

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 
 from services.gateway.db.models import (Category, CategoryExample, IdempotencyKey, Job, Tenant, Upload, VirtualModel,
                                         WebhookEndpoint)
-from services.gateway.jobs import ACTIVE, purge_objects
+from services.gateway.domain.jobs import ACTIVE, purge_objects
 from shared.ids import utcnow
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class RetentionSweeper:
                 uploads = (await session.scalars(select(Upload).where(
                     Upload.tenant_id == tenant_id, Upload.created_at < cutoff).limit(1000))).all()
             for job in jobs:
-                counts["objects"] += await purge_objects(gw, job)
+                counts["objects"] += await purge_objects(gw.store, job)
                 async with gw.sessionmaker() as session, session.begin():
                     await session.execute(update(Job).where(Job.id == job.id).values(purged_at=now))
                 counts["jobs"] += 1

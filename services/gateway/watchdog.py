@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from services.gateway.db.models import Job
-from services.gateway.jobs import ACTIVE
+from services.gateway.domain.jobs import ACTIVE
 from shared.events import ErrorInfo, JobEvent, JobEventKind
 from shared.ids import utcnow
 from shared.store import cancel_marker_key

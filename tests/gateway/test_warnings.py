@@ -76,7 +76,7 @@ async def _accepted(receiver) -> bool:
 
 
 def test_malformed_warnings_are_normalised_not_dropped():
-    from services.gateway.jobs import step_warnings
+    from services.gateway.domain.jobs import step_warnings
 
     report = {"warnings": [{"code": "tone-mismatch", "message": "cheeks 9.1 ΔE from the neck", "face": 1},
                            "a bare string", {"code": "x" * 100, "face": True}]}

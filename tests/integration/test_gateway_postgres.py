@@ -22,7 +22,7 @@ from services.gateway.app import Gateway
 from services.gateway.auth import KeyVerifier
 from services.gateway.db.models import Job, WebhookEndpoint
 from services.gateway.db.session import migrate
-from services.gateway.jobs import FilePart, submit
+from services.gateway.domain.jobs import FilePart, Submission, submit
 from services.gateway.schemas import JobCreate
 from services.gateway.domain.tenants import create_tenant as make_tenant
 from services.gateway.webhooks import new_secret
@@ -138,7 +138,9 @@ def test_outbox_and_webhook_survive_a_gateway_that_died_before_relaying(env, spa
             async with dead.sessionmaker() as session, session.begin():
                 session.add(WebhookEndpoint(id=new_id("whep"), tenant_id=tenant.id, url=receiver_url,
                                             event_types=["job.succeeded"], secret=secret))
-            jobs = await submit(dead, principal, JobCreate(steps=[{"stage": "invert"}]),
+            ctx = Submission(reader=dead.reader, sessions=dead.sessionmaker, store=dead.store, settings=dead.settings,
+                             catalog=dead.catalog, http=dead.http, active_jobs=dead.active_jobs, relay=dead.relay)
+            jobs = await submit(ctx, principal, JobCreate(steps=[{"stage": "invert"}]),
                                 [FilePart("p.png", photo())], None)  # its own publish fails: the bus never started
             async with dead.reader() as session:
                 assert (await session.get(Job, jobs[0].id)).dispatched_at is None

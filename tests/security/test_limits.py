@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.gateway.jobs import METADATA_TOTAL_BYTES, METADATA_VALUE_CHARS
+from services.gateway.domain.jobs import METADATA_TOTAL_BYTES, METADATA_VALUE_CHARS
 from services.gateway.webhooks import MAX_PAYLOAD_BYTES, encode_payload
 from shared.ids import utcnow
 from tests.security.conftest import png_bytes

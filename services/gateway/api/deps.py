@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.gateway.auth import KeyVerifier, Principal, token_from_request
 from services.gateway.catalog import StageCatalog
 from services.gateway.domain import StepRunner
-from services.gateway.jobs import ActiveJobCounts
-from services.gateway.netguard import AddressPolicy
+from services.gateway.domain.jobs import ActiveJobCounts, Submission
+from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay
 from services.gateway.problems import Unauthorized
 from services.gateway.steps import run_step
@@ -27,8 +27,7 @@ from shared.store import ObjectStore
 
 
 def get_gateway(request: Request) -> Any:
-    """The running gateway (owner of the loops); only /readyz and the routers not yet split into domain
-    modules take it whole."""
+    """The running gateway (owner of the loops); only /readyz takes it whole, for its readiness."""
     return request.app.state.gateway
 
 
@@ -54,6 +53,10 @@ def get_keys(request: Request) -> KeyVerifier:
     return request.app.state.gateway.keys
 
 
+def get_http(request: Request) -> SafeHttp:
+    return request.app.state.gateway.http
+
+
 def get_address_policy(request: Request) -> AddressPolicy:
     return request.app.state.gateway.http.policy
 
@@ -72,6 +75,17 @@ def get_active_jobs(request: Request) -> ActiveJobCounts:
 
 def get_relay(request: Request) -> OutboxRelay:
     return request.app.state.gateway.relay
+
+
+def get_changes(request: Request) -> Any:
+    """The gateway's JobChanges: wakes SSE streams and step waiters when a job changed in this process."""
+    return request.app.state.gateway.changes
+
+
+def get_submission(request: Request) -> Submission:
+    gw = request.app.state.gateway
+    return Submission(reader=gw.reader, sessions=gw.sessionmaker, store=gw.store, settings=gw.settings,
+                      catalog=gw.catalog, http=gw.http, active_jobs=gw.active_jobs, relay=gw.relay)
 
 
 def get_step_runner(request: Request) -> StepRunner:
@@ -109,6 +123,9 @@ Catalog = Annotated[StageCatalog, Depends(get_catalog)]
 Steps = Annotated[StepRunner, Depends(get_step_runner)]
 ActiveJobs = Annotated[ActiveJobCounts, Depends(get_active_jobs)]
 Relay = Annotated[OutboxRelay, Depends(get_relay)]
+Changes = Annotated[Any, Depends(get_changes)]
+SubmissionDep = Annotated[Submission, Depends(get_submission)]
+Http = Annotated[SafeHttp, Depends(get_http)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -10,13 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartParser
 
-from services.gateway import jobs as job_service
-from services.gateway.api.deps import Cursor, GatewayDep, Limit, Reader, Writer
-from services.gateway.db.models import INTERNAL_JOB, Job, JobEventRecord
+from services.gateway.api.deps import (Changes, Cursor, Limit, ReadSessions, Reader, Sessions, SettingsDep, StoreDep,
+                                       SubmissionDep, Writer)
+from services.gateway.domain import jobs as job_service
 from services.gateway.responses import json_response
 from services.gateway.schemas import BatchOut, JobCreate, JobList, JobOut, JobStatus
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedImage
@@ -143,61 +142,55 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
 @router.post("", status_code=202, response_model=JobOut | BatchOut, openapi_extra=_BODY_DOC,
              summary="Submit a job for one image, or a batch (one job per image)",
              responses={202: {"description": "queued"}})
-async def create_job(request: Request, gw: GatewayDep, caller: Writer,
+async def create_job(request: Request, ctx: SubmissionDep, caller: Writer,
                      idempotency_key: IdempotencyKey = None) -> Response:
-    spec, files = await _read_request(request, gw.settings.max_batch_images, gw.settings.max_upload_bytes)
-    created = await job_service.submit(gw, caller, spec, files, idempotency_key)
-    views = [job_service.job_view(gw, job, caller.retention_days) for job in created]
+    spec, files = await _read_request(request, ctx.settings.max_batch_images, ctx.settings.max_upload_bytes)
+    created = await job_service.submit(ctx, caller, spec, files, idempotency_key)
+    views = [job_service.job_view(ctx.settings, ctx.store, job, caller.retention_days) for job in created]
     if len(views) == 1:
         return json_response(views[0], 202, headers={"Location": f"/v1/jobs/{created[0].id}"})
     return json_response({"batch_id": created[0].batch_id, "object": "batch", "jobs": views}, 202)
 
 
 @router.get("", response_model=JobList, summary="List jobs, newest first (cursor pagination)")
-async def list_jobs(gw: GatewayDep, caller: Reader, status: JobStatus | None = None,
-                    created_after: datetime | None = None, batch_id: Annotated[str | None, Query(max_length=64)] = None,
-                    cursor: Cursor = None, limit: Limit = 20) -> Response:
-    query = select(Job).where(Job.tenant_id == caller.tenant_id, Job.deleted_at.is_(None), Job.kind != INTERNAL_JOB)
-    if status:
-        query = query.where(Job.status == status)
-    if created_after:
-        query = query.where(Job.created_at > created_after)
-    if batch_id:
-        query = query.where(Job.batch_id == batch_id)
-    if cursor:
-        query = query.where(Job.id < cursor)
-    async with gw.reader() as session:
-        rows = (await session.scalars(query.order_by(Job.id.desc()).limit(limit + 1))).all()
-    page = rows[:limit]
-    return json_response({"data": [job_service.job_view(gw, job, caller.retention_days) for job in page],
-                          "next_cursor": page[-1].id if len(rows) > limit else None})
+async def list_jobs(reader: ReadSessions, settings: SettingsDep, store: StoreDep, caller: Reader,
+                    status: JobStatus | None = None, created_after: datetime | None = None,
+                    batch_id: Annotated[str | None, Query(max_length=64)] = None, cursor: Cursor = None,
+                    limit: Limit = 20) -> Response:
+    async with reader() as session:
+        page, next_cursor = await job_service.list_jobs(session, caller.tenant_id, status, created_after, batch_id,
+                                                        cursor, limit)
+    return json_response({"data": [job_service.job_view(settings, store, job, caller.retention_days) for job in page],
+                          "next_cursor": next_cursor})
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="A job: state, steps with timings, results, engines")
-async def get_job(job_id: str, gw: GatewayDep, caller: Reader) -> Response:
-    async with gw.reader() as session:
+async def get_job(job_id: str, reader: ReadSessions, settings: SettingsDep, store: StoreDep,
+                  caller: Reader) -> Response:
+    async with reader() as session:
         job = await job_service.get_job(session, caller.tenant_id, job_id)
-    return json_response(job_service.job_view(gw, job, caller.retention_days))
+    return json_response(job_service.job_view(settings, store, job, caller.retention_days))
 
 
 @router.post("/{job_id}:cancel", response_model=JobOut, summary="Cancel a queued or running job")
-async def cancel_job(job_id: str, gw: GatewayDep, caller: Writer) -> dict:
-    job = await job_service.cancel(gw, caller.tenant_id, job_id)
-    return job_service.job_view(gw, job, caller.retention_days)
+async def cancel_job(job_id: str, sessions: Sessions, settings: SettingsDep, store: StoreDep, changes: Changes,
+                     caller: Writer) -> dict:
+    job = await job_service.cancel(sessions, store, changes, caller.tenant_id, job_id)
+    return job_service.job_view(settings, store, job, caller.retention_days)
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete the job's images now (the job is then gone)")
-async def delete_job(job_id: str, gw: GatewayDep, caller: Writer) -> Response:
-    await job_service.delete(gw, caller.tenant_id, job_id)
+async def delete_job(job_id: str, sessions: Sessions, store: StoreDep, changes: Changes, caller: Writer) -> Response:
+    await job_service.delete(sessions, store, changes, caller.tenant_id, job_id)
     return Response(status_code=204)
 
 
 @router.get("/{job_id}/events", summary="Server-Sent Events: progress per step until the job finishes",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-async def job_events(job_id: str, request: Request, gw: GatewayDep, caller: Reader,
+async def job_events(job_id: str, request: Request, reader: ReadSessions, changes: Changes, caller: Reader,
                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None):
-    async with gw.reader() as session:
+    async with reader() as session:
         await job_service.get_job(session, caller.tenant_id, job_id)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
 
@@ -206,10 +199,8 @@ async def job_events(job_id: str, request: Request, gw: GatewayDep, caller: Read
         yield "retry: 2000\n\n"
         idle = 0.0
         while True:
-            async with gw.reader() as session:
-                records = (await session.scalars(select(JobEventRecord).where(
-                    JobEventRecord.job_id == job_id, JobEventRecord.id > after).order_by(JobEventRecord.id))).all()
-                job = await session.get(Job, job_id)
+            async with reader() as session:
+                records, job = await job_service.events_since(session, job_id, after)
             for record in records:
                 after = record.id
                 data = {"job_id": job_id, "kind": record.kind, "stage": record.stage, "step": record.step,
@@ -228,7 +219,7 @@ async def job_events(job_id: str, request: Request, gw: GatewayDep, caller: Read
                 yield ": keep-alive\n\n"
                 idle = 0.0
             started = asyncio.get_running_loop().time()
-            await gw.changes.wait(1.0)
+            await changes.wait(1.0)
             idle += asyncio.get_running_loop().time() - started
 
     return StreamingResponse(stream(), media_type="text/event-stream",

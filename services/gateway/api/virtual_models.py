@@ -1,17 +1,13 @@
 """`/v1/virtual-models`: accept a candidate, import a portrait with a rights attestation, read, rename, delete."""
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response
 
-from services.gateway.api.deps import (Cursor, GatewayDep, Limit, ReadSessions, Reader, Sessions, SettingsDep, Steps,
+from services.gateway.api.deps import (Cursor, Http, Limit, ReadSessions, Reader, Sessions, SettingsDep, Steps,
                                        StoreDep, Writer)
 from services.gateway.domain import virtual_models
-from services.gateway.jobs import discard, naming, resolve_source
 from services.gateway.schemas import (VirtualModelCreate, VirtualModelImport, VirtualModelList, VirtualModelOut,
                                       VirtualModelUpdate)
-from shared.ids import new_id
 
 router = APIRouter(prefix="/v1/virtual-models", tags=["virtual models"])
 
@@ -26,18 +22,11 @@ async def create_model(body: VirtualModelCreate, reader: ReadSessions, sessions:
 
 @router.post(":import", status_code=201, response_model=VirtualModelOut,
              summary="Import a portrait the shop has rights to (the consent attestation is required and recorded)")
-async def import_model(body: VirtualModelImport, gw: GatewayDep, steps: Steps, caller: Writer) -> dict:
-    stored: list[str] = []  # a fetched image: removed again if the import is refused
-    try:
-        async with gw.reader() as session, naming("image"):
-            image = await resolve_source(gw, session, caller.tenant_id, body.image,
-                                         f"tenants/{caller.tenant_id}/uploads/{new_id('upl')}", stored)
-        model = await virtual_models.import_portrait(gw.sessionmaker, gw.store, steps, caller.tenant_id, body.name,
-                                                     image, body.consent.model_dump(mode="json"))
-    except BaseException:
-        await asyncio.shield(discard(gw, caller.tenant_id, stored))
-        raise
-    return virtual_models.model_view(gw.settings, gw.store, model)
+async def import_model(body: VirtualModelImport, reader: ReadSessions, sessions: Sessions, store: StoreDep,
+                       settings: SettingsDep, http: Http, steps: Steps, caller: Writer) -> dict:
+    model = await virtual_models.import_model(reader, sessions, store, settings, http, steps, caller.tenant_id,
+                                              body.name, body.image, body.consent.model_dump(mode="json"))
+    return virtual_models.model_view(settings, store, model)
 
 
 @router.get("", response_model=VirtualModelList, summary="The tenant's virtual models, newest first")

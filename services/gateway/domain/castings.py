@@ -16,7 +16,7 @@ from services.gateway.db.repositories import castings as repository
 from services.gateway.db.repositories import categories as category_rows
 from services.gateway.db.repositories import virtual_models as virtual_model_rows
 from services.gateway.domain.objects import object_view
-from services.gateway.jobs import ActiveJobCounts, check_quota
+from services.gateway.domain.jobs import ActiveJobCounts, check_quota
 from services.gateway.outbox import OutboxRelay
 from services.gateway.problems import Conflict
 from services.gateway.schemas import CastingCreate

@@ -15,7 +15,10 @@ from services.gateway.domain.castings import NPY, WORDS_ENGINE, candidate, get_c
 from services.gateway.db.models import VirtualModel
 from services.gateway.db.repositories import virtual_models as repository
 from services.gateway.domain import StepRunner
+from services.gateway.domain.jobs import discard, naming, resolve_source
 from services.gateway.domain.objects import object_view
+from services.gateway.netguard import SafeHttp
+from services.gateway.schemas import ImageSource
 from services.gateway.problems import Conflict
 from shared.errors import NotFound
 from shared.events import ObjectRef, Step
@@ -177,6 +180,22 @@ async def accept_candidate(reader: async_sessionmaker, sessions: async_sessionma
         prepared_source=_planned(*writes[-1]).model_dump())
     await save_model(sessions, store, model, writes)
     return model
+
+
+async def import_model(reader: async_sessionmaker, sessions: async_sessionmaker, store: ObjectStore,
+                       settings: Settings, http: SafeHttp, run_step: StepRunner, tenant_id: str, name: str,
+                       source: ImageSource, consent: dict) -> VirtualModel:
+    """Import the portrait at `source` (an upload, a key or a URL, fetched through the SSRF guard) as a model;
+    an image fetched for it is removed again if the import is refused."""
+    stored: list[str] = []
+    try:
+        async with reader() as session, naming("image"):
+            image = await resolve_source(session, sessions, store, settings, http, tenant_id, source,
+                                         f"tenants/{tenant_id}/uploads/{new_id('upl')}", stored)
+        return await import_portrait(sessions, store, run_step, tenant_id, name, image, consent)
+    except BaseException:
+        await asyncio.shield(discard(sessions, store, tenant_id, stored))
+        raise
 
 
 async def import_portrait(sessions: async_sessionmaker, store: ObjectStore, run_step: StepRunner, tenant_id: str,

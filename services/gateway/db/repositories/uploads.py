@@ -25,3 +25,8 @@ async def reserved_at(session: AsyncSession, tenant_id: str, upload_id: str, key
 
 async def remove(session: AsyncSession, upload_id: str) -> None:
     await session.execute(delete(Upload).where(Upload.id == upload_id))
+
+
+async def remove_keys(session: AsyncSession, tenant_id: str, keys: list[str]) -> None:
+    """Delete the tenant's upload rows reserved under these keys."""
+    await session.execute(delete(Upload).where(Upload.tenant_id == tenant_id, Upload.key.in_(keys)))
