@@ -136,10 +136,15 @@ def add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(image.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+def lips_and_opening(mesh: np.ndarray, size: int) -> np.ndarray:
+    """Bool crop mask of the lips and the opening between them, as outlined by the mesh."""
+    return (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
+
+
 def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     """1 over the target's lips and mouth opening (grown a little), feathered to 0: the target's mouth
     state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
-    lips = (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
+    lips = lips_and_opening(mesh, size)
     grow = max(1, int(round(MOUTH_GROW * edge)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
     grown = cv2.dilate(lips.astype(np.uint8), kernel).astype(np.float32)

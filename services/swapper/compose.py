@@ -19,7 +19,7 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners
-from services.swapper.occlusion import (bounding_slices, glasses_keep_mask, keep_out_weight, occluder_mask,
+from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_weight, occluder_mask,
                                         wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
@@ -86,7 +86,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):
-            glasses = glasses_keep_mask(mesh, size)
+            # The whole glasses zone (frames, lenses, the eyes, lids and brows behind them) stays the
+            # photo's: frames are often patterned, skin-coloured or as thick as a brow, so no line filter
+            # outlines them whole, and a frame half kept or one eye swapped behind a lens but not the
+            # other is worse than the photo's own eyes (the identity cost is reported: `target-glasses`).
+            glasses = glasses_zone(mesh, size)
     # The glasses zone follows the mesh, so it needs only a narrow fade; the colour model's blobs get a
     # wider margin.
     keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))),

@@ -14,6 +14,7 @@ import numpy as np
 
 import cv2
 
+from services.swapper.blend import lips_and_opening
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_edge_px, face_mesh, face_oval_mask,
@@ -175,9 +176,8 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
     size = oval.shape[0]
     lower = np.zeros_like(oval)
     lower[int(mesh[2, 1]):] = True  # below the nose's base
-    lips = (region_mask(mesh, "lips", size, feather_px=0) > 0.5) \
-        | (region_mask(mesh, "mouth", size, feather_px=0) > 0.5)
-    lips = cv2.dilate(lips.astype(np.uint8), _disk(max(1, int(round(SOURCE_LIPS_MARGIN * edge))))) > 0
+    margin = _disk(max(1, int(round(SOURCE_LIPS_MARGIN * edge))))
+    lips = cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), margin) > 0
     hair = masses & lower & oval & ~lips
     return hair if hair.sum() > SOURCE_BEARD_SHARE * (oval & lower).sum() else np.zeros_like(hair)
 

@@ -207,11 +207,3 @@ def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
     distance = cv2.distanceTransform(((eyes | bridge) == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return distance <= radius
 
-
-def glasses_keep_mask(mesh: np.ndarray, size: int) -> np.ndarray:
-    """Bool crop mask of what stays the photo's own on a face that `wears_glasses`: the whole glasses
-    zone (frames, lenses, the eyes, lids and brows behind them). Frames are often patterned,
-    skin-coloured or as thick as a brow, so no line filter outlines them whole: a frame half kept and half
-    painted over, or one eye swapped behind a lens and the other not, is worse than the photo's own eyes
-    left as they are, which costs identity and is reported (`target-glasses`)."""
-    return glasses_zone(mesh, size)
