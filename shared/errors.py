@@ -60,6 +60,12 @@ class FaceSelectionError(InvalidInput):
     code = "face-selection"
 
 
+class SourceCovered(InvalidInput):
+    """A virtual model's portrait whose eyes are covered (glasses): it cannot make a clean source face.
+    Raised with `reason="source-covered"` (the code, kept in `details` for clients that read the reason)."""
+    code = "source-covered"
+
+
 class NotFound(FaceCastError):
     code = "not-found"
     http_status = 404

@@ -113,6 +113,8 @@ class ErrorInfo(_Event):
     message: str
     stage: str | None = None
     retryable: bool = False
+    details: dict[str, Any] = Field(default_factory=dict, description=(
+        "the error's own details (`reason`, `role`, …), so the gateway answers with them as the stage raised them"))
 
 
 class JobEvent(_Event):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import signal
 import time
@@ -408,10 +409,12 @@ class StageWorker:
 
     async def _failed_attempt(self, d: Delivery, request: StageRequest, exc: BaseException) -> None:
         retryable = not isinstance(exc, FaceCastError) or exc.retryable
+        details = {}
         if isinstance(exc, ValidationError):
             retryable, code, message = False, "invalid-input", f"invalid parameters: {exc.errors()[0]['msg']}"
         elif isinstance(exc, FaceCastError):
             code, message = exc.code, exc.message
+            details = json.loads(json.dumps(exc.details, default=str))  # numpy figures and the like as text
         else:
             code, message = "stage-error", f"{type(exc).__name__}: {exc}"
         final = not retryable or request.attempt >= self.settings.max_attempts
@@ -433,7 +436,7 @@ class StageWorker:
                                    headers={"error": message[:1000], "error-code": code,
                                             "attempts": str(request.attempt)})
             telemetry.EVENTS_DEAD_LETTERED.labels(self.stage.name).inc()
-        error = ErrorInfo(code=code, message=message, stage=self.stage.name, retryable=retryable)
+        error = ErrorInfo(code=code, message=message, stage=self.stage.name, retryable=retryable, details=details)
         await self._emit(request, JobEventKind.failed, sequence=2 * request.current.number, error=error)
 
 

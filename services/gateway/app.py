@@ -23,10 +23,10 @@ from services.gateway.domain.jobs import ActiveJobCounts
 from services.gateway.limits import BodyLimit
 from services.gateway.netguard import AddressPolicy, SafeHttp
 from services.gateway.outbox import OutboxRelay
-from services.gateway.problems import install_problem_handlers, unexpected_error
+from services.gateway.problems import document_problems, install_problem_handlers, unexpected_error
 from services.gateway.ratelimit import FailedAuths, TokenBuckets
 from services.gateway.retention import RetentionSweeper
-from services.gateway.schemas import JobCreate
+from services.gateway.schemas import JobCreate, Problem
 from services.gateway.watchdog import JobWatchdog, requeue_active
 from services.gateway.webhooks import WebhookDeliverer
 from shared.bus import Bus, open_bus
@@ -224,9 +224,11 @@ def create_app(settings: Settings, bus: Bus | None = None, store: ObjectStore | 
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            job_create = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(job_create.pop("$defs", {}))
-            components["JobCreate"] = job_create
+            for model in (JobCreate, Problem):
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
+            document_problems(schema)
             schema.setdefault("components", {})["securitySchemes"] = {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key `fck_…`"}}
             schema["security"] = [{"apiKey": []}]

@@ -6,7 +6,7 @@ import logging
 
 from pydantic import BaseModel, ValidationError
 
-from services.gateway.problems import StageUnavailable
+from services.gateway.problems import StageUnavailable, field_errors
 from services.stages import load_contract_by_name, stage_names
 from shared.errors import InvalidInput
 from shared.stage import StageContract
@@ -54,8 +54,7 @@ class StageCatalog:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "params"
             raise InvalidInput(f"invalid parameters for stage {stage.name!r}: {where}: {first['msg']}",
-                               stage=stage.name, errors=[{"loc": [str(p) for p in e.get("loc", ())],
-                                                          "msg": e.get("msg", "")} for e in exc.errors()[:10]])
+                               stage=stage.name, errors=field_errors(exc.errors()))
         except (InvalidInput, ValueError) as exc:
             raise InvalidInput(f"invalid parameters for stage {stage.name!r}: {exc}", stage=stage.name) from None
         if stage.check_inputs is not None:

@@ -179,7 +179,8 @@ class JobEventConsumer:
                 job.engines = engines_from(states, job.steps)
                 error = event.error
                 job.error = {"code": error.code if error else "stage-error",
-                             "message": error.message if error else "the stage failed", "stage": event.stage}
+                             "message": error.message if error else "the stage failed", "stage": event.stage,
+                             **({"details": error.details} if error and error.details else {})}
                 data["error"] = job.error
                 webhook_jobs.append(("job.failed", job))
             else:

@@ -29,6 +29,31 @@ class ErrorOut(BaseModel):
     code: str
     message: str
     stage: str | None = None
+    details: dict[str, Any] | None = Field(None, description=(
+        "what the stage said about the failure, when it said more (`reason`, `role`: `source` for the "
+        "virtual model's portrait)"))
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="the field's path: `[\"options\", \"steps\", \"0\", \"stage\"]`, "
+                                       "`[\"query\", \"limit\"]`, `[\"body\"]` for the whole body")
+    msg: str
+    type: str = Field(description="what is wrong: `missing`, `json_invalid`, `extra_forbidden`, …")
+
+
+class Problem(BaseModel):
+    """Every error answer (`application/problem+json`, RFC 9457)."""
+    type: str = Field(description="`https://facecast.dev/problems/<code>`")
+    title: str
+    status: int
+    code: str
+    detail: str = Field(description="what happened and what to change, naming the field or image")
+    instance: str | None = Field(None, description="the request's path")
+    request_id: str | None = Field(None, description="also the `X-Request-Id` header: quote it to support")
+    details: dict[str, Any] | None = Field(None, description=(
+        "more about the error: `field` (the field or image it is about), `limit`, `reason`, `role`, …"))
+    errors: list[FieldError] | None = Field(None, description=(
+        "each field at fault, on a 422 about the request's fields (the first ten)"))
 
 
 class Page(BaseModel):

@@ -22,24 +22,25 @@ from shared.ids import new_id, random_hex, utcnow
 if TYPE_CHECKING:
     from services.gateway.app import Gateway
 
-def _error_classes(root: type[FaceCastError] = FaceCastError) -> dict[str, type[FaceCastError]]:
+def error_classes(root: type[FaceCastError] = FaceCastError) -> dict[str, type[FaceCastError]]:
+    """Every error code defined (in shared.errors and the gateway) and its class."""
     found = {root.code: root}
     for sub in root.__subclasses__():
-        found.update(_error_classes(sub))
+        found.update(error_classes(sub))
     return found
 
 
 def step_error(error: dict, about: str) -> FaceCastError:
-    """A failed internal step's error as the gateway's answer, with its code (so its HTTP status) kept
-    and the message saying what it was about; a failure the step's input did not cause (a stage error,
+    """A failed internal step's error as the gateway's answer, with its code (so its HTTP status) and details
+    kept and the message saying what it was about; a failure the step's input did not cause (a stage error,
     exhausted retries, a time budget) is a 503 naming the stage."""
     code, message = error.get("code", "stage-error"), error.get("message", "the stage failed")
-    error_class = _error_classes().get(code)
+    error_class = error_classes().get(code)
     if (error_class is None or error_class.__module__ != "shared.errors" or error_class.http_status >= 500
             or error_class.__init__ is not FaceCastError.__init__):
         return StageUnavailable(f"{about}: the {error.get('stage') or 'stage'} could not do it ({message})",
                                 stage=error.get("stage"), cause=code)
-    return error_class(f"{about}: {message}")
+    return error_class(f"{about}: {message}", **(error.get("details") or {}))
 
 
 async def run_step(gw: "Gateway", tenant_id: str, step: Step, about: str) -> dict:

@@ -16,7 +16,7 @@ import cv2
 
 from services.swapper.blend import lips_and_opening
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
-from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound
+from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_edge_px, face_mesh, face_oval_mask,
                           find_faces, identity_embedding, region_mask)
 from shared.realesrgan import upscale
@@ -158,9 +158,9 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
     # smudges, and left out they take the eyes (most of the identity) with them; so such a portrait
     # cannot make a clean source.
     if wears_glasses(source.aligned(GLASSES_CHECK_TEMPLATE).crop, source.mesh(GLASSES_CHECK_TEMPLATE)):
-        raise InvalidInput("the source portrait shows glasses over the eyes: the eyes carry most of the "
-                           "identity and the frames would be pasted onto every photo; use a portrait without "
-                           "glasses", role="source", reason="source-covered")
+        raise SourceCovered("the source portrait shows glasses over the eyes: the eyes carry most of the "
+                            "identity and the frames would be pasted onto every photo; use a portrait without "
+                            "glasses", role="source", reason="source-covered")
     with _sources_lock:
         _sources[digest] = source
         while len(_sources) > SOURCE_CACHE_SIZE:

@@ -225,19 +225,27 @@ async def test_a_failed_accept_leaves_no_portrait_or_latent(cast_api, monkeypatc
     assert store.head(model["portrait"]["key"]).sha256 == model["portrait"]["sha256"]
 
 
-@pytest.mark.parametrize("variant, code", [("cut", "invalid-input"), ("small", "face-too-small")])
+@pytest.mark.parametrize("variant, code", [("cut", "invalid-input"), ("small", "face-too-small"),
+                                           ("glasses", "source-covered")])
 async def test_an_import_the_swapper_would_refuse_at_every_job_is_refused_at_import(cast_api, variant, code):
     """Issue 13: a portrait that cannot make a clean source is refused at import with the reason. A face cut by
     the border, or narrower than the swapper's source minimum, used to be imported (201) and then failed
-    every swap job (`invalid-input` / `face-too-small`)."""
+    every swap job (`invalid-input` / `face-too-small`). A portrait wearing glasses has its own code, and the
+    swapper's `details.reason` is kept."""
     import io
 
     import cv2
     from PIL import Image
 
+    from tests.data.realism import photo
+
     api = cast_api
-    pixels = skdata.astronaut()
-    pixels = pixels[:, 230:] if variant == "cut" else cv2.resize(pixels, (224, 224), interpolation=cv2.INTER_AREA)
+    if variant == "glasses":
+        pixels = cv2.cvtColor(photo("clyburn"), cv2.COLOR_BGR2RGB)  # a development-set portrait with glasses
+    elif variant == "cut":
+        pixels = skdata.astronaut()[:, 230:]
+    else:
+        pixels = cv2.resize(skdata.astronaut(), (224, 224), interpolation=cv2.INTER_AREA)
     body = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(body, "PNG")
     upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
@@ -247,5 +255,8 @@ async def test_an_import_the_swapper_would_refuse_at_every_job_is_refused_at_imp
     refused = await api.post("/v1/virtual-models:import", json={"name": "x", "consent": consent,
                                                                "image": {"upload_id": upload["id"]}})
     assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
-    assert ("cut by the image border" if variant == "cut" else "at least 64 px") in refused.json()["detail"]
+    expected = {"cut": "cut by the image border", "small": "at least 64 px", "glasses": "glasses"}[variant]
+    assert expected in refused.json()["detail"]
+    if variant == "glasses":
+        assert refused.json()["details"] == {"role": "source", "reason": "source-covered"}
     assert (await api.get("/v1/virtual-models")).json()["data"] == []

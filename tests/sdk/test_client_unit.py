@@ -402,6 +402,27 @@ def test_each_status_family_has_its_error_class(status, cls):
     assert info.value.status == status and info.value.code == "some-code"
 
 
+def test_a_problem_exposes_its_field_errors_details_and_specific_code():
+    problem = {"type": "https://facecast.dev/problems/source-covered", "title": "Unprocessable content",
+               "status": 422, "code": "source-covered", "detail": "the portrait shows glasses",
+               "details": {"role": "source", "reason": "source-covered"},
+               "errors": [{"loc": ["options"], "msg": "not valid JSON", "type": "json_invalid"}]}
+
+    def handler(request):
+        return httpx.Response(422, headers={"content-type": "application/problem+json"}, content=json.dumps(problem))
+
+    client, _ = make_client(handler, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(facecast.UnprocessableEntityError) as info:
+        client.get_job("job_1")
+    assert info.value.code == "source-covered" and info.value.details["reason"] == "source-covered"
+    assert info.value.errors == [{"loc": ["options"], "msg": "not valid JSON", "type": "json_invalid"}]
+    plain = APIError(404, {"code": "not-found", "detail": "no such job"})
+    assert plain.errors == [] and plain.details == {}
+    failed = facecast.JobFailed({"id": "job_1", "status": "failed",
+                                 "error": {"code": "source-covered", "message": "glasses"}})
+    assert failed.code == "source-covered" and "glasses" in str(failed)
+
+
 def test_a_route_refuses_fields_it_does_not_declare():
     from facecast.resources.castings import CREATE
     with pytest.raises(TypeError, match="undeclared body field colour"):

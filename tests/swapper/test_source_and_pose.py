@@ -32,6 +32,7 @@ def test_glasses_are_told_by_the_bar_across_the_nose(name):
 def test_a_source_wearing_glasses_is_refused_with_the_reason(ctx, name):
     with pytest.raises(InvalidInput) as caught:
         prepare_source(photo(name))
+    assert caught.value.code == "source-covered" and caught.value.http_status == 422
     assert caught.value.details == {"role": "source", "reason": "source-covered"}
     assert "glasses" in caught.value.message
     with pytest.raises(InvalidInput, match="glasses"):  # the stage refuses it the same way

@@ -9,7 +9,7 @@ class from the status: 400 `BadRequestError`, 401 `AuthenticationError`, 403 `Pe
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping, Optional, Type
+from typing import Any, Dict, List, Mapping, Optional, Type
 
 import httpx
 
@@ -28,8 +28,11 @@ class APIError(FaceCastError):
     """The API answered with an error status.
 
     `status` (int), `problem` (the problem document as a dict, empty when the body was not one), `type`
-    (a problem type URI, `about:blank` when none), `code` (FaceCast's error code such as `no-face-found`),
-    `title`, `detail` (str) and `request_id` (the `x-request-id` response header, to quote to support).
+    (a problem type URI, `about:blank` when none), `code` (FaceCast's error code such as `no-face-found` or
+    `source-covered`), `title`, `detail` (str), `details` (the problem's `details`: `field`, `limit`,
+    `reason`, …; empty when none), `errors` (each field at fault on a 422: dicts with `loc`, the field's
+    path as a list, `msg` and `type`; empty when none) and `request_id` (the `x-request-id` response header,
+    to quote to support).
     """
 
     def __init__(self, status: int, problem: Optional[Mapping[str, Any]] = None, *, request_id: Optional[str] = None,
@@ -40,6 +43,11 @@ class APIError(FaceCastError):
         self.code = self.problem.get("code")
         self.title = self.problem.get("title", "")
         self.detail = self.problem.get("detail", "") or text[:500]
+        details = self.problem.get("details")
+        self.details: Dict[str, Any] = dict(details) if isinstance(details, Mapping) else {}
+        errors = self.problem.get("errors")
+        self.errors: List[Dict[str, Any]] = ([dict(e) for e in errors if isinstance(e, Mapping)]
+                                             if isinstance(errors, list) else [])
         self.request_id = request_id
         message = f"HTTP {status}"
         if self.title:
@@ -106,11 +114,13 @@ def error_class(status: int) -> Type[APIError]:
 
 
 class JobFailed(FaceCastError):
-    """A job (or casting) ended `failed` or `canceled` where the caller asked for success; `job` is its dict."""
+    """A job (or casting) ended `failed` or `canceled` where the caller asked for success; `job` is its dict,
+    `code` its error's code (`no-face-found`, `source-covered`, `canceled`, …; None when it has none)."""
 
     def __init__(self, job: Mapping[str, Any]):
         self.job = dict(job)
         error = job.get("error") or {}
+        self.code: Optional[str] = error.get("code") if isinstance(error, Mapping) else None
         message = error.get("message") if isinstance(error, Mapping) else error
         super().__init__(f"job {job.get('id')} {job.get('status')}: {message or ''}".rstrip(": "))
 

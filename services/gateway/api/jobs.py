@@ -16,6 +16,7 @@ from starlette.formparsers import MultiPartParser
 from services.gateway.api.deps import (Changes, Cursor, Limit, ReadSessions, Reader, Sessions, SettingsDep, StoreDep,
                                        SubmissionDep, Writer)
 from services.gateway.domain import jobs as job_service
+from services.gateway.problems import field_errors
 from services.gateway.responses import json_response
 from services.gateway.schemas import BatchOut, JobCreate, JobList, JobOut, JobStatus
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedImage
@@ -40,9 +41,15 @@ _BODY_DOC = {
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
-def _parse_options(raw: bytes | str) -> JobCreate:
-    if not raw or not (raw.strip() if isinstance(raw, (bytes, str)) else raw):
-        raise InvalidInput("the request body is empty: send the job options (steps, images)")
+def _parse_options(raw: bytes | str, field: str | None) -> JobCreate:
+    """The job options from the JSON body (`field` None) or from the multipart field `field`: a field error's
+    `loc` is the path in the options, under the multipart field's name when they came in one; an error
+    about the whole document (missing, not JSON) is at `body` or that field."""
+    where = [field or "body"]
+    if not raw or not raw.strip():
+        what = f"{field}: the multipart field is missing or empty" if field else "the request body is empty"
+        raise InvalidInput(f"{what}: send the job options (steps, images) as JSON", errors=[
+            {"loc": where, "msg": "the job options (steps, images) as JSON are required", "type": "missing"}])
     try:
         spec = JobCreate.model_validate_json(raw)
     except ValidationError as exc:
@@ -52,9 +59,12 @@ def _parse_options(raw: bytes | str) -> JobCreate:
                 raise PayloadTooLarge(f"metadata: more than {limit} keys, the limit", field="metadata",
                                       limit=limit) from None
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise InvalidInput(f"{where}: {first['msg']}", errors=[
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()[:10]]) from None
+        if first["type"] == "json_invalid":  # pydantic's own message carries the parser's line and column
+            message = f"not valid JSON ({(first.get('ctx') or {}).get('error') or first['msg']})"
+            raise InvalidInput(f"{field or 'the request body'}: {message}", errors=[
+                {"loc": where, "msg": message, "type": "json_invalid"}]) from None
+        errors = [{**e, "loc": e["loc"] or where} for e in field_errors(exc.errors(), (field,) if field else ())]
+        raise InvalidInput(f"{'.'.join(errors[0]['loc'])}: {first['msg']}", errors=errors) from None
     job_service.check_metadata(spec.metadata)
     return spec
 
@@ -121,7 +131,7 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
         options = form.get("options")
         if isinstance(options, UploadFile):
             options = await options.read()
-        spec = _parse_options(options or b"")
+        spec = _parse_options(options or b"", "options")
         files = []
         for index, part in enumerate(form.getlist("image"), start=1):
             if not isinstance(part, UploadFile):
@@ -135,7 +145,7 @@ async def _read_request(request: Request, max_files: int, max_bytes: int) -> tup
             files.append(job_service.FilePart(filename=part.filename or "", data=data))
         return spec, files
     if content_type in ("application/json", ""):
-        return _parse_options(await request.body()), []
+        return _parse_options(await request.body(), None), []
     raise UnsupportedImage(f"send application/json or multipart/form-data, not {content_type!r}")
 
 
