@@ -19,8 +19,8 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners
-from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_weight, occluder_mask,
-                                        wears_glasses)
+from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_weight, lens_openings,
+                                        occluder_mask, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, eye_weight, forehead_taper, inner_face_weight, match_grain,
@@ -37,6 +37,7 @@ GLASSES_MARGIN = 0.6  # × face edge width over which the kept glasses zone fade
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
 LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
+LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
 
 
@@ -80,21 +81,23 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     aligned, mesh, size = target.aligned, target.mesh, target.aligned.size
     edge = face_edge_px(mesh)
     occluders = np.zeros((size, size), bool)
-    glasses = np.zeros((size, size), bool)
+    glasses = lenses = np.zeros((size, size), bool)
     if keep_occlusions:
         occluders = occluder_mask(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):
-            # The whole glasses zone (frames, lenses, the eyes, lids and brows behind them) stays the
-            # photo's: frames are often patterned, skin-coloured or as thick as a brow, so no line filter
-            # outlines them whole, and a frame half kept or one eye swapped behind a lens but not the
-            # other is worse than the photo's own eyes (the identity cost is reported: `target-glasses`).
-            glasses = glasses_zone(mesh, size)
-    # The glasses zone follows the mesh, so it needs only a narrow fade; the colour model's blobs get a
-    # wider margin.
-    keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))),
-                          keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge)))))
+            # The glasses zone (frames, lenses, the brows behind them) stays the photo's: frames are often
+            # patterned, skin-coloured or as thick as a brow, so no line filter outlines them whole. Only
+            # what each lens shows, the eye and its lids, is swapped, clear of the rims; the original
+            # model's eyes would otherwise stay recognisable behind the lenses.
+            lenses = lens_openings(aligned.crop, mesh)
+            glasses = glasses_zone(mesh, size) & ~lenses
+    # The glasses zone follows the mesh, so it needs only a narrow fade (inside the lenses, over
+    # LENS_FEATHER); the colour model's blobs get a wider margin.
+    glasses_keep = (keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge))))
+                    * (1.0 - _feathered(lenses, max(1, int(round(LENS_FEATHER * edge))))))
+    keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))), glasses_keep)
     occluders |= glasses
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
@@ -135,9 +138,9 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
     if blend > 0 and glasses.any():
         warnings.append({"code": "target-glasses", "message": (
-            "the face in the photo wears glasses: its eyes and brows behind them were kept as they are (frames "
-            "cannot be swapped around cleanly), so the face is less like the virtual model and the original "
-            "model's eyes stay recognisable")})
+            "the face in the photo wears glasses: the frames and the brows behind them were kept as they are "
+            "and only the eyes seen through the lenses were swapped, so the face is less like the virtual "
+            "model than one without glasses")})
     yaw = abs(yaw_proxy(mesh))
     if yaw > YAW_WARN:
         warnings.append({"code": "pose-beyond-limits", "message": (

@@ -32,6 +32,7 @@ SOURCE_LIPS_MARGIN = 0.3  # × face edge width around the lips, not part of a be
 SOURCE_COVER_AREA = 0.04  # × face-oval area: a dark mass above the eyes this large is a cover, not a brow
 SOURCE_STRAND_GAP = 0.5  # × face edge width: strands this close together form one fringe
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
+SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids, which always travel
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 24  # full-body shop photos have faces from about this width
@@ -96,9 +97,14 @@ class SourceFace:
                 upper_area = np.bincount(labels[upper & (masses > 0)], minlength=count)
                 from_outside |= upper_area > SOURCE_COVER_AREA * oval.sum()
                 from_outside[0] = False
-                covered = cv2.dilate(from_outside[labels].astype(np.uint8), kernel) > 0
+                # the thin strand ends the opening dropped belong to the cover they hang from
+                count, strands = cv2.connectedComponents(joined, connectivity=8)
+                hanging = np.zeros(count, bool)
+                hanging[np.unique(strands[from_outside[labels]])] = True
+                hanging[0] = False
+                covered = cv2.dilate((from_outside[labels] | hanging[strands]).astype(np.uint8), kernel) > 0
                 covered |= cv2.dilate(beard(masses > 0, mesh, oval, edge).astype(np.uint8), kernel) > 0
-                # Eyes and nose carry the identity: they always travel, whatever lies next to them.
+                # Eyes, lids and nose carry the identity: they always travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
                 self._clean[template] = oval & ~covered
@@ -187,12 +193,14 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def features(mesh: np.ndarray, size: int) -> np.ndarray:
-    """Bool crop mask of the eyes and nose (the identity-bearing features a cover never reaches on a usable
-    portrait), as outlined by the mesh. Brows are not among them: a fringe that reaches them covers them."""
-    mask = np.zeros((size, size), bool)
-    for region in ("eyes", "nose"):
-        mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
-    return mask
+    """Bool crop mask of the eyes with their lids and the nose (the identity-bearing features a cover never
+    reaches on a usable portrait), as outlined by the mesh. The lids' shading and lashes join the temples'
+    hair in the colour model's masses, so the eyes are grown by SOURCE_LID_MARGIN. Brows are not among
+    them: a fringe that reaches them covers them."""
+    edge = face_edge_px(mesh)
+    eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
+    mask = cv2.dilate(eyes, _disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
+    return mask | (region_mask(mesh, "nose", size, feather_px=0) > 0.5)
 
 
 def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, face_edge_px, face_oval_mask, region_mask
+from shared.faces import bgr_to_lab, face_edge_px, face_oval_mask, mesh_topology, region_mask
 
 FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
 FEATURE_GROW = 0.3  # features are grown by this × the face edge width
@@ -207,3 +207,49 @@ def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
     distance = cv2.distanceTransform(((eyes | bridge) == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return distance <= radius
 
+
+LENS_EYE_GROW = (0.4, 0.5)  # × face edge width (across, up and down): the eye and lids, inside a lens's rim
+LASH_BAND = 0.25  # × face edge width beyond the eye outline: lashes and liner, not a rim
+FRAME_LINE = 0.6  # × face edge width: the tallest rim line the horizontal-line filter finds
+FRAME_CONTRAST = 25.0  # grey levels of black-hat/top-hat response that a rim line reaches
+FRAME_SPAN = 0.5  # a rim line crosses this share of the eye's width
+FRAME_CLEARANCE = 0.25  # × face edge width kept between a rim line and the swapped eye
+
+
+def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Bool crop mask of what is seen through each lens of a pair of glasses (upright aligned crop): the
+    eye with its lids, so the eyes can be swapped behind the lenses while the frames stay.
+
+    Each eye is grown by LENS_EYE_GROW, less than a lens reaches past the eye's corners; a narrow frame's
+    upper or lower rim can come closer, so above and below each eye the nearest horizontal line that
+    crosses most of the eye's width (the bridge test's line filter) bounds its opening."""
+    size = crop.shape[0]
+    edge = face_edge_px(mesh)
+    across, up_down = (max(1, int(round(share * edge))) for share in LENS_EYE_GROW)
+    tall = max(3, 2 * int(round(FRAME_LINE * edge)) + 1)
+    eye_rows = mesh[[i for contour in mesh_topology()["eyes"] for i in contour], 1]
+    band = slice(max(0, int(eye_rows.min()) - up_down - tall), min(size, int(eye_rows.max()) + up_down + tall + 1))
+    grey = cv2.cvtColor(crop[band], cv2.COLOR_BGR2GRAY)  # the filter's work only around the eyes
+    element = cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall))
+    lines = np.zeros((size, size), bool)
+    lines[band] = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
+                             cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element)) > FRAME_CONTRAST
+    clearance = max(1, int(round(FRAME_CLEARANCE * edge)))
+    lashes = max(1, int(round(LASH_BAND * edge)))
+    openings = np.zeros((size, size), np.uint8)
+    for contour in mesh_topology()["eyes"]:
+        eye = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(eye, [np.round(mesh[list(contour)]).astype(np.int32)], 1)
+        rows, cols = np.flatnonzero(eye.any(1)), np.flatnonzero(eye.any(0))
+        if rows.size == 0:
+            continue
+        x0, x1 = cols[0], cols[-1] + 1
+        top, bottom = max(0, rows[0] - up_down), min(size, rows[-1] + 1 + up_down)
+        span = lines[:, x0:x1].mean(axis=1)
+        above = [r for r in range(rows[0] - lashes, top - 1, -1) if span[r] >= FRAME_SPAN]
+        below = [r for r in range(rows[-1] + lashes, bottom) if span[r] >= FRAME_SPAN]
+        grown = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * across + 1, 2 * up_down + 1)))
+        grown[:max(rows[0] - lashes, above[0] + clearance) if above else top] = 0
+        grown[min(rows[-1] + lashes, below[0] - clearance) if below else bottom:] = 0
+        openings |= grown
+    return openings > 0

@@ -12,6 +12,7 @@ from shared.errors import InvalidInput
 from shared.faces import align_face, detect_faces, face_mesh, largest_face, region_mask
 from tests.data import load_image
 from tests.data.realism import photo
+from tests.data.realism.make_variants import _face_and_mesh, with_fringe, with_glasses
 from tests.swapper.conftest import run_swap
 
 WITH_GLASSES = ["clyburn", "scholten", "sykes"]  # sykes: patterned frames on dark skin, a broken bar
@@ -49,6 +50,34 @@ def test_a_source_with_a_fringe_is_kept_but_its_hair_never_travels():
     hair = forehead & (grey < np.median(grey[source.clean("ffhq512")]) - 40)  # her dark fringe
     assert hair.sum() > 200
     assert (hair & source.clean("ffhq512")).sum() < 0.05 * hair.sum()  # stray tips at the fringe's edge at most
+
+
+def test_the_thin_ends_of_a_fringe_stay_out_with_the_fringe():
+    """A strand's thin end hangs from the fringe's mass: pasted alone it was a dark stroke on the forehead."""
+    image = photo("ocasio_cortez")
+    _, mesh = _face_and_mesh("ocasio_cortez")
+    covered = with_fringe(image, mesh)
+    drawn = (np.abs(covered.astype(int) - image).max(axis=2) > 30).astype(np.uint8)
+    source = prepare_source(covered)
+    aligned = source.aligned("ffhq512")
+    drawn = cv2.warpAffine(drawn, aligned.matrix, (aligned.size, aligned.size), flags=cv2.INTER_NEAREST) > 0
+    assert drawn.sum() > 2000
+    assert (drawn & source.clean("ffhq512")).sum() < 0.01 * drawn.sum()  # 3 % before the strands' ends joined
+
+
+def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
+    target = photo("khanna")
+    face, mesh = _face_and_mesh("khanna")
+    framed = with_glasses(target, mesh)
+    frames = np.abs(framed.astype(int) - target).max(axis=2) > 60
+    output = run_swap(ctx, framed, photo("ocasio_cortez"))
+    changed = np.abs(output.image.astype(int) - framed).max(axis=2)
+    assert frames.sum() > 500
+    assert (changed[frames] == 0).mean() > 0.98  # the frames are the photo's own pixels
+    eyes = region_mask(mesh, "eyes", target.shape[:2], feather_px=0) > 0.5
+    assert (changed[eyes] > 8).mean() > 0.5  # the eyes seen through the lenses are the virtual model's
+    codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
+    assert "target-glasses" in codes
 
 
 def test_a_source_cut_by_its_border_is_refused():
