@@ -32,6 +32,8 @@ SOURCE_LIPS_MARGIN = 0.3  # × face edge width around the lips, not part of a be
 SOURCE_COVER_AREA = 0.04  # × face-oval area: a dark mass above the eyes this large is a cover, not a brow
 SOURCE_STRAND_GAP = 0.5  # × face edge width: strands this close together form one fringe
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
+SOURCE_CORNER_RADIUS = 0.7  # × face edge width around each mouth corner that stays the photo's
+MOUTH_CORNER_POINTS = (61, 291)  # MediaPipe face-mesh mouth corners
 SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids, which always travel
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
@@ -106,6 +108,7 @@ class SourceFace:
                 covered |= cv2.dilate(beard(masses > 0, mesh, oval, edge).astype(np.uint8), kernel) > 0
                 # Eyes, lids and nose carry the identity: they always travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
+                covered |= mouth_corners(mesh, size, edge)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
                 self._clean[template] = oval & ~covered
             return self._clean[template]
@@ -186,6 +189,17 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
     lips = cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), margin) > 0
     hair = masses & lower & oval & ~lips
     return hair if hair.sum() > SOURCE_BEARD_SHARE * (oval & lower).sum() else np.zeros_like(hair)
+
+
+def mouth_corners(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """Bool crop mask of disks (SOURCE_CORNER_RADIUS) at the mouth's corners. The photo's own lips always
+    stay (compose), and a smiling source's corner creases and lip line would land beside them as dark
+    strokes, so the source's corners never travel."""
+    corners = np.zeros((size, size), np.uint8)
+    radius = max(1, int(round(SOURCE_CORNER_RADIUS * edge)))
+    for point in mesh[list(MOUTH_CORNER_POINTS)]:
+        cv2.circle(corners, tuple(int(v) for v in np.round(point)), radius, 1, -1)
+    return corners > 0
 
 
 def _disk(radius: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 from services.swapper.faces import cut_by_frame, prepare_source
 from services.swapper.occlusion import wears_glasses
 from shared.errors import InvalidInput
-from shared.faces import align_face, detect_faces, face_mesh, largest_face, region_mask
+from shared.faces import align_face, bgr_to_lab, detect_faces, face_mesh, largest_face, region_mask
 from tests.data import load_image
 from tests.data.realism import photo
 from tests.data.realism.make_variants import _face_and_mesh, with_fringe, with_glasses
@@ -78,6 +78,25 @@ def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
     assert (changed[eyes] > 8).mean() > 0.5  # the eyes seen through the lenses are the virtual model's
     codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
     assert "target-glasses" in codes
+
+
+@pytest.mark.parametrize("name", ["portrait_astronaut", "sewell", "blunt_rochester"])
+def test_a_smiling_source_leaves_no_strokes_beside_closed_lips(ctx, name):
+    """A smile's corner creases landed beside the photo's closed lips as dark strokes (3–6 % of the
+    corners' surroundings darker by 12 L*): the mouth's corners stay the photo's."""
+    source = load_image(name) if name.startswith("portrait_") else photo(name)
+    target = photo("ocasio_cortez")
+    _, mesh = _face_and_mesh("ocasio_cortez")
+    output = run_swap(ctx, target, source).image
+    width = float(np.linalg.norm(mesh[454] - mesh[234]))
+    corners = np.zeros(target.shape[:2], np.uint8)
+    for point in mesh[[61, 291]]:
+        cv2.circle(corners, tuple(int(v) for v in np.round(point)), int(0.08 * width), 1, -1)
+    lips = region_mask(mesh, "lips", target.shape[:2], feather_px=0) > 0.5
+    around = (corners > 0) & ~(cv2.dilate(lips.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    darker = bgr_to_lab(target)[..., 0] - bgr_to_lab(output)[..., 0] > 12
+    assert around.sum() > 500
+    assert darker[around].mean() < 0.01
 
 
 def test_a_source_cut_by_its_border_is_refused():
