@@ -25,9 +25,9 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, eye_weight, forehead_taper, inner_face_weight, match_grain,
                                     mouth_keep_weight, transfer_tone, unsharp)
-from shared.faces import (AlignedFace, Face, RealismThresholds, apply_affine, cosine_similarity, face_edge_px,
-                          face_oval_mask, identity_embedding, paste_back, realism_figures, realism_warnings,
-                          region_mask, seam_delta_e, sharpness_ratio, warp_mask_to_image)
+from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
+                          face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
+                          realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
 
 CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
@@ -169,14 +169,14 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     (shared.faces.realism.sharpness_ratio within SHARPNESS_TARGET). Measured after the paste, because
     aligning and pasting back each resample the face and soften it; returns the crop and the amount
     (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged)."""
-    mesh_image = target.aligned.to_image(target.mesh)
+    meter = SharpnessMeter(original, target.aligned.to_image(target.mesh))
     x0, y0, x1, y1 = change_box(target.face, out.shape)
 
     def ratio_of(candidate: np.ndarray) -> float | None:
         trial = out.copy() if (x1 - x0) * (y1 - y0) * 4 > out.shape[0] * out.shape[1] else out
         saved = None if trial is not out else out[y0:y1, x0:x1].copy()
         paste_back(trial, candidate, target.aligned, weight, inplace=True)
-        value = sharpness_ratio(original, trial, mesh_image)
+        value = meter(trial)
         if saved is not None:
             out[y0:y1, x0:x1] = saved
         return value

@@ -22,23 +22,31 @@ _FACE_EDGE_RIGHT, _FACE_EDGE_LEFT, _NOSE_TIP = 234, 454, 1
 def delaunay_triangles(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(K, 3) indices of the Delaunay triangles of `points` inside an image of (height, width)."""
     height, width = size
-    subdiv = cv2.Subdiv2D((0, 0, width, height))
-    index: dict[tuple[float, float], int] = {}
-    for i, (x, y) in enumerate(np.asarray(points, np.float32)):
-        if not (0 <= x < width and 0 <= y < height):
-            continue  # a mesh point outside the crop (face partly out of frame) is simply not used
-        key = (float(x), float(y))
-        if key not in index:
-            index[key] = i
-            subdiv.insert(key)
-    triangles = []
-    for tri in subdiv.getTriangleList().reshape(-1, 3, 2).astype(np.float32):
-        ids = [index.get((float(x), float(y))) for x, y in tri]
-        if None not in ids:  # drops triangles on Subdiv2D's virtual outer vertices
-            triangles.append(ids)
-    if not triangles:
+    points = np.asarray(points, np.float32) + np.float32(0.0)  # + 0: −0.0 and 0.0 are one vertex
+    # a mesh point outside the crop (face partly out of frame) is simply not used; of points at one place, the first
+    x, y = points[:, 0], points[:, 1]
+    inside = np.flatnonzero((x >= 0) & (x < width) & (y >= 0) & (y < height))
+    if not len(inside):
         raise InvalidInput("the face mesh is degenerate: no triangles inside the crop")
-    return np.asarray(triangles, np.int64)
+    keys, first = np.unique(_vertex_keys(points[inside]), return_index=True)
+    used = inside[np.sort(first)]
+    subdiv = cv2.Subdiv2D((0, 0, width, height))
+    for px, py in points[used]:
+        subdiv.insert((float(px), float(py)))
+    # each corner back to its point: triangles on Subdiv2D's virtual outer vertices find none and are dropped
+    corners = _vertex_keys(np.asarray(subdiv.getTriangleList(), np.float32).reshape(-1, 2) + np.float32(0.0))
+    slot = np.clip(np.searchsorted(keys, corners), 0, len(keys) - 1)
+    found = (keys[slot] == corners).reshape(-1, 3)
+    ids = inside[first[slot]].reshape(-1, 3)
+    triangles = ids[found.all(1)]
+    if not len(triangles):
+        raise InvalidInput("the face mesh is degenerate: no triangles inside the crop")
+    return triangles.astype(np.int64)
+
+
+def _vertex_keys(points: np.ndarray) -> np.ndarray:
+    """One int64 per float32 (x, y) pair, equal exactly when both coordinates are."""
+    return np.ascontiguousarray(points, np.float32).view(np.int64).reshape(-1)
 
 
 def piecewise_affine(source: np.ndarray, source_points: np.ndarray, target_points: np.ndarray,
@@ -54,10 +62,9 @@ def piecewise_affine(source: np.ndarray, source_points: np.ndarray, target_point
         raise InvalidInput(f"meshes differ in shape: {source_points.shape} vs {target_points.shape}")
     triangles = delaunay_triangles(target_points, (size, size))
     labels = np.zeros((size, size), np.int32)
-    scale = 1 << SUBPIXEL_BITS
+    fixed = np.round(target_points * (1 << SUBPIXEL_BITS)).astype(np.int32)
     for k, tri in enumerate(triangles, start=1):
-        cv2.fillConvexPoly(labels, np.round(target_points[tri] * scale).astype(np.int32), k, cv2.LINE_8,
-                           SUBPIXEL_BITS)
+        cv2.fillConvexPoly(labels, fixed[tri], k, cv2.LINE_8, SUBPIXEL_BITS)
     # Affine per triangle: [x, y, 1] @ A[k] = source point, solved from its three vertices.
     corners = np.concatenate([target_points[triangles], np.ones((len(triangles), 3, 1))], axis=2)
     solvable = np.abs(np.linalg.det(corners)) > 1e-9

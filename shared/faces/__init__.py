@@ -29,25 +29,24 @@ from shared.faces.onnx_models import (CONVERTER_SIGNATURE, OCCLUDER_SIGNATURE, P
                                       RECOGNISER_SIGNATURE, ArcFaceRecogniser, FaceMasks, FaceParser, Identity,
                                       Occluder, convert_embeddings, image_tensor, imported_masks, tensor_image)
 from shared.faces.paste import paste_back, soft_square_mask, warp_mask_to_image
-from shared.faces.realism import (CRITERIA, RealismThresholds, dark_patches, forehead_mask, identity_to_original,
-                                  identity_to_source, meets_criteria, neck_mask, realism_figures, realism_warnings,
-                                  seam_excess_delta_e, sharpness_ratio, teeth_added, tone_gap_delta_e,
-                                  upper_cheeks_mask)
+from shared.faces.realism import (CRITERIA, RealismThresholds, SharpnessMeter, dark_patches, forehead_mask,
+                                  identity_to_original, identity_to_source, meets_criteria, neck_mask, realism_figures,
+                                  realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added,
+                                  tone_gap_delta_e, upper_cheeks_mask)
 from shared.faces.select import FaceSelection, find_faces, identity_similarity, largest_face, select_faces
 from shared.faces.types import Face
 
 __all__ = [
     "CONVERTER_SIGNATURE", "CRITERIA", "DEFAULT_MIN_FACE_PX", "DEFAULT_MIN_SCORE", "FACESHIFTER_IDENTITY_SLICE",
-    "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE",
-    "RECOGNISER_SIGNATURE", "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks",
-    "FaceParser", "FaceSelection", "Identity", "Occluder", "RealismThresholds", "align_face", "apply_affine",
-    "bgr_to_lab", "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces",
+    "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE", "RECOGNISER_SIGNATURE",
+    "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks", "FaceParser", "FaceSelection",
+    "Identity", "Occluder", "RealismThresholds", "SharpnessMeter", "align_face", "apply_affine", "bgr_to_lab",
+    "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces",
     "embedding_of_aligned", "face_edge_px", "face_mesh", "face_oval_mask", "find_faces", "forehead_mask",
     "identity_embedding", "identity_similarity", "identity_to_original", "identity_to_source", "image_face_mesh",
     "image_tensor", "imported_masks", "lab_to_bgr", "largest_face", "mask_edge_px", "match_skin_color",
     "meets_criteria", "mesh_topology", "neck_mask", "noise_sigma", "outside_mask_psnr", "paste_back", "person_mask",
     "realism_figures", "realism_warnings", "region_mask", "seam_delta_e", "seam_excess_delta_e", "select_faces",
     "sharpness", "sharpness_ratio", "similarity_matrix", "skin_lab_stats", "soft_square_mask", "teeth_added",
-    "template_points", "tensor_image", "tone_gap_delta_e", "upper_cheeks_mask", "warp_mask_to_image",
-    "warp_to_crop",
+    "template_points", "tensor_image", "tone_gap_delta_e", "upper_cheeks_mask", "warp_mask_to_image", "warp_to_crop",
 ]

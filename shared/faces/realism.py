@@ -35,9 +35,9 @@ from shared.faces.masks import (_BROW_POLYGONS, _CHEEK_POINTS, _NOSE_POINTS, fac
 from shared.faces.metrics import seam_delta_e
 from shared.faces.types import Face, check_bgr
 
-__all__ = ["CRITERIA", "RealismThresholds", "dark_patches", "identity_to_original", "identity_to_source",
-           "forehead_mask", "meets_criteria", "neck_mask", "realism_figures", "realism_warnings", "seam_excess_delta_e",
-           "sharpness_ratio", "teeth_added", "tone_gap_delta_e", "upper_cheeks_mask"]
+__all__ = ["CRITERIA", "RealismThresholds", "SharpnessMeter", "dark_patches", "identity_to_original",
+           "identity_to_source", "forehead_mask", "meets_criteria", "neck_mask", "realism_figures", "realism_warnings",
+           "seam_excess_delta_e", "sharpness_ratio", "teeth_added", "tone_gap_delta_e", "upper_cheeks_mask"]
 
 # The neck band, in units of the face height (forehead top, mesh point 10, to chin, point 152),
 # measured from the chin along the face's own "down" direction, and its width in face widths.
@@ -137,12 +137,36 @@ def sharpness_ratio(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
 
 
 def _sharpness(pair: "_Pair") -> float | None:
-    mesh = pair.mesh
-    inner = face_oval_mask(mesh, pair.shape, erode_px=face_edge_px(mesh), feather_px=0.0) > 0.5
-    if inner.sum() < 16:
-        return None
-    before, after = _laplacian_var(pair.original, inner), _laplacian_var(pair.result, inner)
-    return None if before <= 1e-9 else after / before
+    return SharpnessMeter(pair.full_original, pair.full_mesh)(pair.full_result)
+
+
+class SharpnessMeter:
+    """`sharpness_ratio` of any number of results against one original and mesh: the inner face and the
+    original's variance are found once (services.swapper.compose tries several sharpenings of one face).
+
+    Only the inner face and the Laplacian's one pixel around it are read, so the figure is taken on a
+    window around the face mesh, not on the whole crop: the same values, on a fraction of the pixels."""
+
+    def __init__(self, original: np.ndarray, mesh_image: np.ndarray):
+        pair = _Pair(original, original, mesh_image)
+        mesh = pair.mesh
+        edge = face_edge_px(mesh)
+        window, mesh = pair.face_window(int(round(edge)) + 2)  # the erosion's reach and the Laplacian's pixel
+        self._shape = pair.full_original.shape
+        self._box = tuple(slice(outer.start + inner.start, outer.start + inner.stop)
+                          for outer, inner in zip(pair.crop, window))
+        self._inner = face_oval_mask(mesh, (window[0].stop - window[0].start, window[1].stop - window[1].start),
+                                     erode_px=edge, feather_px=0.0) > 0.5
+        measurable = self._inner.sum() >= 16
+        self._before = _laplacian_var(pair.full_original[self._box], self._inner) if measurable else None
+
+    def __call__(self, result: np.ndarray) -> float | None:
+        result = check_bgr(result, "result")
+        if result.shape != self._shape:
+            raise InvalidInput(f"original {self._shape} and result {result.shape} differ in size")
+        if self._before is None or self._before <= 1e-9:
+            return None
+        return _laplacian_var(result[self._box], self._inner) / self._before
 
 
 def seam_excess_delta_e(original: np.ndarray, result: np.ndarray, paste_mask: np.ndarray | None = None,
@@ -230,16 +254,23 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
 
 
 def _dark(pair: "_Pair") -> float:
-    mesh, shape, cheeks = pair.mesh, pair.shape, pair.cheeks
+    width, sigma = _face_width(pair.mesh), max(0.6, face_edge_px(pair.mesh) / 8.0)
+    size = _local_size(width)
+    if size // LOCAL_LEVEL_KERNEL > 1:  # a wide local level is read off a shrunk copy laid on the whole crop
+        window, mesh = (slice(None), slice(None)), pair.mesh
+    else:
+        # The region lies on the face, and no filter below looks further from it than the smoothing's and the
+        # local median's reach: a window that much larger than the face gives the whole crop's values.
+        window, mesh = pair.face_window(_gaussian_reach(sigma) + size // 2 + 1)
+    lab_o, lab_r = pair.lab_o[window], pair.lab_r[window]
+    shape = lab_o.shape[:2]
     eyes = region_mask(mesh, "eyes", shape, feather_px=0.0) > 0.5
     region = (forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)) \
         & ~_dilate(eyes, DARK_EYE_MARGIN * face_edge_px(mesh))
-    if region.sum() < 16 or cheeks.sum() < 8:
+    if region.sum() < 16 or pair.cheeks.sum() < 8:
         return 0.0
-    lab_o = pair.lab_o
-    sigma = max(0.6, face_edge_px(mesh) / 8.0)
     l_o = cv2.GaussianBlur(lab_o[:, :, 0], (0, 0), sigma)
-    l_r = cv2.GaussianBlur(pair.lab_r[:, :, 0], (0, 0), sigma)
+    l_r = cv2.GaussianBlur(lab_r[:, :, 0], (0, 0), sigma)
     ref = pair.cheek_reference
     skin = region & (np.hypot(lab_o[:, :, 1] - ref[1], lab_o[:, :, 2] - ref[2]) < DARK_SKIN_CHROMA) \
         & (np.abs(lab_o[:, :, 0] - ref[0]) < DARK_SKIN_L)
@@ -248,15 +279,14 @@ def _dark(pair: "_Pair") -> float:
     level_o, level_r = float(np.median(l_o[skin])), float(np.median(l_r[skin]))
     spread = 1.4826 * float(np.median(np.abs(l_o[skin] - level_o)))
     drop = min(float(np.clip(DARK_MAD_FACTOR * spread, DARK_MIN_DROP, DARK_MAX_DROP)), DARK_LEVEL_SHARE * level_o)
-    dark_o = _dilate(region & (l_o < level_o - drop), DARK_ORIGINAL_SLACK * _face_width(mesh))
+    dark_o = _dilate(region & (l_o < level_o - drop), DARK_ORIGINAL_SLACK * width)
     # thin structures (glasses' frames, a moustache's edge) are darker than the skin right around them
     # even where they are not far below the face's level: the same test against a local median
-    width = _face_width(mesh)
     local_o, local_r = _local_level(l_o, width), _local_level(l_r, width)
     dark_o |= _dilate(region & (local_o - l_o > DARK_LOCAL_DROP), DARK_ORIGINAL_SLACK * width)
     darker = (l_r < level_r - drop) | (local_r - l_r > DARK_LOCAL_DROP)
     added = _large_components(region & darker & ~dark_o, DARK_MIN_EXTENT * width)
-    footprint = region & _dilate(added, DARK_FOOTPRINT * _face_width(mesh))  # what a strand visibly spoils
+    footprint = region & _dilate(added, DARK_FOOTPRINT * width)  # what a strand visibly spoils
     return float(footprint.sum() / region.sum())
 
 
@@ -462,6 +492,13 @@ class _Pair:
         self.original, self.result = self.full_original[self.crop], self.full_result[self.crop]
         self.shape = self.original.shape[:2]
 
+    def face_window(self, reach: int) -> tuple[tuple[slice, slice], np.ndarray]:
+        """Slices of the crop around the face mesh grown by `reach` pixels, and the mesh shifted into them."""
+        height, width = self.shape
+        x0, y0 = np.maximum(np.floor(self.mesh.min(0)).astype(int) - reach, 0)
+        x1, y1 = np.minimum(np.ceil(self.mesh.max(0)).astype(int) + reach + 1, (width, height))
+        return (slice(int(y0), int(y1)), slice(int(x0), int(x1))), self.mesh - (x0, y0)
+
     @cached_property
     def lab_o(self) -> np.ndarray:
         return bgr_to_lab(self.original)
@@ -575,9 +612,19 @@ def _large_components(mask: np.ndarray, min_extent: float) -> np.ndarray:
 LOCAL_LEVEL_KERNEL = 9  # widest median taken at full size; wider ones on a copy shrunk to this
 
 
+def _local_size(face_width: float) -> int:
+    """The local level's window side in pixels (odd): DARK_LOCAL_SIZE × the face width."""
+    return max(3, int(round(DARK_LOCAL_SIZE * face_width)) | 1)
+
+
+def _gaussian_reach(sigma: float) -> int:
+    """How far `cv2.GaussianBlur(…, (0, 0), sigma)` of a float image looks (its kernel is 8σ + 1 wide)."""
+    return int(math.ceil(4.0 * sigma)) + 1
+
+
 def _local_level(lightness: np.ndarray, face_width: float) -> np.ndarray:
     """The median L* of each pixel's surroundings, DARK_LOCAL_SIZE × the face width across."""
-    size = max(3, int(round(DARK_LOCAL_SIZE * face_width)) | 1)
+    size = _local_size(face_width)
     coded = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
     shrink = max(1, size // LOCAL_LEVEL_KERNEL)  # a wide median costs its width: take it on a smaller copy
     if shrink == 1:

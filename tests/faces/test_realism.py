@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
-from shared.faces import (CRITERIA, RealismThresholds, dark_patches, identity_embedding, identity_to_original,
-                          identity_to_source, image_face_mesh, largest_face, meets_criteria, neck_mask, realism_figures,
-                          realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added, tone_gap_delta_e)
+from shared.faces import (CRITERIA, RealismThresholds, SharpnessMeter, dark_patches, identity_embedding,
+                          identity_to_original, identity_to_source, image_face_mesh, largest_face, meets_criteria,
+                          neck_mask, realism_figures, realism_warnings, seam_excess_delta_e, sharpness_ratio,
+                          teeth_added, tone_gap_delta_e)
 from shared.settings import Settings
 from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, jpeg, paint_teeth, photo,
                                 shift_face_tone)
@@ -106,6 +107,16 @@ def test_an_over_sharpened_face_is_flagged(faces):
     assert ratio > BARS.sharpness_max
     codes = {w["code"] for w in realism_warnings({"sharpness_ratio": ratio}, BARS)}
     assert codes == {"over-sharpened"}
+
+
+def test_one_sharpness_meter_measures_many_results_as_sharpness_ratio_does(faces):
+    image, _, mesh = faces["sewell"]
+    meter = SharpnessMeter(image, mesh)
+    for result in (jpeg(image, 95), blur_face(image, mesh), blur_face(image, mesh, sigma_share=0.004), image):
+        assert meter(result) == sharpness_ratio(image, result, mesh)
+    assert meter(image) == pytest.approx(1.0)
+    with pytest.raises(InvalidInput):
+        meter(image[:-1])
 
 
 @pytest.mark.parametrize("name", WITH_NECK)

@@ -8,6 +8,7 @@ import pytest
 
 from services.swapper.meshwarp import delaunay_triangles, piecewise_affine, transfer_shape, yaw_proxy
 from services.swapper.occlusion import keep_out_weight, occluder_mask
+from shared.errors import InvalidInput
 from shared.faces import align_face, face_mesh, face_oval_mask, largest_face, mesh_topology
 from tests.data import astronaut, load_image, sample
 
@@ -40,6 +41,18 @@ def test_coverage_is_the_mesh_hull_and_triangles_do_not_overlap(aligned_astronau
     assert areas.sum() == pytest.approx(cv2.contourArea(cv2.convexHull(mesh.astype(np.float32))), rel=1e-3)
     _, covered = piecewise_affine(np.zeros((512, 512, 3), np.uint8), mesh, mesh, 512)
     assert abs(int(covered.sum()) - int(hull.sum())) < 0.01 * hull.sum()
+
+
+def test_points_outside_the_crop_and_repeated_points_are_left_out_of_the_triangles(aligned_astronaut):
+    _, mesh = aligned_astronaut
+    cut = mesh - (mesh[:, 0].min() + 40, 0)  # the face's left edge falls off the crop
+    repeated = np.concatenate([cut, cut[:5]])  # the last five points repeat the first five
+    triangles = delaunay_triangles(repeated, (512, 512))
+    used = np.unique(triangles)
+    assert (cut[used, 0] >= 0).all() and used.max() < len(cut)
+    assert np.array_equal(used, np.flatnonzero(cut[:, 0] >= 0))  # every point inside is a vertex
+    with pytest.raises(InvalidInput):
+        delaunay_triangles(mesh - 1000, (512, 512))
 
 
 def test_shape_transfer_keeps_the_outline_and_lips_and_moves_the_inside(aligned_astronaut):
