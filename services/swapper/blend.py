@@ -130,6 +130,15 @@ def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int
     return add_grain(face, float(np.sqrt(missing)), seed) if missing > 0.25 else face
 
 
+def borrow_texture(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, sigma: float) -> np.ndarray:
+    """`face` with the photo's fine skin texture (its lightness above a Gaussian of σ `sigma` px: pores,
+    fine lines, the camera's grain) added where `skin` (0..1) says. An upscaled portrait has plausible
+    outlines but no pores of its own, and grain alone leaves it airbrushed."""
+    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    texture = (grey - cv2.GaussianBlur(grey, (0, 0), sigma)) * skin
+    return np.clip(face.astype(np.float32) + texture[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
 def add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """BGR uint8 with monochrome Gaussian grain of σ grey levels added; deterministic per seed."""
     noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape[:2]).astype(np.float32)

@@ -23,8 +23,8 @@ from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_
                                         occluder_mask, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
-                                    TONE_SIGMA, add_grain, eye_weight, forehead_taper, inner_face_weight, match_grain,
-                                    mouth_keep_weight, transfer_tone, unsharp)
+                                    TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
+                                    inner_face_weight, match_grain, mouth_keep_weight, transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -38,6 +38,9 @@ MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no co
 LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
+TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
+TEXTURE_MARGIN = 0.4  # × face edge width kept around the eyes, brows and lips (their edges are not texture)
+TEXTURE_FEATHER = 0.3  # × face edge width
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
 
 
@@ -119,6 +122,13 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box])
             color_matched = True
+        if blend > 0 and source.detail_px < target.face.width:
+            # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
+            # in proportion to what is missing
+            share = 1.0 - source.detail_px / target.face.width
+            bare = _feathered(target_skin & swapped_skin & ~_features_with_margin(mesh, size, edge),
+                              max(1, int(round(TEXTURE_FEATHER * edge))))
+            crop[box] = borrow_texture(crop[box], aligned.crop[box], share * bare[box], TEXTURE_SIGMA * edge)
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
         crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight)
@@ -203,6 +213,15 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
             if value is not None and value >= low:
                 return grained, amounts[-1]
     return unsharp(crop, amounts[-1]), amounts[-1]
+
+
+def _features_with_margin(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """Bool crop mask of the eyes, brows and lips grown by TEXTURE_MARGIN: not skin texture."""
+    features = np.zeros((size, size), np.uint8)
+    for region in ("eyes", "brows", "lips", "mouth"):
+        features |= (region_mask(mesh, region, size, 0.0) > 0.5).astype(np.uint8)
+    grow = max(1, int(round(TEXTURE_MARGIN * edge)))
+    return cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
 
 
 def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:

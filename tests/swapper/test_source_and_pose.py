@@ -12,7 +12,7 @@ from shared.errors import InvalidInput
 from shared.faces import align_face, bgr_to_lab, detect_faces, face_mesh, largest_face, region_mask
 from tests.data import load_image
 from tests.data.realism import photo
-from tests.data.realism.make_variants import _face_and_mesh, with_fringe, with_glasses
+from tests.data.realism.make_variants import _face_and_mesh, scaled, with_fringe, with_glasses
 from tests.swapper.conftest import run_swap
 
 WITH_GLASSES = ["clyburn", "scholten", "sykes"]  # sykes: patterned frames on dark skin, a broken bar
@@ -97,6 +97,21 @@ def test_a_smiling_source_leaves_no_strokes_beside_closed_lips(ctx, name):
     darker = bgr_to_lab(target)[..., 0] - bgr_to_lab(output)[..., 0] > 12
     assert around.sum() > 500
     assert darker[around].mean() < 0.01
+
+
+def test_a_small_portrait_takes_the_photo_s_skin_texture(ctx):
+    """A 78-px portrait face put on a 300-px face: upscaled, its cheeks had a quarter of the photo's fine
+    texture (pores, grain: lightness above a 1.5-px Gaussian) and looked airbrushed."""
+    target = photo("obama")
+    _, mesh = _face_and_mesh("obama")
+    output = run_swap(ctx, target, scaled(photo("ocasio_cortez"), 78)).image
+    cheeks = region_mask(mesh, "blush", target.shape[:2], feather_px=0) > 0.5
+
+    def fine_texture(image: np.ndarray) -> float:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float((grey - cv2.GaussianBlur(grey, (0, 0), 1.5))[cheeks].std())
+
+    assert fine_texture(output) > 0.6 * fine_texture(target)  # 0.26 × before
 
 
 def test_a_source_cut_by_its_border_is_refused():
