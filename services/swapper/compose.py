@@ -2,7 +2,7 @@
 
 Shared by both engines, so the learned engines get the same checks as the classical one. The face is
 the target's tone and light with the engine's detail (services.swapper.blend); what covers the target
-face (hair, glasses, hands, objects), its lips and mouth and its upper forehead stay the photo's
+face (hair, a beard, glasses, hands, objects), its lips and mouth and its upper forehead stay the photo's
 own pixels. Each face's report carries the realism figures of shared.faces.realism, a `quality`
 verdict and its `warnings`. Every weight is computed in the aligned crop and pasted with
 `shared.faces.paste_back`, which leaves every pixel of weight 0 byte-identical. The weight is also
@@ -18,7 +18,7 @@ import numpy as np
 
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
-from services.swapper.faces import SourceFace, TargetFace, face_box_corners
+from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair
 from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_weight, lens_openings,
                                         occluder_mask, wears_glasses)
 from shared.errors import InvalidInput
@@ -86,7 +86,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     occluders = np.zeros((size, size), bool)
     glasses = lenses = np.zeros((size, size), bool)
     if keep_occlusions:
-        occluders = occluder_mask(aligned.crop, mesh)
+        occluders = occluder_mask(aligned.crop, mesh) | facial_hair(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):

@@ -80,13 +80,8 @@ class SourceFace:
                 # nose shadow, a lit cheek) and a dark jaw line is its own shading, and both travel; a full
                 # beard does not (`beard`).
                 # The grown band catches stray strands at the edges.
-                thin = _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge))))
                 kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
-                occluders = occluder_mask(aligned.crop, mesh, skin_from_cheeks=True).astype(np.uint8)
-                # closing first joins the strands of a fringe into the mass they form
-                gap = _disk(max(1, int(round(SOURCE_STRAND_GAP * edge))))
-                joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, gap)
-                masses = cv2.morphologyEx(joined, cv2.MORPH_OPEN, thin)
+                joined, masses = dark_masses(aligned.crop, mesh)
                 oval = face_oval_mask(mesh, size, 0, 0) > 0.5
                 outline = oval & ~(cv2.erode(oval.astype(np.uint8), _disk(max(1, int(round(edge))))) > 0)
                 count, labels = cv2.connectedComponents(masses, connectivity=8)
@@ -175,6 +170,24 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
         while len(_sources) > SOURCE_CACHE_SIZE:
             _sources.popitem(last=False)
     return source
+
+
+def dark_masses(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(joined, masses) uint8 crop masks of what is darker than the cheeks' skin: `joined` with strands
+    closer than SOURCE_STRAND_GAP joined into the mass they form, `masses` that with the lines thinner than
+    SOURCE_CREASE_WIDTH (creases, smile lines, lashes) opened away, leaving hair, beards and objects."""
+    edge = face_edge_px(mesh)
+    occluders = occluder_mask(crop, mesh, skin_from_cheeks=True).astype(np.uint8)
+    joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, _disk(max(1, int(round(SOURCE_STRAND_GAP * edge)))))
+    return joined, cv2.morphologyEx(joined, cv2.MORPH_OPEN, _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge)))))
+
+
+def facial_hair(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Bool crop mask of a beard and moustache on a face (`beard`; nothing on a shaven face): on a target
+    it is hair in front of the face and stays, or a shaven source skin leaves a hole in it."""
+    size = crop.shape[0]
+    _, masses = dark_masses(crop, mesh)
+    return beard(masses > 0, mesh, face_oval_mask(mesh, size, 0, 0) > 0.5, face_edge_px(mesh))
 
 
 def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -> np.ndarray:

@@ -114,6 +114,22 @@ def test_a_small_portrait_takes_the_photo_s_skin_texture(ctx):
     assert fine_texture(output) > 0.6 * fine_texture(target)  # 0.26 × before
 
 
+def test_a_bearded_photo_keeps_its_beard_and_moustache(ctx):
+    """A shaven source's skin left a hole under the photo's lower lip and half a moustache: the beard is
+    hair in front of the face."""
+    target = photo("casar")
+    _, mesh = _face_and_mesh("casar")
+    output = run_swap(ctx, target, photo("sewell")).image
+    lower = np.zeros(target.shape[:2], bool)
+    lower[int(mesh[2, 1]):int(mesh[152, 1]), int(mesh[172, 0]):int(mesh[397, 0])] = True  # nose base to chin
+    lightness = bgr_to_lab(target)[..., 0]
+    hair = lower & (lightness < np.median(lightness[lower]) - 15)
+    hair &= ~(region_mask(mesh, "lips", target.shape[:2], feather_px=0) > 0.5)
+    assert hair.sum() > 2000
+    unchanged = np.abs(output.astype(int) - target).max(axis=2) <= 2
+    assert unchanged[hair].mean() > 0.9
+
+
 def test_a_source_cut_by_its_border_is_refused():
     image = photo("ocasio_cortez")
     face = largest_face(image)
