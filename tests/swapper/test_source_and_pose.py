@@ -130,6 +130,14 @@ def test_a_bearded_photo_keeps_its_beard_and_moustache(ctx):
     assert unchanged[hair].mean() > 0.9
 
 
+@pytest.mark.parametrize("source, mismatch", [("sewell", True), ("ocasio_cortez", False)])
+def test_a_smile_on_a_closed_mouth_is_flagged(ctx, source, mismatch):
+    """The photo's closed mouth stays, but a smiling portrait's creases can read as a smirk: never silently."""
+    output = run_swap(ctx, photo("biden"), photo(source))
+    codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
+    assert ("expression-mismatch" in codes) == mismatch
+
+
 def test_a_source_cut_by_its_border_is_refused():
     image = photo("ocasio_cortez")
     face = largest_face(image)
