@@ -34,6 +34,7 @@ SOURCE_STRAND_GAP = 0.5  # × face edge width: strands this close together form 
 SOURCE_CREASE_WIDTH = 0.3  # × face edge width: darker lines thinner than this are creases, not hair
 SOURCE_CORNER_RADIUS = 0.7  # × face edge width around each mouth corner that stays the photo's
 MOUTH_CORNER_POINTS = (61, 291)  # MediaPipe face-mesh mouth corners
+SOURCE_LIPS_GROW = 0.2  # × face edge width around the source's lips and mouth, which never travel
 SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids, which always travel
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
@@ -103,6 +104,11 @@ class SourceFace:
                 covered |= cv2.dilate(beard(masses > 0, mesh, oval, edge).astype(np.uint8), kernel) > 0
                 # Eyes, lids and nose carry the identity: they always travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
+                # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
+                # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
+                # creases as dark strokes.
+                lips_grow = _disk(max(1, int(round(SOURCE_LIPS_GROW * edge))))
+                covered |= cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), lips_grow) > 0
                 covered |= mouth_corners(mesh, size, edge)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
                 self._clean[template] = oval & ~covered
@@ -205,9 +211,7 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
 
 
 def mouth_corners(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """Bool crop mask of disks (SOURCE_CORNER_RADIUS) at the mouth's corners. The photo's own lips always
-    stay (compose), and a smiling source's corner creases and lip line would land beside them as dark
-    strokes, so the source's corners never travel."""
+    """Bool crop mask of disks (SOURCE_CORNER_RADIUS) at the mouth's corners, where a smile's creases lie."""
     corners = np.zeros((size, size), np.uint8)
     radius = max(1, int(round(SOURCE_CORNER_RADIUS * edge)))
     for point in mesh[list(MOUTH_CORNER_POINTS)]:

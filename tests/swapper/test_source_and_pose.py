@@ -138,6 +138,22 @@ def test_a_smile_on_a_closed_mouth_is_flagged(ctx, source, mismatch):
     assert ("expression-mismatch" in codes) == mismatch
 
 
+@pytest.mark.parametrize("face_px", [None, 110])
+def test_a_source_s_lipstick_leaves_no_specks_beside_the_photo_s_lips(ctx, face_px):
+    """Red lipstick on a fuller lip landed beside a thin closed mouth as red specks (0.5–0.6 % of the
+    lips' surroundings 8 a* redder): the source's lips never travel."""
+    source = photo("ocasio_cortez") if face_px is None else scaled(photo("ocasio_cortez"), face_px)
+    target = photo("biden")
+    _, mesh = _face_and_mesh("biden")
+    output = run_swap(ctx, target, source).image
+    lips = (region_mask(mesh, "lips", target.shape[:2], feather_px=0) > 0.5).astype(np.uint8)
+    reach = int(0.06 * float(np.linalg.norm(mesh[454] - mesh[234])))
+    around = cv2.dilate(lips, np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+    around &= ~(cv2.dilate(lips, np.ones((3, 3), np.uint8)) > 0)
+    redder = bgr_to_lab(output)[..., 1] - bgr_to_lab(target)[..., 1] > 8
+    assert redder[around].mean() < 0.002
+
+
 def test_a_source_cut_by_its_border_is_refused():
     image = photo("ocasio_cortez")
     face = largest_face(image)
