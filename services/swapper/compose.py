@@ -123,6 +123,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box])
             color_matched = True
+            if swapped.from_photo is not None:  # already the photo's tone and light
+                crop[box][swapped.from_photo[box]] = swapped.crop[box][swapped.from_photo[box]]
         if blend > 0 and source.detail_px < target.face.width:
             # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
             # in proportion to what is missing

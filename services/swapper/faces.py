@@ -102,7 +102,7 @@ class SourceFace:
                 hanging[0] = False
                 covered = cv2.dilate((from_outside[labels] | hanging[strands]).astype(np.uint8), kernel) > 0
                 covered |= cv2.dilate(beard(masses > 0, mesh, oval, edge).astype(np.uint8), kernel) > 0
-                # Eyes, lids and nose carry the identity: they always travel, whatever lies next to them.
+                # Eyes, lids, brows and nose carry the identity: they travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
                 # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
                 # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
@@ -224,14 +224,17 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def features(mesh: np.ndarray, size: int) -> np.ndarray:
-    """Bool crop mask of the eyes with their lids and the nose (the identity-bearing features a cover never
-    reaches on a usable portrait), as outlined by the mesh. The lids' shading and lashes join the temples'
-    hair in the colour model's masses, so the eyes are grown by SOURCE_LID_MARGIN. Brows are not among
-    them: a fringe that reaches them covers them."""
+    """Bool crop mask of the eyes with their lids up to the brows, the brows and the nose (the identity-
+    bearing features), as outlined by the mesh. The lids' shading and lashes join the temples' hair in the
+    colour model's masses, so the eyes are grown by SOURCE_LID_MARGIN too. A fringe resting on a brow is
+    as dark as the brow and travels with it: the brows carried most of the identity a fringe took away
+    (gluesenkamp_perez→khanna: SFace 0.48 → 0.62 to the portrait)."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
     mask = cv2.dilate(eyes, _disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
-    return mask | (region_mask(mesh, "nose", size, feather_px=0) > 0.5)
+    for region in ("eyeshadow", "brows", "nose"):
+        mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
+    return mask
 
 
 def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:

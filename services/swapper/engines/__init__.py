@@ -57,8 +57,10 @@ for _card in _onnx_cards("swapper"):
 
 @dataclass
 class EngineOutput:
-    """A swapped face in the target's aligned-crop frame: pixels, their mesh geometry, and the weight
-    (0..1) of where the crop holds a usable face (e.g. inside the warped mesh)."""
+    """A swapped face in the target's aligned-crop frame: pixels, their mesh geometry, the weight (0..1)
+    of where the crop holds a usable face (e.g. inside the warped mesh), and where its pixels were taken
+    from the photo itself (bool; already in the photo's tone, so the composite leaves them as they are)."""
     crop: np.ndarray = field(repr=False)
     mesh: np.ndarray = field(repr=False)
     valid: np.ndarray = field(repr=False)
+    from_photo: np.ndarray | None = field(default=None, repr=False)

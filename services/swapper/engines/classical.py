@@ -11,13 +11,15 @@ than its size in the photo.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
+from services.swapper.occlusion import occluder_mask
 from shared.engines import Device
-from shared.faces import Face, similarity_matrix, template_points
+from shared.faces import Face, face_edge_px, face_oval_mask, region_mask, similarity_matrix, template_points
 from shared.stage import StageContext
 from shared.weights import ModelStore
 
@@ -26,6 +28,10 @@ TEMPLATES = ("ffhq256", "ffhq512", "ffhq1024")  # smallest first
 SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
 SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
+BROW_STRIP = 2.0  # × face edge width above each brow where a source's fringe lay: filled with the photo's forehead
+BROW_STRIP_WIDEN = 0.3  # × face edge width the strip reaches past the brow's ends
+BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
+BROW_FILL_MARGIN = 0.5  # × face edge width kept around the photo's brows and eyes when gathering it
 
 
 def template_for(face: Face) -> str:
@@ -48,7 +54,44 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     stacked = np.dstack([source.aligned(template).crop, clean])
     warped, covered = piecewise_affine(stacked, source_mesh, geometry, size)
     valid = covered & (warped[..., 3] > 127)
-    return EngineOutput(crop=np.ascontiguousarray(warped[..., :3]), mesh=geometry, valid=valid.astype(np.float32))
+    crop = np.ascontiguousarray(warped[..., :3])
+    filled = forehead_above_brows(crop, valid, geometry, target)
+    return EngineOutput(crop=crop, mesh=geometry, valid=(valid | filled).astype(np.float32), from_photo=filled)
+
+
+def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, target: TargetFace) -> np.ndarray:
+    """Fill (in place) the strip just above each brow that a source's fringe covered, and return where it
+    filled (bool crop mask).
+
+    A fringe's pixels never travel, so without this the photo's own brow shows in that strip wherever it
+    sits higher than the portrait's: two brows, one above the other. The strip takes the photo's own
+    forehead with its brows taken out (a normalised convolution of its skin around them, its hair and hands
+    left out), marked `from_photo` so the composite does not re-light it; it meets the photo's forehead
+    above it without an edge."""
+    size = crop.shape[0]
+    edge = face_edge_px(mesh)
+    brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
+    reach = max(1, int(round(BROW_STRIP * edge)))
+    upward = np.ones((reach + 1, 1), np.uint8)  # anchored at its top row: each brow pixel marks the rows above it
+    widen = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * max(1, int(round(BROW_STRIP_WIDEN * edge))) + 1, 1))
+    strip = cv2.dilate(cv2.dilate(brows, upward, anchor=(0, 0)), widen) > 0
+    strip &= (face_oval_mask(mesh, size, 0, 0) > 0.5) & ~valid
+    if not strip.any():
+        return strip
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_MARGIN * edge))) + 1,) * 2)
+    features = np.zeros((size, size), np.uint8)
+    for region in ("brows", "eyes"):
+        features |= (region_mask(target.mesh, region, size, feather_px=0) > 0.5).astype(np.uint8)
+    skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~(cv2.dilate(features, grow) > 0)
+    skin &= ~occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat
+    if target.hands is not None:
+        skin &= ~target.hands
+    sigma = BROW_FILL_SIGMA * edge
+    weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)
+    colour = cv2.GaussianBlur(target.aligned.crop.astype(np.float32) * skin[..., None], (0, 0), sigma)
+    strip &= weight > 0.05
+    crop[strip] = np.clip(np.round(colour[strip] / weight[strip][:, None]), 0, 255).astype(np.uint8)
+    return strip
 
 
 class ClassicalEngine:
