@@ -19,8 +19,8 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair
-from services.swapper.occlusion import (bounding_slices, glasses_zone, keep_out_weight, lens_openings,
-                                        occluder_mask, wears_glasses)
+from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_zone, keep_out_weight,
+                                        lens_openings, occluder_mask, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
@@ -39,7 +39,6 @@ LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
-TEXTURE_MARGIN = 0.4  # × face edge width kept around the eyes, brows and lips (their edges are not texture)
 TEXTURE_FEATHER = 0.3  # × face edge width
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
@@ -129,7 +128,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
             # in proportion to what is missing
             share = 1.0 - source.detail_px / target.face.width
-            bare = _feathered(target_skin & swapped_skin & ~_features_with_margin(mesh, size, edge),
+            bare = _feathered(target_skin & swapped_skin & ~feature_mask(mesh, size),
                               max(1, int(round(TEXTURE_FEATHER * edge))))
             crop[box] = borrow_texture(crop[box], aligned.crop[box], share * bare[box], TEXTURE_SIGMA * edge)
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
@@ -228,15 +227,6 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
             if value is not None and value >= low:
                 return grained, amounts[-1]
     return unsharp(crop, amounts[-1]), amounts[-1]
-
-
-def _features_with_margin(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
-    """Bool crop mask of the eyes, brows and lips grown by TEXTURE_MARGIN: not skin texture."""
-    features = np.zeros((size, size), np.uint8)
-    for region in ("eyes", "brows", "lips", "mouth"):
-        features |= (region_mask(mesh, region, size, 0.0) > 0.5).astype(np.uint8)
-    grow = max(1, int(round(TEXTURE_MARGIN * edge)))
-    return cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
 
 
 def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:

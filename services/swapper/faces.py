@@ -228,7 +228,7 @@ def features(mesh: np.ndarray, size: int) -> np.ndarray:
     bearing features), as outlined by the mesh. The lids' shading and lashes join the temples' hair in the
     colour model's masses, so the eyes are grown by SOURCE_LID_MARGIN too. A fringe resting on a brow is
     as dark as the brow and travels with it: the brows carried most of the identity a fringe took away
-    (gluesenkamp_perez→khanna: SFace 0.48 → 0.62 to the portrait)."""
+    (gluesenkamp_perez→khanna: SFace 0.47 → 0.60 to the portrait, with `forehead_above_brows`)."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
     mask = cv2.dilate(eyes, _disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0

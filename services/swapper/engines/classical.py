@@ -17,7 +17,7 @@ import numpy as np
 from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
-from services.swapper.occlusion import occluder_mask
+from services.swapper.occlusion import feature_mask, occluder_mask
 from shared.engines import Device
 from shared.faces import Face, face_edge_px, face_oval_mask, region_mask, similarity_matrix, template_points
 from shared.stage import StageContext
@@ -31,7 +31,6 @@ SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ b
 BROW_STRIP = 2.0  # × face edge width above each brow where a source's fringe lay: filled with the photo's forehead
 BROW_STRIP_WIDEN = 0.3  # × face edge width the strip reaches past the brow's ends
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
-BROW_FILL_MARGIN = 0.5  # × face edge width kept around the photo's brows and eyes when gathering it
 
 
 def template_for(face: Face) -> str:
@@ -78,11 +77,7 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, 
     strip &= (face_oval_mask(mesh, size, 0, 0) > 0.5) & ~valid
     if not strip.any():
         return strip
-    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_MARGIN * edge))) + 1,) * 2)
-    features = np.zeros((size, size), np.uint8)
-    for region in ("brows", "eyes"):
-        features |= (region_mask(target.mesh, region, size, feather_px=0) > 0.5).astype(np.uint8)
-    skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~(cv2.dilate(features, grow) > 0)
+    skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size)
     skin &= ~occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat
     if target.hands is not None:
         skin &= ~target.hands
