@@ -28,8 +28,8 @@ TEMPLATES = ("ffhq256", "ffhq512", "ffhq1024")  # smallest first
 SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
 SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
-BROW_STRIP = 2.0  # × face edge width above each brow where a source's fringe lay: filled with the photo's forehead
-BROW_STRIP_WIDEN = 0.3  # × face edge width the strip reaches past the brow's ends
+BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
+BROW_FILL_GROW = 0.6  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
 
 
@@ -55,38 +55,45 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     valid = covered & (warped[..., 3] > 127)
     crop = np.ascontiguousarray(warped[..., :3])
     filled = forehead_above_brows(crop, valid, geometry, target)
-    return EngineOutput(crop=crop, mesh=geometry, valid=(valid | filled).astype(np.float32), from_photo=filled)
+    usable = valid | filled
+    # where the portrait has nothing to give (its hair, its border) the crop holds the photo's own pixels,
+    # so sharpening near those edges has no fringe to ring against
+    crop[~usable] = target.aligned.crop[~usable]
+    return EngineOutput(crop=crop, mesh=geometry, valid=usable.astype(np.float32), from_photo=filled)
 
 
 def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, target: TargetFace) -> np.ndarray:
-    """Fill (in place) the strip just above each brow that a source's fringe covered, and return where it
+    """Fill (in place) where the photo's own brow would show above the portrait's, and return where it
     filled (bool crop mask).
 
-    A fringe's pixels never travel, so without this the photo's own brow shows in that strip wherever it
-    sits higher than the portrait's: two brows, one above the other. The strip takes the photo's own
-    forehead with its brows taken out (a normalised convolution of its skin around them, its hair and hands
-    left out), marked `from_photo` so the composite does not re-light it; it meets the photo's forehead
-    above it without an edge."""
+    A fringe's pixels never travel, so where it lay the photo shows through, and with it the photo's own
+    brow wherever that sits higher than the portrait's: two brows, one above the other. Only those pixels
+    (the photo's brows, grown a little, above the portrait's and not under the photo's own hair) take the
+    photo's forehead with its brows taken out: a normalised convolution of its skin around them, marked
+    `from_photo` so the composite does not re-light it, fading into the photo's own pixels around it."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
-    brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
-    reach = max(1, int(round(BROW_STRIP * edge)))
-    upward = np.ones((reach + 1, 1), np.uint8)  # anchored at its top row: each brow pixel marks the rows above it
-    widen = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * max(1, int(round(BROW_STRIP_WIDEN * edge))) + 1, 1))
-    strip = cv2.dilate(cv2.dilate(brows, upward, anchor=(0, 0)), widen) > 0
-    strip &= (face_oval_mask(mesh, size, 0, 0) > 0.5) & ~valid
-    if not strip.any():
-        return strip
-    skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size)
-    skin &= ~occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_GROW * edge))) + 1,) * 2)
+    photo_brows = cv2.dilate((region_mask(target.mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8), grow) > 0
+    occluders = occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat stays
     if target.hands is not None:
-        skin &= ~target.hands
+        occluders |= target.hands
+    portrait_brows = region_mask(mesh, "brows", size, feather_px=0) > 0.5
+    shown = photo_brows & ~valid & ~occluders & ~portrait_brows
+    if not shown.any():
+        return shown
+    skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
     weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)
     colour = cv2.GaussianBlur(target.aligned.crop.astype(np.float32) * skin[..., None], (0, 0), sigma)
-    strip &= weight > 0.05
-    crop[strip] = np.clip(np.round(colour[strip] / weight[strip][:, None]), 0, 255).astype(np.uint8)
-    return strip
+    shown &= weight > 0.05
+    # towards the photo's pixels around it the fill fades into them, so it has no edge of its own
+    around = ~shown & ~valid
+    inside = cv2.distanceTransform((~around).astype(np.uint8), cv2.DIST_L2, 3)[shown]
+    fade = np.clip(inside / max(1.0, BROW_FILL_FADE * edge), 0.0, 1.0)[:, None]
+    fill = colour[shown] / weight[shown][:, None]
+    crop[shown] = np.clip(np.round(fade * fill + (1.0 - fade) * target.aligned.crop[shown]), 0, 255).astype(np.uint8)
+    return shown
 
 
 class ClassicalEngine:
