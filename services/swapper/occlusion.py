@@ -192,7 +192,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
     return bool(banded.max() >= BRIDGE_SPAN and rows.max() > 0)
 
 
-GLASSES_ZONE = 2.6  # × face edge width around each eye, and across the nose bridge, where frames sit
+GLASSES_ZONE = 3.2  # × face edge width around each eye, and across the nose bridge, where frames sit
 
 
 def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
