@@ -18,7 +18,8 @@ from shared.faces import bgr_to_lab, lab_to_bgr, mesh_topology, noise_sigma, reg
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
-EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the eyes take on
+EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the whites of the eyes take on
+IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS_L none of that light, from SCLERA_L all
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -85,9 +86,13 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     if eyes is not None:
         # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
         # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
+        # A lighter photo lifts only the whites: a dark iris lifted with them turns grey-blue on a light
+        # face; a darker photo's shade falls on the whole eye.
         w = eyes[..., None].astype(np.float32)
-        own = lab_source + EYE_LIGHT_SHARE * (base_target - base_source)
-        lab = lab * (1 - w) + own * w
+        shift = EYE_LIGHT_SHARE * (base_target - base_source)
+        whites = np.clip((lab_source[..., :1] - IRIS_L) / (SCLERA_L - IRIS_L), 0.0, 1.0)
+        shift = np.where(shift[..., :1] > 0, shift * whites, shift)
+        lab = lab * (1 - w) + (lab_source + shift) * w
     return lab_to_bgr(lab)
 
 

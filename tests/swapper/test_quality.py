@@ -96,7 +96,7 @@ def test_identity_is_the_source_on_average_and_the_original_is_gone(catalogue):
 def test_identity_is_consistent_across_the_catalogue(catalogue):
     to_source = [r["to_source"] for r in catalogue.values()]
     assert len(to_source) == 10
-    assert max(to_source) - min(to_source) <= 0.15, {n: round(r["to_source"], 3) for n, r in catalogue.items()}
+    assert max(to_source) - min(to_source) <= 0.15, str({n: round(r["to_source"], 3) for n, r in catalogue.items()})
 
 
 def test_report_matches_the_measured_identity(catalogue):

@@ -162,6 +162,17 @@ def test_a_source_with_a_fringe_carries_its_identity(ctx):
     assert output.report["faces"][0]["realism"]["identity_to_source"] > 0.5
 
 
+def test_a_dark_portrait_s_irises_stay_dark_on_a_lighter_face(ctx):
+    """The whites of the eyes take a share of a lighter photo's light; the irises lifted with them had
+    turned grey-blue (the eyes' darkest quarter 12 L* lighter than the photo's own, now within 6)."""
+    target = photo("gluesenkamp_perez")
+    _, mesh = _face_and_mesh("gluesenkamp_perez")
+    output = run_swap(ctx, target, photo("sewell")).image
+    eyes = region_mask(mesh, "eyes", target.shape[:2], feather_px=0) > 0.5
+    darkest = [np.percentile(bgr_to_lab(image)[..., 0][eyes], 25) for image in (target, output)]
+    assert darkest[1] < darkest[0] + 6
+
+
 def test_a_source_cut_by_its_border_is_refused():
     image = photo("ocasio_cortez")
     face = largest_face(image)
