@@ -29,7 +29,7 @@ SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
 SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
 BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
-BROW_FILL_GROW = 0.6  # × face edge width around the photo's brows that the fill covers
+BROW_FILL_GROW = 1.0  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
 
 
