@@ -160,6 +160,7 @@ BRIDGE_LINE = 0.6  # × face edge width: the tallest frame bar the horizontal-li
 BRIDGE_CONTRAST = 15.0  # grey levels of black-hat/top-hat response that a frame bar reaches
 BRIDGE_SPAN = 0.6  # a bar must cross this share of the gap between the inner eye corners
 BRIDGE_ABOVE_EYES = 0.5  # × face edge width: how far above the eyes' top the bar is looked for
+BRIDGE_BROW_MARGIN = 0.6  # × face edge width around the brows: their lines, and the skin under them, are no frame's
 
 
 def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
@@ -185,6 +186,11 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
     response = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
                           cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))[y0:y1, x0:x1]
     strong = response > BRIDGE_CONTRAST
+    # a frown draws the brows' inner ends down to eye level, where they and the strip of skin under them
+    # make bars of their own
+    brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
+    grow = max(1, int(round(BRIDGE_BROW_MARGIN * edge)))
+    strong &= ~(cv2.dilate(brows, _disk(grow)) > 0)[y0:y1, x0:x1]
     # a bar may tilt a little: take the best span over three-row bands
     rows = np.convolve(strong.mean(axis=1), np.ones(3) / 3.0, mode="same") if strong.shape[0] >= 3 \
         else strong.mean(axis=1)

@@ -29,6 +29,21 @@ def test_glasses_are_told_by_the_bar_across_the_nose(name):
     assert wears_glasses(*_aligned(photo(name))) == (name in WITH_GLASSES)
 
 
+def test_a_frown_s_brows_are_no_frame_bar():
+    """A frown draws the brows' inner ends down to eye level, where they meet across the nose like a
+    frame's bridge (a turned, frowning press photo was taken for glasses and barely swapped)."""
+    crop, mesh = _aligned(photo("khanna"))
+    crop, mesh = crop.copy(), mesh.astype(np.float64).copy()
+    eye_top = float(min(mesh[159, 1], mesh[386, 1]))
+    inner_ends = [55, 65, 107, 66, 285, 295, 336, 296]  # each brow's inner half, drawn down to the eyes
+    mesh[inner_ends, 1] += eye_top - 4 - mesh[inner_ends, 1].max()
+    middle = float(mesh[168, 0])  # the brows meet over the nose
+    mesh[[55, 107], 0], mesh[[285, 336], 0] = middle - 1, middle + 1
+    for polygon in ((46, 53, 52, 65, 55, 107, 66, 105, 63, 70), (276, 283, 282, 295, 285, 336, 296, 334, 293, 300)):
+        cv2.fillPoly(crop, [mesh[list(polygon)].round().astype(np.int32)], (40, 35, 35))
+    assert not wears_glasses(crop, mesh)
+
+
 @pytest.mark.parametrize("name", WITH_GLASSES)
 def test_a_source_wearing_glasses_is_refused_with_the_reason(ctx, name):
     with pytest.raises(InvalidInput) as caught:
