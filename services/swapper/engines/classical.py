@@ -75,13 +75,13 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, 
     edge = face_edge_px(mesh)
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_GROW * edge))) + 1,) * 2)
     photo_brows = cv2.dilate((region_mask(target.mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8), grow) > 0
+    shown = photo_brows & ~valid & ~(region_mask(mesh, "brows", size, feather_px=0) > 0.5)
+    if not shown.any():  # the portrait's forehead travels (no fringe): nothing of the photo's brows shows
+        return shown
     occluders = occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat stays
     if target.hands is not None:
         occluders |= target.hands
-    portrait_brows = region_mask(mesh, "brows", size, feather_px=0) > 0.5
-    shown = photo_brows & ~valid & ~occluders & ~portrait_brows
-    if not shown.any():
-        return shown
+    shown &= ~occluders
     skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
     weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)
