@@ -312,7 +312,10 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
 
 
 # ---- a prepared source kept with its virtual model -------------------------------------------------------
-PREPARED_FORMAT = 1  # the layout of `prepared_arrays`; a reader refuses another
+PREPARED_FORMAT = 2  # the layout of `prepared_arrays`; a reader refuses another
+# Layouts a reader still takes, each with the arrays whose meaning has changed since, which it computes
+# again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed).
+OLDER_FORMATS = {1: ("clean",)}
 
 
 def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:
@@ -344,18 +347,20 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
 
 def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
     """The SourceFace `prepared_arrays` stored (InvalidInput for another layout); meshes and clean masks of
-    templates it did not store are computed when first asked for, as for a source prepared on the fly."""
+    templates it did not store, or of an older layout whose masks meant something else (`OLDER_FORMATS`),
+    are computed when first asked for, as for a source prepared on the fly."""
     found = int(arrays["format"]) if "format" in arrays else None
-    if found != PREPARED_FORMAT:
+    if found != PREPARED_FORMAT and found not in OLDER_FORMATS:
         raise InvalidInput(f"the virtual model's prepared source has layout {found}; this swapper reads "
                            f"{PREPARED_FORMAT}: prepare it again", role="source")
     source = SourceFace(pixels=arrays["pixels"], face=_face_from(arrays, "face"), embedding=arrays["embedding"],
                         original_face=_face_from(arrays, "original_face") if "original_face-box" in arrays else None,
                         detail_px=float(arrays["detail_px"]), super_resolved=int(arrays["super_resolved"]))
+    outdated = OLDER_FORMATS.get(found, ())
     for key, value in arrays.items():
         kind, _, template = key.partition("-")
         if kind == "mesh":
             source._meshes[template] = value
-        elif kind == "clean":
+        elif kind == "clean" and "clean" not in outdated:
             source._clean[template] = value
     return source

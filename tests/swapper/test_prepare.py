@@ -83,6 +83,17 @@ def test_a_portrait_that_cannot_make_a_clean_source_is_refused_with_the_reason(c
     assert words in caught.value.message and caught.value.details.get("role") == "source"
 
 
+def test_a_source_prepared_in_the_older_layout_gets_its_clean_masks_made_again(ctx):
+    """Layout 1's clean masks predate the brows travelling and the lips staying: they are made again."""
+    arrays, _ = prepared(ctx, photo("matsui"))
+    current = source_from_arrays(arrays)
+    older = dict(arrays, format=np.array(1))
+    older.update({key: np.zeros_like(value) for key, value in arrays.items() if key.startswith("clean-")})
+    source = source_from_arrays(older)
+    template = next(key for key in arrays if key.startswith("clean-")).partition("-")[2]
+    assert np.array_equal(source.clean(template), current.clean(template))
+
+
 def test_a_prepared_source_of_another_layout_is_refused(ctx):
     arrays, _ = prepared(ctx, photo("matsui"))
     arrays["format"] = np.array(99)
