@@ -20,7 +20,7 @@ from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair
 from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_zone, keep_out_weight,
-                                        lens_openings, occluder_mask, wears_glasses)
+                                        lens_openings, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
@@ -86,7 +86,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     occluders = np.zeros((size, size), bool)
     glasses = lenses = np.zeros((size, size), bool)
     if keep_occlusions:
-        occluders = occluder_mask(aligned.crop, mesh) | facial_hair(aligned.crop, mesh)
+        occluders = target.covers | facial_hair(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh):

@@ -9,6 +9,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -139,6 +140,12 @@ class TargetFace:
     aligned: AlignedFace
     mesh: np.ndarray
     hands: np.ndarray = field(repr=False, default=None)
+
+    @cached_property
+    def covers(self) -> np.ndarray:
+        """Bool crop mask of what the colour model finds covering the face (`occluder_mask`: hair, objects,
+        a dark lens), found once for the engine and the composite. Read-only: combine, do not change it."""
+        return occluder_mask(self.aligned.crop, self.mesh)
 
 
 _sources: OrderedDict[str, SourceFace] = OrderedDict()

@@ -17,7 +17,7 @@ import numpy as np
 from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
-from services.swapper.occlusion import feature_mask, occluder_mask
+from services.swapper.occlusion import feature_mask
 from shared.engines import Device
 from shared.faces import Face, face_edge_px, face_oval_mask, region_mask, similarity_matrix, template_points
 from shared.stage import StageContext
@@ -78,9 +78,7 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, 
     shown = photo_brows & ~valid & ~(region_mask(mesh, "brows", size, feather_px=0) > 0.5)
     if not shown.any():  # the portrait's forehead travels (no fringe): nothing of the photo's brows shows
         return shown
-    occluders = occluder_mask(target.aligned.crop, target.mesh)  # the photo's own fringe or hat stays
-    if target.hands is not None:
-        occluders |= target.hands
+    occluders = target.covers if target.hands is None else target.covers | target.hands  # the photo's hair stays
     shown &= ~occluders
     skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
