@@ -12,17 +12,13 @@ from skimage import data as skdata
 from sqlalchemy import select, update
 
 from services.gateway.db.models import INTERNAL_JOB, Job, VirtualModel
-from tests.gateway.test_real_stages import CONSENT, encoded
+from tests.gateway.test_real_stages import encoded, import_model
 
 
 async def test_a_swap_reads_the_prepared_source_and_an_older_model_its_portrait(make_harness):
     harness = await make_harness(stages=["swapper"])
     api = await harness.tenant()
-    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
-    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=encoded(skdata.astronaut(), "PNG"),
-                  headers=upload["headers"])
-    model = await api.post("/v1/virtual-models:import", json={"name": "Eileen", "consent": CONSENT,
-                                                             "image": {"upload_id": upload["id"]}})
+    model = await import_model(api, skdata.astronaut())
     assert model.status_code == 201, model.text
     model_id = model.json()["id"]
     prefix = f"tenants/{api.tenant_id}/models/{model_id}/"

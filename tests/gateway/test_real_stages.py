@@ -22,14 +22,19 @@ def encoded(pixels, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+async def import_model(api, rgb: np.ndarray, name: str = "Eileen"):
+    """The response of importing `rgb` (RGB pixels) as a virtual model with consent, through an upload."""
+    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
+    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=encoded(rgb, "PNG"),
+                  headers=upload["headers"])
+    return await api.post("/v1/virtual-models:import", json={"name": name, "consent": CONSENT,
+                                                             "image": {"upload_id": upload["id"]}})
+
+
 async def test_swap_enhance_makeup_with_the_real_stages(make_harness):
     harness = await make_harness(stages=["swapper", "enhancer", "makeup"])
     api = await harness.tenant()
-    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
-    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=encoded(skdata.astronaut(), "PNG"),
-                  headers=upload["headers"])
-    model = await api.post("/v1/virtual-models:import", json={"name": "Eileen", "consent": CONSENT,
-                                                             "image": {"upload_id": upload["id"]}})
+    model = await import_model(api, skdata.astronaut())
     assert model.status_code == 201, model.text
     assert len(model.json()["portrait"]["sha256"]) == 64
     target = Image.fromarray(skdata.astronaut()[:, ::-1]).resize((320, 320))
@@ -72,11 +77,7 @@ async def test_a_face_cut_by_the_frame_is_left_alone_and_the_job_says_so(make_ha
     pair = build(spec)
     harness = await make_harness(stages=["swapper"])
     api = await harness.tenant()
-    upload = (await api.post("/v1/uploads", json={"content_type": "image/png"})).json()
-    await api.put(upload["url"].replace("http://127.0.0.1:8000", ""), content=encoded(pair.source[:, :, ::-1], "PNG"),
-                  headers=upload["headers"])
-    model = await api.post("/v1/virtual-models:import", json={"name": "Model", "consent": CONSENT,
-                                                             "image": {"upload_id": upload["id"]}})
+    model = await import_model(api, pair.source[:, :, ::-1], name="Model")
     assert model.status_code == 201, model.text
     options = {"virtual_model_id": model.json()["id"], "steps": [{"stage": "swap"}]}
     response = await api.post("/v1/jobs", data={"options": json.dumps(options)},
