@@ -20,6 +20,9 @@ LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the whites of the eyes take on
 IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS_L none of that light, from SCLERA_L all
+MODELLING_BAND = 0.25  # × σ: the modelling band's lower edge (finer is skin texture, matched by sharpness and grain)
+MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modelling strength is measured
+MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -33,22 +36,25 @@ _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outli
 
 
 def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian low-pass of `lab` (H×W×C float32) from the pixels where `mask` is set, filled in
+    """Gaussian low-pass of `lab` (H×W×C or H×W float32) from the pixels where `mask` is set, filled in
     elsewhere from the nearest ones (normalised convolution at σ, then at 4σ and 16σ where σ sees none).
 
     Computed on a copy shrunk so that σ is LOWPASS_SIGMA_PX there, then enlarged: a low-pass holds
     nothing finer, and blurring at full size would cost σ² more."""
+    if lab.ndim == 2:
+        return masked_lowpass(lab[..., None], mask, sigma)[..., 0]
     height, width = mask.shape
     shrink = max(1.0, sigma / LOWPASS_SIGMA_PX)
     small = (max(1, round(width / shrink)), max(1, round(height / shrink)))
     weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    values = cv2.resize(lab * mask[..., None], small, interpolation=cv2.INTER_AREA)
+    # OpenCV drops a single channel's axis; the reshapes put it back
+    values = cv2.resize(lab * mask[..., None], small, interpolation=cv2.INTER_AREA).reshape(*weights.shape, -1)
     result = np.zeros(values.shape, np.float32)
     filled = np.zeros(weights.shape, bool)
     for scale in (1.0, 4.0, 16.0):
         s = max(0.5, sigma * scale / shrink)
         norm = cv2.GaussianBlur(weights, (0, 0), s)
-        blurred = cv2.GaussianBlur(values, (0, 0), s)
+        blurred = cv2.GaussianBlur(values, (0, 0), s).reshape(values.shape)
         usable = (norm > 1e-3) & ~filled
         result[usable] = blurred[usable] / norm[usable, None]
         filled |= usable
@@ -56,7 +62,7 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
             break
     if not filled.all():
         result[~filled] = lab[mask].mean(0) if mask.any() else lab.reshape(-1, lab.shape[-1]).mean(0)
-    return cv2.resize(result, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(result, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
 
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
@@ -73,11 +79,14 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
     base_target = masked_lowpass(lab_target, target_skin, sigma)
+    modelling = match_modelling(lab_source[..., 0], source_skin, base_source[..., 0],
+                                lab_target[..., 0], target_skin, base_target[..., 0], sigma, inner)
     if inner is not None and inner_sigma is not None:
         w = inner[..., None].astype(np.float32)
         base_source = base_source * (1 - w) + masked_lowpass(lab_source, source_skin, inner_sigma) * w
         base_target = base_target * (1 - w) + masked_lowpass(lab_target, target_skin, inner_sigma) * w
     detail = lab_source - base_source
+    detail[..., 0] += modelling
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     chroma = detail[..., 1:]
@@ -94,6 +103,30 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
         shift = np.where(shift[..., :1] > 0, shift * whites, shift)
         lab = lab * (1 - w) + (lab_source + shift) * w
     return lab_to_bgr(lab)
+
+
+def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: np.ndarray, l_target: np.ndarray,
+                    target_skin: np.ndarray, base_target: np.ndarray, sigma: float,
+                    inner: np.ndarray | None = None) -> np.ndarray:
+    """H×W float32 change to the source's L* detail that sets its modelling to the photo's strength.
+
+    The band of L* between MODELLING_BAND × σ and σ (the shading of cheekbones, nose and eye sockets,
+    not skin texture, which the sharpness and grain steps match) is scaled by √(local energy of the
+    photo's band ÷ the source's), the energies taken over each face's skin at MODELLING_ENERGY × σ, the
+    gain kept within MODELLING_GAIN: local energy matching per band, as in Shih et al. 2014, "Style
+    transfer for headshot portraits". Where the float weight `inner` is 1 (eyes, brows, nose) the
+    modelling is only ever strengthened: it is identity. Inputs: L* (H×W float32), the skin masks
+    (H×W bool) and both faces' skin low-pass L* at σ (pixels)."""
+    band_sigma, energy_sigma = MODELLING_BAND * sigma, MODELLING_ENERGY * sigma
+    band_source = masked_lowpass(l_source, source_skin, band_sigma) - base_source
+    band_target = masked_lowpass(l_target, target_skin, band_sigma) - base_target
+    energy_source = masked_lowpass(band_source ** 2, source_skin, energy_sigma)
+    energy_target = masked_lowpass(band_target ** 2, target_skin, energy_sigma)
+    # + 1 L*²: where neither face has modelling the gain stays near 1, not a ratio of two noises
+    gain = np.clip(np.sqrt((energy_target + 1.0) / (energy_source + 1.0)), *MODELLING_GAIN)
+    if inner is not None:
+        gain = np.where(gain < 1.0, gain + (1.0 - gain) * inner, gain)
+    return (gain - 1.0) * band_source
 
 
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

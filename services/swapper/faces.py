@@ -102,7 +102,7 @@ class SourceFace:
                 hanging[np.unique(strands[from_outside[labels]])] = True
                 hanging[0] = False
                 covered = cv2.dilate((from_outside[labels] | hanging[strands]).astype(np.uint8), kernel) > 0
-                covered |= cv2.dilate(beard(masses > 0, mesh, oval, edge).astype(np.uint8), kernel) > 0
+                covered |= cv2.dilate(bearded_area(beard(masses > 0, mesh, oval, edge)).astype(np.uint8), kernel) > 0
                 # Eyes, lids, brows and nose carry the identity: they travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
                 # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
@@ -215,6 +215,17 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
     lips = cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), margin) > 0
     hair = masses & lower & oval & ~lips
     return hair if hair.sum() > SOURCE_BEARD_SHARE * (oval & lower).sum() else np.zeros_like(hair)
+
+
+def bearded_area(hair: np.ndarray) -> np.ndarray:
+    """Bool crop mask of the area a beard frames: its convex hull. The skin it encloses (under the lower
+    lip, between the moustache and the nose, its sparse edges) holds stubble that, toned to the photo's
+    skin, reads as grey dirt on a shaven face (casar→biden)."""
+    area = np.zeros(hair.shape, np.uint8)
+    if hair.any():
+        rows, cols = np.nonzero(hair)
+        cv2.fillConvexPoly(area, cv2.convexHull(np.column_stack([cols, rows]).astype(np.int32)), 1)
+    return area > 0
 
 
 def mouth_corners(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

@@ -145,6 +145,19 @@ def test_a_bearded_photo_keeps_its_beard_and_moustache(ctx):
     assert unchanged[hair].mean() > 0.9
 
 
+def test_a_bearded_source_leaves_no_stubble_on_a_shaven_chin(ctx):
+    """A bearded portrait's beard stayed out, but the skin it frames (under the lower lip, its sparse
+    edges) travelled with its stubble, toned to the photo's skin: a mottled grey-brown patch under
+    Biden's lip. The area a beard frames stays the photo's."""
+    target = photo("biden")
+    _, mesh = _face_and_mesh("biden")
+    output = run_swap(ctx, target, photo("casar")).image
+    chin = np.zeros(target.shape[:2], bool)  # from the lower lip halfway to the chin, between the mouth corners
+    chin[int(mesh[17, 1]):int(mesh[17, 1] + mesh[152, 1]) // 2, int(mesh[61, 0]):int(mesh[291, 0])] = True
+    change = np.abs(bgr_to_lab(output)[..., 0].astype(float) - bgr_to_lab(target)[..., 0])
+    assert (change[chin] > 6).mean() < 0.02
+
+
 @pytest.mark.parametrize("source, mismatch", [("sewell", True), ("ocasio_cortez", False)])
 def test_a_smile_on_a_closed_mouth_is_flagged(ctx, source, mismatch):
     """The photo's closed mouth stays, but a smiling portrait's creases can read as a smirk: never silently."""
