@@ -67,20 +67,22 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
-                  eyes: np.ndarray | None = None) -> np.ndarray:
+                  eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
     the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
     brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
-    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below)."""
+    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below); where
+    `photo_modelling` is 1 the shading is the photo's (`match_modelling`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
     base_target = masked_lowpass(lab_target, target_skin, sigma)
     modelling = match_modelling(lab_source[..., 0], source_skin, base_source[..., 0],
-                                lab_target[..., 0], target_skin, base_target[..., 0], sigma, inner)
+                                lab_target[..., 0], target_skin, base_target[..., 0], sigma, inner,
+                                photo_modelling)
     if inner is not None and inner_sigma is not None:
         w = inner[..., None].astype(np.float32)
         base_source = base_source * (1 - w) + masked_lowpass(lab_source, source_skin, inner_sigma) * w
@@ -107,7 +109,7 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
 
 def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: np.ndarray, l_target: np.ndarray,
                     target_skin: np.ndarray, base_target: np.ndarray, sigma: float,
-                    inner: np.ndarray | None = None) -> np.ndarray:
+                    inner: np.ndarray | None = None, photo_modelling: np.ndarray | None = None) -> np.ndarray:
     """H×W float32 change to the source's L* detail that sets its modelling to the photo's strength.
 
     The band of L* between MODELLING_BAND × σ and σ (the shading of cheekbones, nose and eye sockets,
@@ -115,10 +117,13 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     photo's band ÷ the source's), the energies taken over each face's skin at MODELLING_ENERGY × σ, the
     gain kept within MODELLING_GAIN: local energy matching per band, as in Shih et al. 2014, "Style
     transfer for headshot portraits". Where the float weight `inner` is 1 (eyes, brows, nose) the
-    modelling is only ever strengthened: it is identity. Inputs: L* (H×W float32), the skin masks
-    (H×W bool) and both faces' skin low-pass L* at σ (pixels)."""
+    modelling is only ever strengthened: it is identity. Where the float weight `photo_modelling` is 1
+    (a smile's folds on a closed mouth) the band is the photo's own and the source's finer creases, darker
+    than the skin around them, are lifted. Inputs: L* (H×W float32), the skin masks (H×W bool) and both
+    faces' skin low-pass L* at σ (pixels)."""
     band_sigma, energy_sigma = MODELLING_BAND * sigma, MODELLING_ENERGY * sigma
-    band_source = masked_lowpass(l_source, source_skin, band_sigma) - base_source
+    fine_base = masked_lowpass(l_source, source_skin, band_sigma)
+    band_source = fine_base - base_source
     band_target = masked_lowpass(l_target, target_skin, band_sigma) - base_target
     energy_source = masked_lowpass(band_source ** 2, source_skin, energy_sigma)
     energy_target = masked_lowpass(band_target ** 2, target_skin, energy_sigma)
@@ -126,12 +131,32 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     gain = np.clip(np.sqrt((energy_target + 1.0) / (energy_source + 1.0)), *MODELLING_GAIN)
     if inner is not None:
         gain = np.where(gain < 1.0, gain + (1.0 - gain) * inner, gain)
-    return (gain - 1.0) * band_source
+    change = (gain - 1.0) * band_source
+    if photo_modelling is not None:
+        change += photo_modelling * (band_target - band_source - change)
+        change -= photo_modelling * np.minimum(l_source - fine_base, 0.0)
+    return change
 
 
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     """1 inside the eye outlines, feathered over a third of a face edge."""
     return region_mask(mesh, "eyes", size, feather_px=max(1.0, edge / 3.0))
+
+
+NASOLABIAL_FOLDS = ((142, 203, 206, 216, 212), (371, 423, 426, 436, 432))  # MediaPipe mesh: beside each
+# nose wing, down past the mouth corner
+FOLD_WIDTH = 1.2  # × face edge width: the band's width along each fold
+
+
+def smile_fold_weight(meshes: tuple[np.ndarray, ...], size: int, edge: float) -> np.ndarray:
+    """1 along the nasolabial folds (beside the nose wing, down past the mouth corner) of each mesh,
+    feathered over half a face edge: where a smiling portrait's creases land on a face that does not smile."""
+    band = np.zeros((size, size), np.uint8)
+    width = max(1, int(round(FOLD_WIDTH * edge)))
+    for mesh in meshes:
+        for fold in NASOLABIAL_FOLDS:
+            cv2.polylines(band, [np.round(mesh[list(fold)]).astype(np.int32)], False, 1, width)
+    return cv2.GaussianBlur(band.astype(np.float32), (0, 0), max(1.0, 0.5 * edge))
 
 
 def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

@@ -24,7 +24,8 @@ from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_z
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
-                                    inner_face_weight, match_grain, mouth_keep_weight, transfer_tone, unsharp)
+                                    inner_face_weight, match_grain, mouth_keep_weight, smile_fold_weight,
+                                    transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -118,9 +119,12 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         swapped_skin = (region_mask(swapped.mesh, "skin", size, 0.0) > 0.5) & (swapped.valid > 0.5)
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
+            # a smile's folds set on a closed mouth read as creases or a smirk: there the shading is the photo's
+            folds = (smile_fold_weight((mesh, swapped.mesh), size, edge)[box]
+                     if smile_on_closed_mouth(source, mesh, aligned.template) else None)
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=eye_weight(swapped.mesh, size, edge)[box])
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds)
             color_matched = True
             if swapped.from_photo is not None:  # already the photo's tone and light
                 crop[box][swapped.from_photo[box]] = swapped.crop[box][swapped.from_photo[box]]
@@ -153,11 +157,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             "the face in the photo wears glasses: the frames and the brows behind them were kept as they are "
             "and only the eyes seen through the lenses were swapped, so the face is less like the virtual "
             "model than one without glasses")})
-    if blend > 0 and mouth_open(source.mesh(aligned.template)) and not mouth_open(mesh):
+    if blend > 0 and smile_on_closed_mouth(source, mesh, aligned.template):
         warnings.append({"code": "expression-mismatch", "message": (
             "the virtual model's portrait smiles with an open mouth and this face's mouth is closed: the photo's "
-            "mouth was kept, but the portrait's smile creases may show on the cheeks; a portrait with a closed "
-            "mouth suits this photo better")})
+            "mouth and the shading along its smile folds were kept, but the portrait's smiling cheeks may still "
+            "read as a smirk; a portrait with a closed mouth suits this photo better")})
     yaw = abs(yaw_proxy(mesh))
     if yaw > YAW_WARN:
         warnings.append({"code": "pose-beyond-limits", "message": (
@@ -165,6 +169,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             f"up to about {yaw_degrees(YAW_WARN):.0f}°")})
     report["status"], report["quality"], report["warnings"] = "swapped", "warn" if warnings else "pass", warnings
     return report
+
+
+def smile_on_closed_mouth(source: SourceFace, mesh: np.ndarray, template: str) -> bool:
+    """True when the portrait's mouth is open (a smile showing teeth) and the photo's face's is closed."""
+    return mouth_open(source.mesh(template)) and not mouth_open(mesh)
 
 
 def mouth_open(mesh: np.ndarray) -> bool:
