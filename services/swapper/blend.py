@@ -117,7 +117,8 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     photo's band ÷ the source's), the energies taken over each face's skin at MODELLING_ENERGY × σ, the
     gain kept within MODELLING_GAIN: local energy matching per band, as in Shih et al. 2014, "Style
     transfer for headshot portraits". Where the float weight `inner` is 1 (eyes, brows, nose) the
-    modelling is only ever strengthened: it is identity. Where the float weight `photo_modelling` is 1
+    modelling stays the portrait's: weakened, the dlib judge lost a pair; strengthened, brows and eye
+    sockets turned an ashy grey-brown on a strongly lit photo (a fresh user's review). Where the float weight `photo_modelling` is 1
     (a smile's folds on a closed mouth) the band is the photo's own and the source's finer creases, darker
     than the skin around them, are lifted. Inputs: L* (H×W float32), the skin masks (H×W bool) and both
     faces' skin low-pass L* at σ (pixels)."""
@@ -130,7 +131,7 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     # + 1 L*²: where neither face has modelling the gain stays near 1, not a ratio of two noises
     gain = np.clip(np.sqrt((energy_target + 1.0) / (energy_source + 1.0)), *MODELLING_GAIN)
     if inner is not None:
-        gain = np.where(gain < 1.0, gain + (1.0 - gain) * inner, gain)
+        gain = gain + (1.0 - gain) * inner
     change = (gain - 1.0) * band_source
     if photo_modelling is not None:
         change += photo_modelling * (band_target - band_source - change)
