@@ -213,7 +213,15 @@ def main() -> None:
     if args.baseline:
         baseline = {r["pair"]: r for r in json.loads(Path(args.baseline).read_text())["rows"]}
     thresholds = RealismThresholds()
-    folder = Path(tempfile.mkdtemp(prefix="facecast-realism-"))
+    with tempfile.TemporaryDirectory(prefix="facecast-realism-") as folder:  # the stage's data dir, emptied after
+        rows = run(args, kinds, out, Path(folder), thresholds)
+    print_table(rows, baseline)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows}, indent=1, default=str))
+
+
+def run(args, kinds: tuple[str, ...], out: Path, folder: Path, thresholds: RealismThresholds) -> list[dict]:
+    """Every pair of `kinds` swapped (or re-read with --reuse) and measured; writes the sheets."""
     ctx = StageContext(settings=Settings(data_dir=folder), models=ModelStore(root=folder / "models"))
     rows, sheets = [], {}
     started = time.perf_counter()
@@ -235,12 +243,10 @@ def main() -> None:
         sheets.setdefault(spec.kind, []).append(sheet_row(row, pair, output))
         row.pop("_upright", None)
         rows.append(row)
-    print_table(rows, baseline)
     for kind, parts in sheets.items():
         cv2.imwrite(str(out / f"{kind}.png"), np.vstack(parts))
-    print(f"\nsheets: {', '.join(str(out / f'{k}.png') for k in sheets)}   ({time.perf_counter() - started:.0f} s)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows}, indent=1, default=str))
+    print(f"sheets: {', '.join(str(out / f'{k}.png') for k in sheets)}   ({time.perf_counter() - started:.0f} s)\n")
+    return rows
 
 
 if __name__ == "__main__":
