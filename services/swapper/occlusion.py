@@ -102,12 +102,19 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
     return occluders
 
 
+KEEP_OUT_EASE = 2.0  # × radius beyond the band over which the keep-out weight eases to 0
+
+
 def keep_out_weight(occluders: np.ndarray, radius: int) -> np.ndarray:
-    """1 on the occluders and a band of `radius` around them, feathering to 0 beyond: multiply the
-    paste mask by (1 − this) so occluder pixels are left byte-identical."""
-    grown = cv2.dilate(occluders.astype(np.uint8), _disk(radius)).astype(np.float32)
-    soft = cv2.GaussianBlur(grown, (4 * radius + 1, 4 * radius + 1), 0)
-    return np.maximum(soft, grown)
+    """1 on the occluders and a band of `radius` around them, easing (smoothstep) to 0 over KEEP_OUT_EASE ×
+    `radius` beyond: multiply the paste mask by (1 − this) so occluder pixels are left byte-identical. A
+    blurred band held at 1 stepped from 0.5 to 1 at its edge, a seam line down a cheek beside the photo's
+    hair and across the nose under a kept glasses bridge (a fresh user's review)."""
+    if not occluders.any():
+        return np.zeros(occluders.shape, np.float32)
+    distance = cv2.distanceTransform((~occluders.astype(bool)).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    t = np.clip((radius * (1.0 + KEEP_OUT_EASE) - distance) / (KEEP_OUT_EASE * radius), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 HAND_SEARCH_SCALE = 2.6  # hands are looked for in the face box scaled by this (a hand at the face reaches past it)

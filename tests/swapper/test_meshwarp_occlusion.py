@@ -105,6 +105,8 @@ def test_the_keep_out_weight_is_one_on_occluders_and_fades_outside():
     weight = keep_out_weight(occluders, 3)
     assert (weight[occluders] == 1).all()
     assert weight[25, 32] == 1 and 0 < weight[25, 34] < 1 and weight[25, 45] == 0
+    # no step anywhere: a jump of the paste weight shows as a seam line
+    assert np.abs(np.diff(weight, axis=1)).max() < 0.4 and np.abs(np.diff(weight, axis=0)).max() < 0.4
 
 
 def test_glasses_in_the_test_set_are_found():
