@@ -23,6 +23,7 @@ IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS
 MODELLING_BAND = 0.25  # × σ: the modelling band's lower edge (finer is skin texture, matched by sharpness and grain)
 MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modelling strength is measured
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
+LOWER_FACE_FADE = 0.5  # × face edge width above the nose's base over which the lower face's weight fades in
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -201,6 +202,22 @@ def borrow_texture(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, sigma:
     grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
     texture = (grey - cv2.GaussianBlur(grey, (0, 0), sigma)) * skin
     return np.clip(face.astype(np.float32) + texture[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def lift_specks(face: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """`face` with its fine detail darker than the skin around it (lightness below a Gaussian of σ `sigma`
+    px: stubble, pores' shadows) lifted where the float `weight` is 1; the lighter half of its texture stays."""
+    grey = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    change = -np.minimum(grey - cv2.GaussianBlur(grey, (0, 0), sigma), 0.0) * weight
+    return np.clip(face.astype(np.float32) + change[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def lower_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """1 below the nose's base (upright aligned crop), fading in over LOWER_FACE_FADE face edges above it."""
+    rows = np.arange(size, dtype=np.float32)
+    fade = max(1.0, LOWER_FACE_FADE * edge)
+    column = np.clip((rows - (float(mesh[2, 1]) - fade)) / fade, 0.0, 1.0)
+    return np.repeat(column[:, None], size, axis=1)
 
 
 def add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_z
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
-                                    inner_face_weight, match_grain, mouth_keep_weight, smile_fold_weight,
-                                    transfer_tone, unsharp)
+                                    inner_face_weight, lift_specks, lower_face_weight, match_grain,
+                                    mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -128,6 +128,10 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             color_matched = True
             if swapped.from_photo is not None:  # already the photo's tone and light
                 crop[box][swapped.from_photo[box]] = swapped.crop[box][swapped.from_photo[box]]
+        # Below the nose the portrait's dark specks are lifted: a shaven man's stubble, too sparse to be found
+        # as a beard, set dark dots on a woman's lip and chin (the photo's grain is matched below).
+        bare_lower = _feathered(target_skin & swapped_skin, max(1, int(round(TEXTURE_FEATHER * edge))))
+        crop[box] = lift_specks(crop[box], (bare_lower * lower_face_weight(mesh, size, edge))[box], TEXTURE_SIGMA * edge)
         if blend > 0 and source.detail_px < target.face.width:
             # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
             # in proportion to what is missing
