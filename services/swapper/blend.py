@@ -119,10 +119,10 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     gain kept within MODELLING_GAIN: local energy matching per band, as in Shih et al. 2014, "Style
     transfer for headshot portraits". Where the float weight `inner` is 1 (eyes, brows, nose) the
     modelling stays the portrait's: weakened, the dlib judge lost a pair; strengthened, brows and eye
-    sockets turned an ashy grey-brown on a strongly lit photo (a fresh user's review). Where the float weight `photo_modelling` is 1
-    (a smile's folds on a closed mouth) the band is the photo's own and the source's finer creases, darker
-    than the skin around them, are lifted. Inputs: L* (H×W float32), the skin masks (H×W bool) and both
-    faces' skin low-pass L* at σ (pixels)."""
+    sockets turned an ashy grey-brown on a strongly lit photo (a fresh user's review). Where the float
+    weight `photo_modelling` is 1 (a smile's folds on a closed mouth) the band is the photo's own and the
+    source's finer creases, darker than the skin around them, are lifted. Inputs: L* (H×W float32), the
+    skin masks (H×W bool) and both faces' skin low-pass L* at σ (pixels)."""
     band_sigma, energy_sigma = MODELLING_BAND * sigma, MODELLING_ENERGY * sigma
     fine_base = masked_lowpass(l_source, source_skin, band_sigma)
     band_source = fine_base - base_source

@@ -131,7 +131,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         # Below the nose the portrait's dark specks are lifted: a shaven man's stubble, too sparse to be found
         # as a beard, set dark dots on a woman's lip and chin (the photo's grain is matched below).
         bare_lower = _feathered(target_skin & swapped_skin, max(1, int(round(TEXTURE_FEATHER * edge))))
-        crop[box] = lift_specks(crop[box], (bare_lower * lower_face_weight(mesh, size, edge))[box], TEXTURE_SIGMA * edge)
+        lower = bare_lower * lower_face_weight(mesh, size, edge)
+        crop[box] = lift_specks(crop[box], lower[box], TEXTURE_SIGMA * edge)
         if blend > 0 and source.detail_px < target.face.width:
             # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
             # in proportion to what is missing
