@@ -195,21 +195,28 @@ def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int
     return add_grain(face, float(np.sqrt(missing)), seed) if missing > 0.25 else face
 
 
+def fine_lightness(image: np.ndarray, sigma: float) -> np.ndarray:
+    """H×W float32 grey level of a BGR uint8 image above its Gaussian of σ `sigma` px: its fine texture."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return grey - cv2.GaussianBlur(grey, (0, 0), sigma)
+
+
+def add_lightness(image: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """BGR uint8 `image` with the H×W `change` (grey levels) added to every channel, rounded and clipped."""
+    return np.clip(image.astype(np.float32) + change[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
 def borrow_texture(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, sigma: float) -> np.ndarray:
     """`face` with the photo's fine skin texture (its lightness above a Gaussian of σ `sigma` px: pores,
     fine lines, the camera's grain) added where `skin` (0..1) says. An upscaled portrait has plausible
     outlines but no pores of its own, and grain alone leaves it airbrushed."""
-    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    texture = (grey - cv2.GaussianBlur(grey, (0, 0), sigma)) * skin
-    return np.clip(face.astype(np.float32) + texture[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return add_lightness(face, fine_lightness(photo, sigma) * skin)
 
 
 def lift_specks(face: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     """`face` with its fine detail darker than the skin around it (lightness below a Gaussian of σ `sigma`
     px: stubble, pores' shadows) lifted where the float `weight` is 1; the lighter half of its texture stays."""
-    grey = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    change = -np.minimum(grey - cv2.GaussianBlur(grey, (0, 0), sigma), 0.0) * weight
-    return np.clip(face.astype(np.float32) + change[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return add_lightness(face, -np.minimum(fine_lightness(face, sigma), 0.0) * weight)
 
 
 def lower_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
@@ -222,8 +229,7 @@ def lower_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
 
 def add_grain(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """BGR uint8 with monochrome Gaussian grain of σ grey levels added; deterministic per seed."""
-    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape[:2]).astype(np.float32)
-    return np.clip(image.astype(np.float32) + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return add_lightness(image, np.random.default_rng(seed).normal(0.0, sigma, image.shape[:2]).astype(np.float32))
 
 
 def lips_and_opening(mesh: np.ndarray, size: int) -> np.ndarray:

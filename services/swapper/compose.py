@@ -112,6 +112,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     weight *= blend * _change_box_weight(target.face, aligned)
 
     crop, color_matched, detail_gain = swapped.crop, False, 0.0
+    smile_on_closed = blend > 0 and smile_on_closed_mouth(source, mesh, aligned.template)
     box = bounding_slices(weight > 0)
     if box[0].stop > box[0].start:
         crop = crop.copy()
@@ -120,8 +121,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             # a smile's folds set on a closed mouth read as creases or a smirk: there the shading is the photo's
-            folds = (smile_fold_weight((mesh, swapped.mesh), size, edge)[box]
-                     if smile_on_closed_mouth(source, mesh, aligned.template) else None)
+            folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds)
@@ -162,7 +162,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             "the face in the photo wears glasses: the frames and the brows behind them were kept as they are "
             "and only the eyes seen through the lenses were swapped, so the face is less like the virtual "
             "model than one without glasses")})
-    if blend > 0 and smile_on_closed_mouth(source, mesh, aligned.template):
+    if smile_on_closed:
         warnings.append({"code": "expression-mismatch", "message": (
             "the virtual model's portrait smiles with an open mouth and this face's mouth is closed: the photo's "
             "mouth and the shading along its smile folds were kept, but the portrait's smiling cheeks may still "
