@@ -80,10 +80,20 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, 
         return shown
     occluders = target.covers if target.hands is None else target.covers | target.hands  # the photo's hair stays
     shown &= ~occluders
+    if not shown.any():
+        return shown
     skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
-    weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), sigma)
-    colour = cv2.GaussianBlur(target.aligned.crop.astype(np.float32) * skin[..., None], (0, 0), sigma)
+    # the blurs are read only at the shown pixels: run them on the box that reaches them (OpenCV's float
+    # kernel spans 4σ), which gives the same values as on the whole crop at a fraction of the cost
+    rows, cols = np.nonzero(shown)
+    reach = int(np.ceil(4 * sigma)) + 2
+    box = (slice(max(0, rows.min() - reach), rows.max() + reach + 1),
+           slice(max(0, cols.min() - reach), cols.max() + reach + 1))
+    weight = np.zeros(skin.shape, np.float32)
+    colour = np.zeros(crop.shape, np.float32)
+    weight[box] = cv2.GaussianBlur(skin[box].astype(np.float32), (0, 0), sigma)
+    colour[box] = cv2.GaussianBlur(target.aligned.crop[box].astype(np.float32) * skin[box][..., None], (0, 0), sigma)
     shown &= weight > 0.05
     # towards the photo's pixels around it the fill fades into them, so it has no edge of its own
     around = ~shown & ~valid
