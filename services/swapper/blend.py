@@ -25,6 +25,7 @@ MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modell
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
 LOWER_FACE_FADE = 0.5  # × face edge width above the nose's base over which the lower face's weight fades in
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
+SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pixel loses chroma in proportion
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
@@ -94,7 +95,10 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     chroma = detail[..., 1:]
     detail[..., 1:] = np.where(chroma > 0, CHROMA_DETAIL, CHROMA_DRAIN) * chroma
+    # The skin's colour darkens with its lightness: a brow or lash line set on the photo's skin tone
+    # keeps little of that skin's chroma (on a darker face it had turned maroon)
     lab = base_target + detail
+    lab[..., 1:] = base_target[..., 1:] * shade_chroma(lab[..., 0], base_target[..., 0]) + detail[..., 1:]
     if eyes is not None:
         # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
         # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
@@ -103,9 +107,25 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
         w = eyes[..., None].astype(np.float32)
         shift = EYE_LIGHT_SHARE * (base_target - base_source)
         whites = np.clip((lab_source[..., :1] - IRIS_L) / (SCLERA_L - IRIS_L), 0.0, 1.0)
-        shift = np.where(shift[..., :1] > 0, shift * whites, shift)
-        lab = lab * (1 - w) + (lab_source + shift) * w
+        # Only light is shared, not the skins' difference in colour (their pigment): a darker skin's
+        # warmer a*b* had tinted the whites orange; an iris in shade loses chroma with its lightness.
+        shift = np.where(shift[..., :1] > 0, shift * whites, shift)[..., 0]
+        eyes_lab = lab_source.copy()
+        eyes_lab[..., 0] += shift
+        eyes_lab[..., 1:] *= shade_chroma(eyes_lab[..., 0], lab_source[..., 0])
+        lab = lab * (1 - w) + eyes_lab * w
     return lab_to_bgr(lab)
+
+
+def shade_chroma(lightness: np.ndarray, lit: np.ndarray) -> np.ndarray:
+    """H×W×1 float32 factor for a*b* where a surface of lightness `lit` (L*, H×W) is shown at `lightness`.
+
+    Shading scales the tristimulus values XYZ alike, which scales L* + 16, a* and b* by the same cube
+    root (CIE 1976 L*a*b*), so a pixel k times darker in L* + 16 keeps k of its chroma. Down to
+    SHADE_CHROMA_KNEE nothing is taken: skin's own shadows keep their colour (light scattered under the
+    skin), and a portrait's soft modelling should not turn ashy; past it the factor falls to 0 at black."""
+    ratio = (lightness + 16.0) / (lit + 16.0)
+    return np.clip(ratio / SHADE_CHROMA_KNEE, 0.0, 1.0)[..., None].astype(np.float32)
 
 
 def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: np.ndarray, l_target: np.ndarray,

@@ -62,3 +62,57 @@ def test_around_the_features_the_portrait_s_modelling_stays(monkeypatch, source_
 def test_the_tone_is_the_photo_s_whatever_the_modelling():
     result = bgr_to_lab(_transfer(_skin(35.0, 15.0), _skin(75.0, 2.0)))[..., 0]
     assert abs(float(np.median(result)) - 75.0) < 2.0
+
+
+def _flat_lab(shape: tuple[int, int], lab: tuple[float, float, float]) -> np.ndarray:
+    out = np.empty((*shape, 3), np.float32)
+    out[...] = lab
+    return out
+
+
+def _chroma(lab: np.ndarray) -> np.ndarray:
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def test_a_dark_feature_on_a_darker_photo_keeps_little_of_the_skin_s_colour():
+    """A light portrait's brown brow set on a dark photo's skin: the skin's chroma darkened with it reads
+    maroon; shading scales L* + 16 and a*b* alike, so it keeps about its share of the lightness."""
+    source = _flat_lab((SIZE, SIZE), (75.0, 10.0, 14.0))
+    source[100:116, 60:196] = (45.0, 10.0, 14.0)  # the brow: darker, the skin's own hue
+    target = _flat_lab((SIZE, SIZE), (35.0, 17.0, 17.0))
+    skin = np.ones((SIZE, SIZE), bool)
+    source_skin = skin.copy()
+    source_skin[100:116, 60:196] = False  # as the composite's skin masks leave the brows out
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), source_skin, lab_to_bgr(target), skin, sigma=SIGMA))
+    result = result.astype(np.float32)
+    brow, cheek = result[104:112, 100:156], result[180:220, 60:196]
+    assert abs(float(np.median(_chroma(cheek))) - float(np.hypot(17.0, 17.0))) < 2.0  # the skin is the photo's
+    assert float(np.median(brow[..., 0])) < 12.0
+    assert float(np.median(_chroma(brow))) < 0.65 * float(np.median(_chroma(cheek)))
+
+
+def test_the_skin_s_own_soft_shadows_keep_their_colour():
+    """Above the knee (a face's modelling, an eye socket) chroma stays: skin shadows do not turn ashy."""
+    source, target = _skin(75.0, 5.0), _skin(75.0, 5.0)
+    result = bgr_to_lab(_transfer(source, target)).astype(np.float32)
+    row = result[SIZE // 2, SIZE // 4:3 * SIZE // 4]
+    darkest = row[np.argsort(row[:, 0])[:10]]
+    assert float(np.median(_chroma(darkest))) > 0.95 * float(np.hypot(14.0, 18.0))
+
+
+def test_the_eyes_take_the_photo_s_light_but_not_its_skin_colour():
+    """The whites were tinted orange by a darker, warmer skin's a*b*; an iris in the photo's shade loses
+    chroma with its lightness instead of turning maroon."""
+    source = _flat_lab((SIZE, SIZE), (75.0, 8.0, 12.0))
+    source[96:160, 40:100] = (85.0, 0.0, 2.0)  # a white
+    source[96:160, 156:216] = (30.0, 8.0, 20.0)  # an iris
+    target = _flat_lab((SIZE, SIZE), (35.0, 18.0, 20.0))
+    eyes = np.zeros((SIZE, SIZE), np.float32)
+    eyes[96:160, 40:100] = eyes[96:160, 156:216] = 1.0
+    skin = np.ones((SIZE, SIZE), bool) & (eyes == 0)
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                            eyes=eyes)).astype(np.float32)
+    white, iris = np.median(result[110:146, 55:85], axis=(0, 1)), np.median(result[110:146, 170:200], axis=(0, 1))
+    assert abs(white[1] - 0.0) < 1.5 and abs(white[2] - 2.0) < 1.5
+    assert iris[0] < 26.0  # in the photo's shade
+    assert np.hypot(iris[1], iris[2]) < np.hypot(8.0, 20.0) - 2.0
