@@ -150,7 +150,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                           occluded=float(occluders.sum()) / oval_area, result_embedding=embedding)
     report["detail_gain"] = round(float(detail_gain), 2)
     report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding,
-                                        result_embedding=embedding)
+                                        result_embedding=embedding, result_mesh=aligned.to_image(swapped.mesh))
     report["realism"]["occluded_fraction"] = report["occluded_fraction"]
     warnings = realism_warnings(report["realism"], thresholds)
     if blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width:

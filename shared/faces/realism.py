@@ -232,7 +232,8 @@ def _teeth(pair: "_Pair") -> float:
     return float((teeth_r & mouth & ~teeth_o).sum() / mouth.sum())
 
 
-def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray) -> float:
+def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray,
+                 result_mesh: np.ndarray | None = None) -> float:
     """Share (0..1) of forehead + cheeks that is markedly darker in the result and was not in the original.
 
     Region: the forehead (`forehead_mask`: between the brows and the top of the mesh face oval, brows
@@ -248,9 +249,12 @@ def dark_patches(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarra
     shadows pasted from the source. Dark pixels of the original (the target's own fringe, its shadows), grown
     by 2 % of the face width, never count. Added dark specks less than 5 % of the face width across are
     dropped (noise, a mole); the rest count with their surroundings to 2 % of the face width (a strand
-    3 px wide spoils more skin than its own pixels).
+    3 px wide spoils more skin than its own pixels). `result_mesh` (478, 2), optional: the mesh of the
+    face the result shows (the virtual model's features where the swap put them); its brows, grown as the
+    original's dark pixels are, and its eyes, with the same margin, are features, not patches: a virtual
+    model's brow that sits higher or reaches further than the photo's, or her eyeliner's wing, is no strand.
     """
-    return _dark(_Pair(original, result, mesh_image))
+    return _dark(_Pair(original, result, mesh_image, result_mesh))
 
 
 def _dark(pair: "_Pair") -> float:
@@ -267,6 +271,11 @@ def _dark(pair: "_Pair") -> float:
     eyes = region_mask(mesh, "eyes", shape, feather_px=0.0) > 0.5
     region = (forehead_mask(mesh, shape) | upper_cheeks_mask(mesh, shape)) \
         & ~_dilate(eyes, DARK_EYE_MARGIN * face_edge_px(mesh))
+    if pair.result_mesh is not None:
+        shown = pair.result_mesh - (pair.mesh[0] - mesh[0])  # into the window, as `mesh`
+        region &= ~_dilate(region_mask(shown, "eyes", shape, feather_px=0.0) > 0.5,
+                           DARK_EYE_MARGIN * face_edge_px(shown))
+        region &= ~_dilate(region_mask(shown, "brows", shape, feather_px=0.0) > 0.5, DARK_ORIGINAL_SLACK * width)
     if region.sum() < 16 or pair.cheeks.sum() < 8:
         return 0.0
     l_o = cv2.GaussianBlur(lab_o[:, :, 0], (0, 0), sigma)
@@ -304,7 +313,8 @@ def identity_to_original(original: np.ndarray, result: np.ndarray, face: Face) -
 def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray, face: Face,
                     source_embedding: np.ndarray, paste_mask: np.ndarray | None = None, *,
                     result_embedding: np.ndarray | None = None,
-                    original_embedding: np.ndarray | None = None) -> dict:
+                    original_embedding: np.ndarray | None = None,
+                    result_mesh: np.ndarray | None = None) -> dict:
     """Every realism figure of one swapped face, rounded for a JSON report.
 
     `mesh_image`: the target face's (478, 2) mesh in original image pixels; `face`: its detection;
@@ -313,9 +323,10 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
     identity_to_source, identity_to_original (floats; None where not measurable), and tone_reference
     ("neck", or "face" when the neck is not visible and the tone gap is to the original face's cheeks).
     `result_embedding` / `original_embedding`: SFace embeddings of the result's and the original's face
-    at `face`, when the caller has them already (each saves one SFace run).
+    at `face`, when the caller has them already (each saves one SFace run). `result_mesh`: the (478, 2)
+    mesh, in image pixels, of the face the result shows, when known (see `dark_patches`).
     """
-    pair = _Pair(original, result, mesh_image)
+    pair = _Pair(original, result, mesh_image, result_mesh)
     swapped = identity_embedding(pair.full_result, face) if result_embedding is None else result_embedding
     before = identity_embedding(pair.full_original, face) if original_embedding is None else original_embedding
     figures = {
@@ -486,9 +497,12 @@ class _Pair:
     """One face's original and result, cropped to the face and its neck band, with what several
     figures share (CIELAB of both crops, the cheeks, their reference colour, the neck) computed once."""
 
-    def __init__(self, original, result, mesh_image):
+    def __init__(self, original, result, mesh_image, result_mesh=None):
         self.full_original, self.full_result, self.full_mesh, _ = _prepare(original, result, mesh_image)
         self.crop, self.mesh = _crop(self.full_mesh, self.full_original.shape)
+        # the mesh of the face the result shows, in the crop's pixels
+        self.result_mesh = None if result_mesh is None else \
+            _check_mesh(result_mesh) - (self.crop[1].start, self.crop[0].start)
         self.original, self.result = self.full_original[self.crop], self.full_result[self.crop]
         self.shape = self.original.shape[:2]
 

@@ -7,14 +7,15 @@ every bar. The pictures were looked at (bench/realism.py writes the swap sheets)
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from shared.errors import InvalidInput
 from shared.faces import (CRITERIA, RealismThresholds, SharpnessMeter, dark_patches, identity_embedding,
                           identity_to_original, identity_to_source, image_face_mesh, largest_face, meets_criteria,
-                          neck_mask, realism_figures, realism_warnings, seam_excess_delta_e, sharpness_ratio,
-                          teeth_added, tone_gap_delta_e)
+                          neck_mask, realism_figures, realism_warnings, region_mask, seam_excess_delta_e,
+                          sharpness_ratio, teeth_added, tone_gap_delta_e)
 from shared.settings import Settings
 from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, jpeg, paint_teeth, photo,
                                 shift_face_tone)
@@ -75,6 +76,32 @@ def test_dark_strands_on_the_forehead_are_dark_patches(faces, name):
     assert dark_patches(image, jpeg(image, 95), mesh) <= 0.002
     assert dark_patches(image, draw_strands(image, mesh), mesh) > BARS.dark_patches_max
     assert dark_patches(image, draw_dot(image, mesh), mesh) <= BARS.dark_patches_max  # a mole is no strand
+
+
+def _raised_brows(image: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The photo with its brows copied a tenth of the face height higher (as a virtual model's higher
+    brows land), and the mesh of that result: every point above the upper lids raised as much."""
+    lift = int(round(0.1 * float(np.linalg.norm(mesh[152] - mesh[10]))))
+    brows = cv2.dilate((region_mask(mesh, "brows", image.shape[:2], feather_px=0) > 0.5).astype(np.uint8),
+                       np.ones((5, 5), np.uint8)) > 0
+    result = image.copy()
+    ys, xs = np.nonzero(brows)
+    result[ys - lift, xs] = image[ys, xs]
+    raised = mesh.copy()
+    above = raised[:, 1] < min(mesh[159, 1], mesh[386, 1]) - 2  # upper lids' midpoints
+    raised[above, 1] -= lift
+    return result, raised
+
+
+@pytest.mark.parametrize("name", ["ocasio_cortez", "khanna", "sewell"])
+def test_the_virtual_model_s_own_brows_are_no_patch(faces, name):
+    """A virtual model's brow set higher than the photo's is dark on the photo's forehead; the result's
+    mesh says it is a brow. A strand stays a strand with it."""
+    image, _, mesh = faces[name]
+    result, raised = _raised_brows(image, mesh)
+    assert dark_patches(image, result, mesh) > BARS.dark_patches_max
+    assert dark_patches(image, result, mesh, result_mesh=raised) <= BARS.dark_patches_max
+    assert dark_patches(image, draw_strands(image, mesh), mesh, result_mesh=mesh) > BARS.dark_patches_max
 
 
 def test_the_targets_own_fringe_is_not_a_patch(faces):

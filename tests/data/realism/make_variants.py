@@ -26,6 +26,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+from shared.errors import NoFaceFound  # noqa: E402
 from shared.faces import bgr_to_lab, image_face_mesh, lab_to_bgr, largest_face, person_mask  # noqa: E402
 from tests.data.realism import draw_strands, photo  # noqa: E402
 
@@ -310,7 +311,12 @@ def measure(spec: PairSpec, pair: Pair, output: np.ndarray, thresholds=None) -> 
     face = max(find_faces(target, FaceSelection(), min_face_px=MEASURE_MIN_FACE_PX), key=lambda f: f.area)
     mesh = image_face_mesh(target, face)
     embedding = identity_embedding(pair.identity, largest_face(pair.identity))
-    figures = realism_figures(target, result, mesh, face, embedding)
+    # where the result's own brows and eyes are, as MediaPipe sees them (none: every dark pixel counts)
+    try:
+        shown = image_face_mesh(result, face)
+    except NoFaceFound:
+        shown = None
+    figures = realism_figures(target, result, mesh, face, embedding, result_mesh=shown)
     criteria = meets_criteria(figures, thresholds)
     return {"figures": figures, "criteria": criteria, "passed": all(criteria.values()), "face": face,
             "target": target, "result": result}
