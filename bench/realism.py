@@ -12,6 +12,7 @@ report says `face-cut-by-frame`.
     python bench/realism.py [--kinds expression,tone] [--out test-artifacts/realism] [--json FILE]
                             [--baseline FILE]   # print each figure's change against an earlier --json
                             [--reuse]           # re-measure the results an earlier run saved (no swapping)
+                            [--cross]           # the wider set (make_variants.CROSS_SPECS) instead
 
 Sheets: `<out>/<kind>.png`, one row per pair: source | target | result | target face | result face,
 the figures under it (red: misses its bar). Each result and its stage report are kept under
@@ -40,7 +41,7 @@ from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402
 from shared.weights import ModelStore  # noqa: E402
-from tests.data.realism.make_variants import KINDS, SPECS, PairSpec, build  # noqa: E402
+from tests.data.realism.make_variants import CROSS_SPECS, KINDS, SPECS, PairSpec, build  # noqa: E402
 from tests.data.realism.make_variants import measure as measure_pair  # noqa: E402
 
 FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added", "dark_patches",
@@ -119,7 +120,7 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
     print()
     print(f"{'kind':10s} {'pairs':>5s} {'pass':>5s} {'refused':>7s}  " + " ".join(f"{SHORT[n]:>7s}" for n in FIGURES)
           + "   (medians of the measured pairs; refused: a covered source refused with the reason)")
-    for kind in [k for k in KINDS if any(r["kind"] == k for r in rows)] + ["all"]:
+    for kind in [k for k in (*KINDS, "cross") if any(r["kind"] == k for r in rows)] + ["all"]:
         chosen = [r for r in rows if kind in ("all", r["kind"])]
         medians = []
         for name in FIGURES:
@@ -205,8 +206,10 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, help="an earlier --json: print each figure's change")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the results saved by an earlier run (<out>/results) instead of swapping")
+    parser.add_argument("--cross", action="store_true",
+                        help="the wider set: two portraits on every upright target without glasses (kind 'cross')")
     args = parser.parse_args()
-    kinds = tuple(k for k in args.kinds.split(",") if k)
+    kinds = ("cross",) if args.cross else tuple(k for k in args.kinds.split(",") if k)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baseline = None
@@ -225,7 +228,7 @@ def run(args, kinds: tuple[str, ...], out: Path, folder: Path, thresholds: Reali
     ctx = StageContext(settings=Settings(data_dir=folder), models=ModelStore(root=folder / "models"))
     rows, sheets = [], {}
     started = time.perf_counter()
-    for spec in SPECS:
+    for spec in CROSS_SPECS if args.cross else SPECS:
         if spec.kind not in kinds:
             continue
         pair = build(spec)

@@ -20,6 +20,9 @@ LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the whites of the eyes take on
 IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS_L none of that light, from SCLERA_L all
+SCLERA_SHARE = 0.2  # the brightest share of the pixels inside an eye's outline read as its white
+MIN_SCLERA_PIXELS = 12  # fewer whites than this (a closed or tiny eye): no colour cast is read
+SCLERA_CHROMA = 0.75  # a white's chroma is at most this share of the skin's
 MODELLING_BAND = 0.25  # × σ: the modelling band's lower edge (finer is skin texture, matched by sharpness and grain)
 MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modelling strength is measured
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
@@ -31,6 +34,8 @@ MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this mar
 MOUTH_FEATHER = 0.5  # × face edge width
 FOREHEAD_KEEP = (0.4, 0.9)  # the blend fades from this fraction of the brow→hairline height to that one
 SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
+SHARPEN_WINDOW = 5  # px (aligned crop): the neighbourhood whose range limits sharpening
+SHARPEN_OVERSHOOT = 10.0  # grey levels a sharpened pixel may pass that range by
 DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 GRAIN_SIGMAS = (2.0, 3.0, 4.5, 6.0)  # grain (grey levels) tried on a face still softer than the photo at the last gain
@@ -69,14 +74,16 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
-                  eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None) -> np.ndarray:
+                  eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
+                  photo_eyes: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
     the masks are bool skin pixels of each; σ in pixels. Where the float weight `inner` is 1 (eyes,
     brows, nose) the low-pass is taken at `inner_sigma` instead: the modelling of eye sockets and nose
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
-    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept (see below); where
+    light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, in the photo's light
+    and colour cast (`photo_eyes`: the photo's own eye outlines; see `eye_colours`); where
     `photo_modelling` is 1 the shading is the photo's (`match_modelling`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
@@ -100,21 +107,46 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     lab = base_target + detail
     lab[..., 1:] = base_target[..., 1:] * shade_chroma(lab[..., 0], base_target[..., 0]) + detail[..., 1:]
     if eyes is not None:
-        # The eyes are not skin: their whites and irises keep their own level, lit by a share of the
-        # photo's light, instead of standing as far above a lighter face as they stood above a darker one.
-        # A lighter photo lifts only the whites: a dark iris lifted with them turns grey-blue on a light
-        # face; a darker photo's shade falls on the whole eye.
         w = eyes[..., None].astype(np.float32)
-        shift = EYE_LIGHT_SHARE * (base_target - base_source)
-        whites = np.clip((lab_source[..., :1] - IRIS_L) / (SCLERA_L - IRIS_L), 0.0, 1.0)
-        # Only light is shared, not the skins' difference in colour (their pigment): a darker skin's
-        # warmer a*b* had tinted the whites orange; an iris in shade loses chroma with its lightness.
-        shift = np.where(shift[..., :1] > 0, shift * whites, shift)[..., 0]
-        eyes_lab = lab_source.copy()
-        eyes_lab[..., 0] += shift
-        eyes_lab[..., 1:] *= shade_chroma(eyes_lab[..., 0], lab_source[..., 0])
-        lab = lab * (1 - w) + eyes_lab * w
+        lab = lab * (1 - w) + eye_colours(lab_source, eyes, source_skin, lab_target, photo_eyes, target_skin,
+                                          base_target - base_source) * w
     return lab_to_bgr(lab)
+
+
+def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """Median a*b* of an eye's white (the brightest SCLERA_SHARE of the pixels inside the outlines,
+    `eyes` > 0.5), or None when there are too few or they are not whiter than the skin (`skin`, bool):
+    chroma at most SCLERA_CHROMA × the skin's (a squinting eye's lid, lashes)."""
+    inside = lab[eyes > 0.5]
+    if len(inside) * SCLERA_SHARE < MIN_SCLERA_PIXELS or not skin.any():
+        return None
+    white = np.median(inside[inside[:, 0] >= np.quantile(inside[:, 0], 1.0 - SCLERA_SHARE)][:, 1:], axis=0)
+    skin_chroma = float(np.hypot(*np.median(lab[skin][:, 1:], axis=0)))
+    return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
+
+
+def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarray, lab_target: np.ndarray,
+                photo_eyes: np.ndarray | None, target_skin: np.ndarray, tone_shift: np.ndarray) -> np.ndarray:
+    """H×W×3 float32 L*a*b* of the portrait's eyes in the photo's light.
+
+    The eyes are not skin: they keep their own level, lit by EYE_LIGHT_SHARE of the skins' difference in
+    lightness (`tone_shift`, H×W×3), instead of standing as far above a lighter face as they stood above
+    a darker one; a lighter photo lifts only the whites (a dark iris lifted with them turned grey-blue), a
+    darker photo's shade falls on the whole eye and an iris in shade loses chroma with its lightness. The
+    skins' difference in a*b* is mostly pigment and is not taken; the photo's colour cast is read off the
+    whites of both faces instead, near-neutral reflectors: the portrait's eyes take the difference between
+    the photo's whites and its own, on the whites only (a cast scales with lightness, and taken off a dark
+    iris whole it turned a brown iris blue), skipped when either face shows no white (a closed eye)."""
+    out = lab_source.copy()
+    shift = EYE_LIGHT_SHARE * tone_shift[..., :1]
+    whites = np.clip((lab_source[..., :1] - IRIS_L) / (SCLERA_L - IRIS_L), 0.0, 1.0)
+    out[..., :1] += np.where(shift > 0, shift * whites, shift)
+    out[..., 1:] *= shade_chroma(out[..., 0], lab_source[..., 0])
+    source_white = sclera_colour(lab_source, eyes, source_skin)
+    photo_white = None if photo_eyes is None else sclera_colour(lab_target, photo_eyes, target_skin)
+    if source_white is not None and photo_white is not None:
+        out[..., 1:] += (photo_white - source_white) * whites
+    return out
 
 
 def shade_chroma(lightness: np.ndarray, lit: np.ndarray) -> np.ndarray:
@@ -192,14 +224,22 @@ def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
 
 
 def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
-    """Unsharp mask (σ 1 px): amount > 0 sharpens, < 0 blurs with σ = −amount, 0 returns the image."""
+    """Unsharp mask (σ 1 px): amount > 0 sharpens, < 0 blurs with σ = −amount, 0 returns the image.
+
+    Sharpening is limited to the range of each pixel's SHARPEN_WINDOW neighbourhood plus
+    SHARPEN_OVERSHOOT grey levels (overshoot control, as limited sharpeners do): a strong edge such as a
+    dark brow on light skin otherwise gains a bright halo line (at a gain of 3, up to 40 grey levels),
+    while texture inside that range is raised as before."""
     if amount == 0:
         return image
     if amount < 0:
         return cv2.GaussianBlur(image, (0, 0), -amount)
     base = image.astype(np.float32)
     detail = base - cv2.GaussianBlur(base, (0, 0), 1.0)
-    return np.clip(base + amount * detail + 0.5, 0, 255).astype(np.uint8)
+    window = np.ones((SHARPEN_WINDOW, SHARPEN_WINDOW), np.uint8)
+    sharpened = np.clip(base + amount * detail, cv2.erode(base, window) - SHARPEN_OVERSHOOT,
+                        cv2.dilate(base, window) + SHARPEN_OVERSHOOT)
+    return np.clip(sharpened + 0.5, 0, 255).astype(np.uint8)
 
 
 def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:

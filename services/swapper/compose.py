@@ -124,7 +124,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds)
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
+                                      photo_eyes=eye_weight(mesh, size, edge)[box])
             color_matched = True
             if swapped.from_photo is not None:  # already the photo's tone and light
                 crop[box][swapped.from_photo[box]] = swapped.crop[box][swapped.from_photo[box]]

@@ -38,6 +38,7 @@ SOURCE_CORNER_RADIUS = 0.7  # × face edge width around each mouth corner that s
 MOUTH_CORNER_POINTS = (61, 291)  # MediaPipe face-mesh mouth corners
 SOURCE_LIPS_GROW = 0.2  # × face edge width around the source's lips and mouth, which never travel
 SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids, which always travel
+SOURCE_BROW_MARGIN = 0.4  # × face edge width around the mesh's brow outlines: the whole brow travels
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 24  # full-body shop photos have faces from about this width
@@ -247,13 +248,16 @@ def features(mesh: np.ndarray, size: int) -> np.ndarray:
     bearing features), as outlined by the mesh. The lids' shading and lashes join the temples' hair in the
     colour model's masses, so the eyes are grown by SOURCE_LID_MARGIN too. A fringe resting on a brow is
     as dark as the brow and travels with it: the brows carried most of the identity a fringe took away
-    (gluesenkamp_perez→khanna: SFace 0.47 → 0.60 to the portrait, with `forehead_above_brows`)."""
+    (gluesenkamp_perez→khanna: SFace 0.47 → 0.60 to the portrait, with `forehead_above_brows`). The
+    mesh's brow outline is narrower than many brows, and the temples' hair, grown, cut the rest off
+    with a hard edge (a blocky, cut-out brow): the brows are grown by SOURCE_BROW_MARGIN."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
     mask = cv2.dilate(eyes, _disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
-    for region in ("eyeshadow", "brows", "nose"):
+    for region in ("eyeshadow", "nose"):
         mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
-    return mask
+    brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
+    return mask | (cv2.dilate(brows, _disk(max(1, int(round(SOURCE_BROW_MARGIN * edge))))) > 0)
 
 
 def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:
@@ -340,10 +344,11 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
 
 
 # ---- a prepared source kept with its virtual model -------------------------------------------------------
-PREPARED_FORMAT = 2  # the layout of `prepared_arrays`; a reader refuses another
+PREPARED_FORMAT = 3  # the layout of `prepared_arrays`; a reader refuses another
 # Layouts a reader still takes, each with the arrays whose meaning has changed since, which it computes
-# again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed).
-OLDER_FORMATS = {1: ("clean",)}
+# again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed;
+# 2: from before the whole brow travelled, SOURCE_BROW_MARGIN).
+OLDER_FORMATS = {1: ("clean",), 2: ("clean",)}
 
 
 def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 lightness wave at the scale of a face's shading, set on a skin of the other face's level."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -116,3 +117,38 @@ def test_the_eyes_take_the_photo_s_light_but_not_its_skin_colour():
     assert abs(white[1] - 0.0) < 1.5 and abs(white[2] - 2.0) < 1.5
     assert iris[0] < 26.0  # in the photo's shade
     assert np.hypot(iris[1], iris[2]) < np.hypot(8.0, 20.0) - 2.0
+
+
+def test_the_eyes_take_the_photo_s_colour_cast_off_its_whites_and_irises_keep_their_colour():
+    """A warm-lit portrait's orange-tinted whites set in a neutral photo: the whites take the photo's
+    whites' a*b*; a brown iris stays brown (the cast taken off it whole had turned it blue)."""
+    source = _flat_lab((SIZE, SIZE), (45.0, 18.0, 22.0))
+    target = _flat_lab((SIZE, SIZE), (70.0, 9.0, 14.0))
+    eyes = np.zeros((SIZE, SIZE), np.float32)
+    for lab, x0 in ((source, 40), (target, 40)):
+        lab[96:160, x0:x0 + 140] = (78.0, 6.0, 16.0) if lab is source else (82.0, 0.0, 2.0)  # the whites
+    source[112:144, 90:130] = (28.0, 9.0, 18.0)  # a brown iris
+    target[112:144, 90:130] = (30.0, 2.0, 6.0)
+    eyes[96:160, 40:180] = 1.0
+    skin = eyes == 0
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                            eyes=eyes, photo_eyes=eyes)).astype(np.float32)
+    white, iris = np.median(result[100:110, 45:85], axis=(0, 1)), np.median(result[118:138, 98:122], axis=(0, 1))
+    assert abs(white[1] - 0.0) < 2.0 and abs(white[2] - 2.0) < 2.5
+    assert iris[1] > 4.0 and iris[2] > 10.0  # still brown
+
+
+def test_sharpening_raises_texture_but_leaves_no_halo_beside_an_edge():
+    edge = np.full((64, 64, 3), 200, np.uint8)
+    edge[:, 32:] = 60  # light skin beside a dark brow
+    edge = cv2.GaussianBlur(edge, (0, 0), 1.5)
+    sharpened = blend.unsharp(edge, 3.0).astype(int)
+    assert sharpened.max() <= int(edge.max()) + blend.SHARPEN_OVERSHOOT + 1
+    assert sharpened.min() >= int(edge.min()) - blend.SHARPEN_OVERSHOOT - 1
+    texture = cv2.GaussianBlur(np.clip(128 + np.random.default_rng(0).normal(0, 6, (64, 64, 3)), 0, 255)
+                               .astype(np.uint8), (0, 0), 1.0)
+
+    def detail(image: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), cv2.CV_32F).var())
+
+    assert detail(blend.unsharp(texture, 3.0)) > 4 * detail(texture)

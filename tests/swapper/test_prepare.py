@@ -83,11 +83,13 @@ def test_a_portrait_that_cannot_make_a_clean_source_is_refused_with_the_reason(c
     assert words in caught.value.message and caught.value.details.get("role") == "source"
 
 
-def test_a_source_prepared_in_the_older_layout_gets_its_clean_masks_made_again(ctx):
-    """Layout 1's clean masks predate the brows travelling and the lips staying: they are made again."""
+@pytest.mark.parametrize("layout", [1, 2])
+def test_a_source_prepared_in_an_older_layout_gets_its_clean_masks_made_again(ctx, layout):
+    """Layout 1's clean masks predate the brows travelling and the lips staying, layout 2's the whole
+    brow travelling: they are made again."""
     arrays, _ = prepared(ctx, photo("matsui"))
     current = source_from_arrays(arrays)
-    older = dict(arrays, format=np.array(1))
+    older = dict(arrays, format=np.array(layout))
     older.update({key: np.zeros_like(value) for key, value in arrays.items() if key.startswith("clean-")})
     source = source_from_arrays(older)
     template = next(key for key in arrays if key.startswith("clean-")).partition("-")[2]

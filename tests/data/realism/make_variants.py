@@ -259,6 +259,18 @@ SPECS: tuple[PairSpec, ...] = (
     PairSpec("shop", "scholten", "blunt_rochester", target_variant="shop"),
 )
 
+# A wider set for a second look (`bench/realism.py --cross`), not tuned on: two portraits of the kinds a
+# shop casts (the astronaut: a fringe and a small face, super-resolved; ocasio_cortez: a closed mouth) on
+# every upright target without glasses, as it is and on a shop canvas (biden's and obama's photos are shop
+# framings already).
+CROSS_SOURCES = ("astronaut", "ocasio_cortez")
+CROSS_TARGETS = ("biden", "obama", "khanna", "casar", "ocasio_cortez", "blunt_rochester", "sewell", "matsui",
+                 "gluesenkamp_perez")
+CROSS_SPECS: tuple[PairSpec, ...] = tuple(
+    PairSpec("cross", source, target, target_variant=variant)
+    for source in CROSS_SOURCES for target in CROSS_TARGETS if target != source
+    for variant in (("",) if target in ("biden", "obama") else ("", "shop")))
+
 
 def _source_variant(name: str, variant: str) -> np.ndarray:
     image = photo(name)
