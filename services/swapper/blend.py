@@ -23,6 +23,7 @@ IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS
 SCLERA_SHARE = 0.2  # the brightest share of the pixels inside an eye's outline read as its white
 MIN_SCLERA_PIXELS = 12  # fewer whites than this (a closed or tiny eye): no colour cast is read
 SCLERA_CHROMA = 0.75  # a white's chroma is at most this share of the skin's
+SKIN_SAMPLE_STEP = 7  # the skin's median colour is taken from every 7th skin pixel (a median needs no more)
 MODELLING_BAND = 0.25  # × σ: the modelling band's lower edge (finer is skin texture, matched by sharpness and grain)
 MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modelling strength is measured
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
@@ -121,7 +122,7 @@ def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.nda
     if len(inside) * SCLERA_SHARE < MIN_SCLERA_PIXELS or not skin.any():
         return None
     white = np.median(inside[inside[:, 0] >= np.quantile(inside[:, 0], 1.0 - SCLERA_SHARE)][:, 1:], axis=0)
-    skin_chroma = float(np.hypot(*np.median(lab[skin][:, 1:], axis=0)))
+    skin_chroma = float(np.hypot(*np.median(lab[skin][::SKIN_SAMPLE_STEP, 1:], axis=0)))
     return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
 
 
