@@ -229,8 +229,8 @@ def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
 
     Sharpening is limited to the range of each pixel's SHARPEN_WINDOW neighbourhood plus
     SHARPEN_OVERSHOOT grey levels (overshoot control, as limited sharpeners do): a strong edge such as a
-    dark brow on light skin otherwise gains a bright halo line (at a gain of 3, up to 40 grey levels),
-    while texture inside that range is raised as before."""
+    dark brow on light skin otherwise gains a bright halo line (at a gain of 3, a step 140 grey levels high
+    and 1 px soft overshoots by 26), while texture inside that range is raised as before."""
     if amount == 0:
         return image
     if amount < 0:
