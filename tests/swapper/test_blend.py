@@ -125,8 +125,8 @@ def test_the_eyes_take_the_photo_s_colour_cast_off_its_whites_and_irises_keep_th
     source = _flat_lab((SIZE, SIZE), (45.0, 18.0, 22.0))
     target = _flat_lab((SIZE, SIZE), (70.0, 9.0, 14.0))
     eyes = np.zeros((SIZE, SIZE), np.float32)
-    for lab, x0 in ((source, 40), (target, 40)):
-        lab[96:160, x0:x0 + 140] = (78.0, 6.0, 16.0) if lab is source else (82.0, 0.0, 2.0)  # the whites
+    source[96:160, 40:180] = (78.0, 6.0, 16.0)  # the portrait's warm whites
+    target[96:160, 40:180] = (82.0, 0.0, 2.0)  # the photo's neutral ones
     source[112:144, 90:130] = (28.0, 9.0, 18.0)  # a brown iris
     target[112:144, 90:130] = (30.0, 2.0, 6.0)
     eyes[96:160, 40:180] = 1.0
