@@ -10,6 +10,9 @@ only, so neither face's features, hair or occluders leak into the other's tone.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import cv2
 import numpy as np
 
@@ -231,16 +234,29 @@ def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
     SHARPEN_OVERSHOOT grey levels (overshoot control, as limited sharpeners do): a strong edge such as a
     dark brow on light skin otherwise gains a bright halo line (at a gain of 3, a step 140 grey levels high
     and 1 px soft overshoots by 26), while texture inside that range is raised as before."""
-    if amount == 0:
-        return image
-    if amount < 0:
-        return cv2.GaussianBlur(image, (0, 0), -amount)
-    base = image.astype(np.float32)
-    detail = base - cv2.GaussianBlur(base, (0, 0), 1.0)
-    window = np.ones((SHARPEN_WINDOW, SHARPEN_WINDOW), np.uint8)
-    sharpened = np.clip(base + amount * detail, cv2.erode(base, window) - SHARPEN_OVERSHOOT,
-                        cv2.dilate(base, window) + SHARPEN_OVERSHOOT)
-    return np.clip(sharpened + 0.5, 0, 255).astype(np.uint8)
+    return unsharp_at(image)(amount)
+
+
+def unsharp_at(image: np.ndarray) -> Callable[[float], np.ndarray]:
+    """`unsharp(image, amount)` as a function of the amount, each result computed once and the detail and
+    range limits shared: the sharpness match tries several amounts on one crop."""
+    @cache
+    def sharpening() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        base = image.astype(np.float32)
+        window = np.ones((SHARPEN_WINDOW, SHARPEN_WINDOW), np.uint8)
+        return (base, base - cv2.GaussianBlur(base, (0, 0), 1.0), cv2.erode(base, window) - SHARPEN_OVERSHOOT,
+                cv2.dilate(base, window) + SHARPEN_OVERSHOOT)
+
+    @cache
+    def at(amount: float) -> np.ndarray:
+        if amount == 0:
+            return image
+        if amount < 0:
+            return cv2.GaussianBlur(image, (0, 0), -amount)
+        base, detail, low, high = sharpening()
+        return np.clip(np.clip(base + amount * detail, low, high) + 0.5, 0, 255).astype(np.uint8)
+
+    return at
 
 
 def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:

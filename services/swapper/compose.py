@@ -25,7 +25,7 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
                                     inner_face_weight, lift_specks, lower_face_weight, match_grain,
-                                    mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp)
+                                    mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -220,8 +220,10 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
             out[y0:y1, x0:x1] = saved
         return value
 
+    unsharp = unsharp_at(crop)
+
     def ratio(amount: float) -> float | None:
-        return ratio_of(unsharp(crop, amount))
+        return ratio_of(unsharp(amount))
 
     low, high = SHARPNESS_TARGET
     measured = ratio(0.0)
@@ -231,17 +233,17 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     for amount in amounts:
         value = ratio(amount)
         if value is not None and (value >= low if measured < low else value <= high):
-            return unsharp(crop, amount), amount
+            return unsharp(amount), amount
     if measured < low:
         # An upscaled portrait has no fine detail for unsharp masking to raise: the photo's fine texture
         # is matched with grain instead, as a retoucher would (the face still warns low-source-detail).
-        sharpened = unsharp(crop, amounts[-1])
+        sharpened = unsharp(amounts[-1])
         for sigma in GRAIN_SIGMAS:
             grained = add_grain(sharpened, sigma, seed=crop.shape[0])
             value = ratio_of(grained)
             if value is not None and value >= low:
                 return grained, amounts[-1]
-    return unsharp(crop, amounts[-1]), amounts[-1]
+    return unsharp(amounts[-1]), amounts[-1]
 
 
 def _feathered(mask: np.ndarray, radius: int) -> np.ndarray:
