@@ -317,8 +317,9 @@ class CandidateOut(BaseModel):
     seed: int | None = None
     licence: dict[str, Any] | None = Field(None, description="licence, commercial use, demo flag and use "
                                            "restrictions of the weights that made this face")
-    check: dict[str, Any] | None = Field(None, description="diffusion: the swap-source check it passed (or failed "
-                                         "after every replacement) and how many seeds it replaced")
+    check: dict[str, Any] | None = Field(None, description="the swap-source check it passed (or failed after every "
+                                         "replacement; diffusion: also frontal, eyes open, sharp) and how many seeds "
+                                         "it replaced")
     prompt: str | None = Field(None, description="diffusion: the full prompt (the negative one is in the step report)")
 
 

@@ -1,6 +1,9 @@
-"""Is a generated portrait a clean swap source? Checked on every diffusion candidate before it is shown.
+"""Is a generated portrait a clean swap source? Checked on every candidate before it is shown; a failing
+one is made again from its next seed (`make_checked`).
 
-A candidate passes when the face toolkit (YuNet detection, MediaPipe's 478-point mesh) finds:
+Every engine's candidates must pass what accepting one as a virtual model checks (`check_acceptable`: the
+swapper's `prepare_source`, so a seller is never shown a face that cannot be kept). A diffusion candidate
+must pass the stricter `check_candidate` too, where it passes when the face toolkit (YuNet detection, MediaPipe's 478-point mesh) finds:
 - exactly one face (`faces`);
 - large enough: at least `MIN_FACE_SHARE` of the portrait's width and at least the swapper's
   super-resolution bar (`SUPER_RESOLVE_BELOW_PX`), so the swapper uses its own pixels (`face_px`);
@@ -18,10 +21,15 @@ Thresholds are calibrated on the real portraits of tests/data/realism and tests/
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.generator.contract import SEED_MAX
+
+MAX_REPLACEMENTS = 6
+REPLACEMENT_STRIDE = 1_000_003  # a prime above any casting's size: replacements never meet the casting's own seeds
 MIN_FACE_SHARE = 0.15
 MAX_ROLL_DEG = 15.0
 MAX_YAW_RATIO = 0.15
@@ -44,6 +52,67 @@ class CandidateCheck:
 
     def public(self) -> dict:
         return {"passed": self.passed, "reasons": list(self.reasons), "measures": dict(self.measures)}
+
+
+@dataclass
+class Slot:
+    """One candidate of one request: what to make (`render_for(seed)`: the engine's input for a seed) and
+    what happened (`result` and `check` of the seed used, the seeds `rejected` before it and why)."""
+    index: int
+    requested_seed: int
+    anchor: str | None
+    render_for: Callable[[int], object]
+    rejected: list[dict] = field(default_factory=list)
+    result: object = None
+    check: CandidateCheck | None = None
+    seed: int | None = None
+
+    def public(self) -> dict:
+        """The candidate's seeds and check, as its report entry shows them."""
+        return {"index": self.index, "seed": self.seed, "requested_seed": self.requested_seed, "anchor": self.anchor,
+                "replaced": len(self.rejected), "rejected": self.rejected, "check": self.check.public()}
+
+
+def replacement_seed(seed: int, attempt: int) -> int:
+    """The seed a candidate is made from at its `attempt`-th replacement (attempt 0: the seed itself)."""
+    return (seed + attempt * REPLACEMENT_STRIDE) % (SEED_MAX + 1)
+
+
+def make_checked(slots: list[Slot], render: Callable[[list], list], check: Callable[[np.ndarray], CandidateCheck],
+                 image_of: Callable[[object], np.ndarray]) -> None:
+    """Render the slots (`render`: their `render_for` inputs → one result each, in one engine pass), check each
+    result's image, and make failing ones again from their next seeds, up to MAX_REPLACEMENTS times. A slot
+    still failing after the last keeps that last result with its failed check: shown with the reason, never
+    silently dropped."""
+    pending = list(slots)
+    for attempt in range(MAX_REPLACEMENTS + 1):
+        if not pending:
+            return
+        seeds = [replacement_seed(slot.requested_seed, attempt) for slot in pending]
+        made = render([slot.render_for(seed) for slot, seed in zip(pending, seeds)])
+        still = []
+        for slot, seed, result in zip(pending, seeds, made):
+            slot.result, slot.seed, slot.check = result, seed, check(image_of(result))
+            if not slot.check.passed and attempt < MAX_REPLACEMENTS:
+                slot.rejected.append({"seed": seed, "reasons": slot.check.reasons})
+                still.append(slot)
+        pending = still
+
+
+def check_acceptable(image: np.ndarray) -> CandidateCheck:
+    """What accepting the BGR uint8 portrait as a virtual model checks: the swapper's `prepare_source` (one
+    face found, large enough, not cut by the border, no glasses); its refusal is the reason."""
+    from services.swapper.faces import prepare_source
+    from shared.errors import FaceCastError
+
+    check = CandidateCheck()
+    try:
+        prepare_source(image)
+    except FaceCastError as refusal:
+        if refusal.retryable:
+            raise
+        check.reasons.append(refusal.message)
+    return check
 
 
 def eye_openness(mesh: np.ndarray) -> tuple[float, float]:

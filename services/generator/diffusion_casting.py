@@ -9,16 +9,14 @@ One request makes its candidates from the seeds (`seed`, `seed + 1`, … or the 
   way toward the candidate's own seed noise (spread 0: the blend itself).
 
 Every candidate is checked (`candidate_check.check_candidate`: one face, frontal, eyes open, large enough,
-whole, no glasses, sharp); a failing one is made again from its next seed, `replacement_seed(seed, k)`,
-up to `MAX_REPLACEMENTS` times. The report names each candidate's requested and used seed, the seeds it
-replaced and why, and its check; a candidate still failing after the last replacement is shown with its
-failed check (the seller sees why) rather than silently dropped. Seeds, prompt, steps and guidance are
+whole, no glasses, sharp) and a failing one made again from its next seed (`candidate_check.make_checked`).
+The report names each candidate's requested and used seed, the seeds it replaced and why, and its check. Seeds, prompt, steps and guidance are
 reported, so any candidate can be made again (same bytes on the same device and precision).
 """
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,32 +27,10 @@ from shared.errors import InvalidInput
 from shared.licence_terms import use_restrictions
 from shared.stage import StageContext, StageInputs, StageOutput, isolated
 
-MAX_REPLACEMENTS = 6
-REPLACEMENT_STRIDE = 1_000_003  # a prime above any casting's size: replacements never meet the casting's own seeds
-
-
-def replacement_seed(seed: int, attempt: int) -> int:
-    """The seed a candidate is made from at its `attempt`-th replacement (attempt 0: the seed itself)."""
-    return (seed + attempt * REPLACEMENT_STRIDE) % (SEED_MAX + 1)
-
-
-@dataclass
-class Slot:
-    """One candidate of one request: what to make and what happened."""
-    index: int
-    requested_seed: int
-    anchor: str | None
-    render_for: object  # seed -> Render
-    rejected: list[dict] = field(default_factory=list)
-    result: object = None
-    check: candidate_check.CandidateCheck | None = None
-    seed: int | None = None
-
-
 @dataclass
 class Plan:
     engine: object
-    slots: list[Slot]
+    slots: list[candidate_check.Slot]
     report: dict
 
 
@@ -95,7 +71,7 @@ def plan(params, inputs: StageInputs, ctx: StageContext) -> Plan:
     else:
         plain = (lambda seed: Render(seed=seed, **base))
         slot_anchors = [(None, plain)] * len(seeds)
-    slots = [Slot(index=params.first_index + k, requested_seed=seed, anchor=name, render_for=make)
+    slots = [candidate_check.Slot(index=params.first_index + k, requested_seed=seed, anchor=name, render_for=make)
              for k, (seed, (name, make)) in enumerate(zip(seeds, slot_anchors))]
     description = engine.describe()
     report = {**description, "prompt": prompt.prompt, "negative_prompt": prompt.negative_prompt,
@@ -123,22 +99,11 @@ def load(params, ctx: StageContext):
     return WEIGHT_CACHE.get(key, lambda: entry.engine_class().load(ctx.models, device, weights, params.refiner))
 
 
-def _make(engine, slots: list[Slot]) -> None:
-    """Render the slots, check each, and make failing ones again from their next seeds."""
-    pending = list(slots)
-    for attempt in range(MAX_REPLACEMENTS + 1):
-        if not pending:
-            return
-        renders = [slot.render_for(replacement_seed(slot.requested_seed, attempt)) for slot in pending]
-        made = engine.run_batch([[render] for render in renders])
-        still = []
-        for slot, render, (result,) in zip(pending, renders, made):
-            check = candidate_check.check_candidate(result.image)
-            slot.result, slot.check, slot.seed = result, check, render.seed
-            if not check.passed and attempt < MAX_REPLACEMENTS:
-                slot.rejected.append({"seed": render.seed, "reasons": check.reasons})
-                still.append(slot)
-        pending = still
+def _make(engine, slots: list[candidate_check.Slot]) -> None:
+    """Render the slots, check each (`check_candidate`), and make failing ones again from their next seeds."""
+    def render(renders: list) -> list:
+        return [result for (result,) in engine.run_batch([[r] for r in renders])]
+    candidate_check.make_checked(slots, render, candidate_check.check_candidate, lambda result: result.image)
 
 
 def run_batch(items: list[tuple[object, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
@@ -163,11 +128,8 @@ def _output(p: Plan) -> StageOutput:
     for slot in p.slots:
         artifacts[f"candidate-{slot.index}"] = slot.result.image
         artifacts[f"latent-{slot.index}"] = engine.pack(slot.result)
-        candidates.append({"index": slot.index, "artifact": f"candidate-{slot.index}",
-                           "latent": f"latent-{slot.index}", "seed": slot.seed, "requested_seed": slot.requested_seed,
-                           "anchor": slot.anchor, "replaced": len(slot.rejected), "rejected": slot.rejected,
-                           "check": slot.check.public(), "prompt": p.report["prompt"],
-                           "negative_prompt": p.report["negative_prompt"], **licence})
+        candidates.append({**slot.public(), "artifact": f"candidate-{slot.index}", "latent": f"latent-{slot.index}",
+                           "prompt": p.report["prompt"], "negative_prompt": p.report["negative_prompt"], **licence})
     report = {**p.report, "candidates": candidates, "replacements": sum(len(s.rejected) for s in p.slots),
               "failed_checks": sum(not s.check.passed for s in p.slots)}
     return StageOutput(image=None, report=report, artifacts=artifacts)

@@ -11,6 +11,10 @@ show as they are made): `first_index` is the casting-wide index of a request's f
 names the artifacts (`candidate-<first_index + k>`) and picks each candidate's near-face
 (`near[(first_index + k) % len(near)]`), so a chunk gives byte for byte the candidates that the
 whole casting in one request gives at those indices.
+
+Every candidate is checked as accepting it would check it (`candidate_check.check_acceptable`); one that
+would be refused (no face found, cut by the border, glasses: about one demo face in ten) is made again from
+its next seed, and the report names its requested and used seeds and why each was replaced.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.generator import casting
+from services.generator import candidate_check, casting
 from services.generator.contract import (CONTRACT, DIRECTION, FIT, FITS_INPUT, MAX_NEAR, NEAR_INPUT, NOT_FITS_INPUT,
                                          SEED_MAX, FitParams, GeneratorParams, steering_requests)
 from services.generator.engines import DCGAN_WEIGHTS, REGISTRY, STYLEGAN2_DEFAULT_WEIGHTS
@@ -30,9 +34,10 @@ from shared.weights import ModelStore
 
 @dataclass
 class CastingPlan:
-    """The latents one request will render, and its report so far."""
+    """The candidates one request will render (each slot's `render_for(seed)` is its latent), and its report
+    so far."""
     engine: CastingEngine
-    latents: np.ndarray
+    slots: list[candidate_check.Slot]
     report: dict
 
 
@@ -60,35 +65,36 @@ def plan(params: GeneratorParams, inputs: StageInputs, ctx: StageContext) -> Cas
     engine: CastingEngine = REGISTRY.load(params.engine, ctx.models, ctx.settings, params.weights)
     anchors = near_latents(inputs.extras, engine.latent_dim, params.engine)
     seeds = params.seeds if params.seeds is not None else [secrets.randbelow(SEED_MAX + 1) for _ in range(params.n)]
-    latents = engine.seed_latents(seeds, params.truncation)
-
     if params.mix is not None:
         if len(anchors) != 2:
             raise InvalidInput(f"`mix` blends two chosen faces: give exactly near-0 and near-1 (got {len(anchors)})")
         (name_a, a), (name_b, b) = anchors
         anchors = [(f"mix({name_a},{name_b},{params.mix:g})", casting.mix_latents(a, b, params.mix))]
-    first = params.first_index
-    anchor_names: list[str | None] = [None] * len(seeds)
-    if anchors:
-        center = engine.center()
-        for i in range(len(seeds)):
-            anchor_names[i], anchor = anchors[(first + i) % len(anchors)]
-            latents[i] = casting.sample_near(anchor, latents[i], center, params.spread)
-
     requests, brief_matches = steering_requests(params, ctx.models)
-    applied = []
+    offset, applied = None, []
     if requests:
         library = casting.load_directions(ctx.models, engine.weights.name, engine.weights.sha256, engine.latent_dim)
         offset, applied = library.steering(requests)
-        latents = latents + offset[None]
 
+    def latent_near(anchor: np.ndarray | None):
+        def latent_for(seed: int) -> np.ndarray:
+            latent = engine.seed_latents([seed], params.truncation)[0]
+            if anchor is not None:
+                latent = casting.sample_near(anchor, latent, engine.center(), params.spread)
+            return latent if offset is None else (latent + offset).astype(np.float32)
+        return latent_for
+
+    first = params.first_index
+    slots = []
+    for i, seed in enumerate(seeds):
+        name, anchor = anchors[(first + i) % len(anchors)] if anchors else (None, None)
+        slots.append(candidate_check.Slot(index=first + i, requested_seed=seed, anchor=name,
+                                          render_for=latent_near(anchor)))
     report = {**engine.describe(), "seeds": seeds, "truncation": params.truncation, "categories": applied,
               "brief": {"text": params.brief, "matched": brief_matches} if params.brief else None,
               "near": [name for name, _ in anchors] if anchors else [], "spread": params.spread if anchors else None,
-              "mix": params.mix, "first_index": first,
-              "candidates": [{"index": first + i, "artifact": f"candidate-{first + i}", "latent": f"latent-{first + i}",
-                              "seed": seed, "anchor": anchor_names[i]} for i, seed in enumerate(seeds)]}
-    return CastingPlan(engine=engine, latents=latents.astype(np.float32), report=report)
+              "mix": params.mix, "first_index": first}
+    return CastingPlan(engine=engine, slots=slots, report=report)
 
 
 def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContext) -> list[StageOutput | Exception]:
@@ -106,19 +112,27 @@ def run_batch(items: list[tuple[GeneratorParams, StageInputs]], ctx: StageContex
     plans = {i: p for i, p in enumerate(results) if isinstance(p, CastingPlan)}
     for engine in {id(p.engine): p.engine for p in plans.values()}.values():
         mine = [i for i, p in plans.items() if p.engine is engine]
-        rendered = isolated(engine.run_batch, [plans[i].latents for i in mine], ctx)
-        for position, i in enumerate(mine):
-            results[i] = rendered if isinstance(rendered, Exception) else _output(plans[i], rendered[position])
+
+        def render(latents: list[np.ndarray], engine=engine) -> list[tuple[np.ndarray, np.ndarray]]:
+            return list(zip(latents, engine.run_batch([np.stack(latents)], ctx)[0]))
+        made = isolated(candidate_check.make_checked, [slot for i in mine for slot in plans[i].slots], render,
+                        candidate_check.check_acceptable, lambda result: result[1])
+        for i in mine:
+            results[i] = made if isinstance(made, Exception) else _output(plans[i])
     return results
 
 
-def _output(p: CastingPlan, portraits: list[np.ndarray]) -> StageOutput:
+def _output(p: CastingPlan) -> StageOutput:
+    """Each slot's portrait and latent as `candidate-<i>` and `latent-<i>`, its seeds and check in the report."""
     artifacts: dict[str, np.ndarray] = {}
-    first = p.report["first_index"]
-    for k, (portrait, latent) in enumerate(zip(portraits, p.latents), start=first):
-        artifacts[f"candidate-{k}"] = portrait
-        artifacts[f"latent-{k}"] = latent
-    return StageOutput(image=None, report=p.report, artifacts=artifacts)
+    candidates = []
+    for slot in p.slots:
+        latent, portrait = slot.result
+        artifacts[f"candidate-{slot.index}"], artifacts[f"latent-{slot.index}"] = portrait, latent
+        candidates.append({**slot.public(), "artifact": f"candidate-{slot.index}", "latent": f"latent-{slot.index}"})
+    report = {**p.report, "candidates": candidates, "replacements": sum(len(s.rejected) for s in p.slots),
+              "failed_checks": sum(not s.check.passed for s in p.slots)}
+    return StageOutput(image=None, report=report, artifacts=artifacts)
 
 
 run = one_event(run_batch)

@@ -14,7 +14,7 @@ from tests.generator.conftest import SMALL_NAME
 
 
 @pytest.fixture
-def facecast(small_store, monkeypatch):
+def facecast(small_store, noise_accepted, monkeypatch):
     """Runs `facecast ARGS…` with the test model store; returns (exit code, stderr)."""
     monkeypatch.setenv("FACECAST_MODEL_DIR", str(small_store.root))
     get_settings.cache_clear()

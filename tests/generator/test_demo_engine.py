@@ -62,3 +62,27 @@ def test_a_seed_alone_gives_the_same_bytes_as_in_a_batch(batch, demo_ctx):
     alone = STAGE.run(STAGE.parse_params({"engine": "demo", "seeds": [SEEDS[2]]}), StageInputs(image=None), demo_ctx)
     assert alone.artifacts["candidate-0"].tobytes() == batch.artifacts["candidate-2"].tobytes()
     assert alone.artifacts["latent-0"].tobytes() == batch.artifacts["latent-2"].tobytes()
+
+
+REFUSED_SEEDS = {708452615: "no face was found", 1000: "glasses"}  # as drawn (ψ 0.7), accepting would refuse them
+
+
+@pytest.mark.slow
+def test_a_face_that_accepting_would_refuse_is_replaced_from_the_next_seed(demo_ctx):
+    from services.generator.candidate_check import replacement_seed
+    from services.swapper.faces import prepare_source
+
+    made = STAGE.run(STAGE.parse_params({"engine": "demo", "seeds": [*REFUSED_SEEDS, SEEDS[0]]}),
+                     StageInputs(image=None), demo_ctx)
+    *replaced, kept = made.report["candidates"]
+    for candidate, (seed, reason) in zip(replaced, REFUSED_SEEDS.items()):
+        assert candidate["requested_seed"] == seed and candidate["replaced"] >= 1
+        assert candidate["rejected"][0]["seed"] == seed and reason in candidate["rejected"][0]["reasons"][0]
+        assert candidate["seed"] == replacement_seed(seed, candidate["replaced"]) and candidate["check"]["passed"]
+        prepare_source(made.artifacts[candidate["artifact"]])  # what accepting it runs: no refusal
+    assert kept["seed"] == kept["requested_seed"] == SEEDS[0] and kept["replaced"] == 0
+    assert made.report["replacements"] == sum(c["replaced"] for c in replaced) and made.report["failed_checks"] == 0
+    # made again from the seed it reports, the face is the same
+    again = STAGE.run(STAGE.parse_params({"engine": "demo", "seeds": [replaced[0]["seed"]]}), StageInputs(image=None),
+                      demo_ctx)
+    assert again.artifacts["candidate-0"].tobytes() == made.artifacts["candidate-0"].tobytes()

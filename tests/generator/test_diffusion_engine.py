@@ -249,7 +249,7 @@ def test_failing_candidates_are_replaced_by_their_next_seeds(imported, monkeypat
     assert report["replacements"] == 2 and report["failed_checks"] == 0
     for candidate, seed in zip(report["candidates"], (5, 6)):
         assert candidate["requested_seed"] == seed and candidate["replaced"] == 1
-        assert candidate["seed"] == diffusion_casting.replacement_seed(seed, 1) == seed + 1_000_003
+        assert candidate["seed"] == candidate_check.replacement_seed(seed, 1) == seed + 1_000_003
         assert candidate["rejected"] == [{"seed": seed, "reasons": ["2 faces found; exactly one is wanted"]}]
         assert candidate["check"]["passed"]
     # a replacement's seed makes that very candidate again
@@ -261,7 +261,7 @@ def test_failing_candidates_are_replaced_by_their_next_seeds(imported, monkeypat
 
 def test_a_candidate_failing_every_replacement_is_shown_with_its_failed_check(imported, monkeypatch):
     store = imported("flux-schnell")
-    monkeypatch.setattr(diffusion_casting, "MAX_REPLACEMENTS", 2)
+    monkeypatch.setattr(candidate_check, "MAX_REPLACEMENTS", 2)
     monkeypatch.setattr(candidate_check, "check_candidate",
                         lambda image: candidate_check.CandidateCheck(reasons=["0 faces found; exactly one is wanted"]))
     result = cast(store, seeds=[7])
