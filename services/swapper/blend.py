@@ -129,6 +129,15 @@ def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.nda
     return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
 
 
+def fade_in_fill(relit: np.ndarray, filled: np.ndarray, fill: np.ndarray, sigma: float) -> np.ndarray:
+    """`filled` (H×W×3 uint8) where `fill` (bool) is set, `relit` elsewhere, fading from one to the other over a
+    Gaussian of σ = `sigma` px across the mask's edge. The fill already has the photo's tone and light
+    (`classical.forehead_above_brows`); the re-lit portrait beside it follows the photo's tone only at the
+    face's scale, so a hard switch drew a line where the two meet (along a brow's tail)."""
+    share = cv2.GaussianBlur(fill.astype(np.float32), (0, 0), sigma)[..., None]
+    return np.round(share * filled + (1.0 - share) * relit).astype(np.uint8)
+
+
 def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarray, lab_target: np.ndarray,
                 photo_eyes: np.ndarray | None, target_skin: np.ndarray, tone_shift: np.ndarray) -> np.ndarray:
     """H×W×3 float32 L*a*b* of the portrait's eyes in the photo's light.

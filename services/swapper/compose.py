@@ -24,7 +24,7 @@ from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_z
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
-                                    inner_face_weight, lift_specks, lower_face_weight, match_grain,
+                                    fade_in_fill, inner_face_weight, lift_specks, lower_face_weight, match_grain,
                                     mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
@@ -42,6 +42,7 @@ LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a len
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
 TEXTURE_FEATHER = 0.3  # × face edge width
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
+FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
 
 
@@ -127,8 +128,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
                                       photo_eyes=eye_weight(mesh, size, edge)[box])
             color_matched = True
-            if swapped.from_photo is not None:  # already the photo's tone and light
-                crop[box][swapped.from_photo[box]] = swapped.crop[box][swapped.from_photo[box]]
+            if swapped.from_photo is not None and swapped.from_photo[box].any():  # already the photo's tone
+                crop[box] = fade_in_fill(crop[box], swapped.crop[box], swapped.from_photo[box], FILL_FEATHER * edge)
         # Below the nose the portrait's dark specks are lifted: a shaven man's stubble, too sparse to be found
         # as a beard, set dark dots on a woman's lip and chin (the photo's grain is matched below).
         bare_lower = _feathered(target_skin & swapped_skin, max(1, int(round(TEXTURE_FEATHER * edge))))

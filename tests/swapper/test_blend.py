@@ -152,3 +152,15 @@ def test_sharpening_raises_texture_but_leaves_no_halo_beside_an_edge():
         return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), cv2.CV_32F).var())
 
     assert detail(blend.unsharp(texture, 3.0)) > 4 * detail(texture)
+
+
+def test_a_brow_fill_fades_into_the_relit_portrait_without_a_step():
+    """The fill (the photo's tone, 180) meets the re-lit portrait (150) across a vertical edge: the crop changes
+    smoothly there, and each keeps its own value away from the edge."""
+    relit = np.full((40, 80, 3), 150, np.uint8)
+    filled = np.full((40, 80, 3), 180, np.uint8)
+    fill = np.zeros((40, 80), bool)
+    fill[:, 40:] = True
+    faded = blend.fade_in_fill(relit, filled, fill, sigma=3.0).astype(int)
+    assert np.abs(np.diff(faded[20, :, 0])).max() <= 5  # a hard switch steps by 30
+    assert faded[20, 5, 0] == 150 and faded[20, 75, 0] == 180
