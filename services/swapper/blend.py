@@ -129,13 +129,18 @@ def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.nda
     return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
 
 
-def fade_in_fill(relit: np.ndarray, filled: np.ndarray, fill: np.ndarray, sigma: float) -> np.ndarray:
-    """`filled` (H×W×3 uint8) where `fill` (bool) is set, `relit` elsewhere, fading from one to the other over a
-    Gaussian of σ = `sigma` px across the mask's edge. The fill already has the photo's tone and light
+def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, sigma: float) -> np.ndarray:
+    """`filled` (H×W×3 uint8) in its `share` (H×W float 0..1) of each pixel, `relit` in the rest, the share's
+    hard edges softened by a Gaussian of σ = `sigma` px. The fill already has the photo's tone and light
     (`classical.forehead_above_brows`); the re-lit portrait beside it follows the photo's tone only at the
-    face's scale, so a hard switch drew a line where the two meet (along a brow's tail)."""
-    share = cv2.GaussianBlur(fill.astype(np.float32), (0, 0), sigma)[..., None]
-    return np.round(share * filled + (1.0 - share) * relit).astype(np.uint8)
+    face's scale, so a hard switch drew a line where the two meet (along a brow's tail). Only where the
+    share is all or nothing is it softened: a matte's own values are kept."""
+    whole = (share >= 1.0).astype(np.float32)
+    softened = cv2.GaussianBlur(whole, (0, 0), sigma)
+    partial = (share > 0) & (share < 1)
+    softened[partial] = np.maximum(share[partial], softened[partial])
+    blended = softened[..., None]
+    return np.round(blended * filled + (1.0 - blended) * relit).astype(np.uint8)
 
 
 def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarray, lab_target: np.ndarray,

@@ -164,3 +164,12 @@ def test_a_brow_fill_fades_into_the_relit_portrait_without_a_step():
     faded = blend.fade_in_fill(relit, filled, fill, sigma=3.0).astype(int)
     assert np.abs(np.diff(faded[20, :, 0])).max() <= 5  # a hard switch steps by 30
     assert faded[20, 5, 0] == 150 and faded[20, 75, 0] == 180
+
+
+def test_a_matte_share_of_the_fill_is_kept_as_it_is():
+    relit = np.full((20, 20, 3), 100, np.uint8)
+    filled = np.full((20, 20, 3), 200, np.uint8)
+    share = np.zeros((20, 20), np.float32)
+    share[5:15, 5:15] = 0.25  # a brow hair's pixels: three quarters the re-lit portrait
+    faded = blend.fade_in_fill(relit, filled, share, sigma=2.0)
+    assert faded[10, 10, 0] == 125 and faded[0, 0, 0] == 100

@@ -58,9 +58,11 @@ for _card in _onnx_cards("swapper"):
 @dataclass
 class EngineOutput:
     """A swapped face in the target's aligned-crop frame: pixels, their mesh geometry, the weight (0..1)
-    of where the crop holds a usable face (e.g. inside the warped mesh), and where its pixels were taken
-    from the photo itself (bool; already in the photo's tone, so the composite leaves them as they are)."""
+    of where the crop holds a usable face (e.g. inside the warped mesh), and what the photo itself lends:
+    `photo_fill` (H×W×3 uint8, already in the photo's tone, so the composite does not re-light it) with
+    its share `from_photo` (H×W float 0..1; the rest is `crop`, re-lit)."""
     crop: np.ndarray = field(repr=False)
     mesh: np.ndarray = field(repr=False)
     valid: np.ndarray = field(repr=False)
     from_photo: np.ndarray | None = field(default=None, repr=False)
+    photo_fill: np.ndarray | None = field(default=None, repr=False)

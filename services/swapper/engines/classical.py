@@ -31,6 +31,12 @@ SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ b
 BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
 BROW_FILL_GROW = 1.0  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
+BROW_MATTE_REACH = 0.6  # × face edge width from the fill within which the portrait's brow travels as a matte
+BROW_MATTE_MARGIN = 0.35  # × face edge width round the mesh's brow outline: the portrait's brow and its margin
+BROW_MATTE_SKIN = 0.8  # lightness quantile of the matted zone read as its skin
+BROW_MATTE_CORE = 0.2  # lightness quantile inside the brow outline read as its hair
+BROW_MATTE_SOFT = 0.15  # × face edge width (Gaussian σ) over which the matted zone's sides give way
+BROW_MATTE_MIN_CONTRAST = 12.0  # grey levels between the two below which there is no hair to matte
 
 
 def template_for(face: Face) -> str:
@@ -54,54 +60,97 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     warped, covered = piecewise_affine(stacked, source_mesh, geometry, size)
     valid = covered & (warped[..., 3] > 127)
     crop = np.ascontiguousarray(warped[..., :3])
-    filled = forehead_above_brows(crop, valid, geometry, target)
-    usable = valid | filled
+    photo_fill, share = forehead_above_brows(crop, valid, geometry, target)
+    usable = valid
+    if share is not None:
+        usable = valid | (share > 0)
+        crop[share >= 1] = photo_fill[share >= 1]  # the portrait's fringe is no backdrop for the fill's softened edge
     # where the portrait has nothing to give (its hair, its border) the crop holds the photo's own pixels,
     # so sharpening near those edges has no fringe to ring against
     crop[~usable] = target.aligned.crop[~usable]
-    return EngineOutput(crop=crop, mesh=geometry, valid=usable.astype(np.float32), from_photo=filled)
+    return EngineOutput(crop=crop, mesh=geometry, valid=usable.astype(np.float32), from_photo=share,
+                        photo_fill=photo_fill)
 
 
-def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray, target: TargetFace) -> np.ndarray:
-    """Fill (in place) where the photo's own brow would show above the portrait's, and return where it
-    filled (bool crop mask).
+def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
+                         target: TargetFace) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The photo's forehead where its own brow would show above the portrait's, and round the portrait's brow
+    beside it: (`photo_fill` H×W×3 uint8, its share H×W float 0..1), or (None, None) where nothing shows.
 
     A fringe's pixels never travel, so where it lay the photo shows through, and with it the photo's own
-    brow wherever that sits higher than the portrait's: two brows, one above the other. Only those pixels
-    (the photo's brows, grown a little, above the portrait's and not under the photo's own hair) take the
-    photo's forehead with its brows taken out: a normalised convolution of its skin around them, marked
-    `from_photo` so the composite does not re-light it, fading into the photo's own pixels around it."""
+    brow wherever that sits higher than the portrait's: two brows, one above the other. Those pixels (the
+    photo's brows, grown a little, above the portrait's and not under the photo's own hair) take the
+    photo's forehead with its brows taken out: a normalised convolution of its skin around them, fading
+    into the photo's own pixels around it. The portrait's brow travels with a margin of its skin, which a
+    fringe's shadow darkens: set beside the fill it read as a brown block with a hard top. So within
+    BROW_MATTE_REACH of the fill only the brow's hair travels, as a matte (`brow_matte`), on the same fill."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_GROW * edge))) + 1,) * 2)
     photo_brows = cv2.dilate((region_mask(target.mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8), grow) > 0
-    shown = photo_brows & ~valid & ~(region_mask(mesh, "brows", size, feather_px=0) > 0.5)
+    portrait_brows = region_mask(mesh, "brows", size, feather_px=0) > 0.5
+    shown = photo_brows & ~valid & ~portrait_brows
     if not shown.any():  # the portrait's forehead travels (no fringe): nothing of the photo's brows shows
-        return shown
+        return None, None
     occluders = target.covers if target.hands is None else target.covers | target.hands  # the photo's hair stays
     shown &= ~occluders
     if not shown.any():
-        return shown
+        return None, None
+    reach = max(1, int(round(BROW_MATTE_REACH * edge)))
+    near = cv2.dilate(shown.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+    margin = max(1, int(round(BROW_MATTE_MARGIN * edge)))
+    matted = near & valid & (cv2.dilate(portrait_brows.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)) > 0) & ~occluders
     skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
-    # the blurs are read only at the shown pixels: run them on the box that reaches them (OpenCV's float
+    # the blurs are read only at the filled pixels: run them on the box that reaches them (OpenCV's float
     # kernel spans 4σ), which gives the same values as on the whole crop at a fraction of the cost
-    rows, cols = np.nonzero(shown)
-    reach = int(np.ceil(4 * sigma)) + 2
-    box = (slice(max(0, rows.min() - reach), rows.max() + reach + 1),
-           slice(max(0, cols.min() - reach), cols.max() + reach + 1))
+    rows, cols = np.nonzero(shown | matted)
+    pad = int(np.ceil(4 * sigma)) + 2
+    box = (slice(max(0, rows.min() - pad), rows.max() + pad + 1), slice(max(0, cols.min() - pad), cols.max() + pad + 1))
     weight = np.zeros(skin.shape, np.float32)
     colour = np.zeros(crop.shape, np.float32)
     weight[box] = cv2.GaussianBlur(skin[box].astype(np.float32), (0, 0), sigma)
     colour[box] = cv2.GaussianBlur(target.aligned.crop[box].astype(np.float32) * skin[box][..., None], (0, 0), sigma)
     shown &= weight > 0.05
+    matted &= weight > 0.05
     # towards the photo's pixels around it the fill fades into them, so it has no edge of its own
     around = ~shown & ~valid
-    inside = cv2.distanceTransform((~around).astype(np.uint8), cv2.DIST_L2, 3)[shown]
-    fade = np.clip(inside / max(1.0, BROW_FILL_FADE * edge), 0.0, 1.0)[:, None]
-    fill = colour[shown] / weight[shown][:, None]
-    crop[shown] = np.clip(np.round(fade * fill + (1.0 - fade) * target.aligned.crop[shown]), 0, 255).astype(np.uint8)
-    return shown
+    fade = np.ones(skin.shape, np.float32)
+    fade[box] = np.clip(cv2.distanceTransform((~around[box]).astype(np.uint8), cv2.DIST_L2, 3)
+                        / max(1.0, BROW_FILL_FADE * edge), 0.0, 1.0)
+    fade[matted] = 1.0  # behind the portrait's brow hair, the forehead without the photo's brow
+    filled = shown | matted
+    fill = colour[filled] / weight[filled][:, None]
+    photo_fill = target.aligned.crop.copy()
+    photo_fill[filled] = np.clip(np.round(fade[filled, None] * fill + (1.0 - fade[filled, None])
+                                          * target.aligned.crop[filled]), 0, 255).astype(np.uint8)
+    share = shown.astype(np.float32)
+    # the matte holds in full beside the fill and gives way to the portrait as it is towards the zone's other
+    # edges, so it draws no edge of its own
+    if matted.any():
+        beside = np.clip(1.0 - cv2.distanceTransform((~shown[box]).astype(np.uint8), cv2.DIST_L2, 3) / reach, 0.0, 1.0)
+        within = cv2.GaussianBlur(matted[box].astype(np.float32), (0, 0), max(0.5, BROW_MATTE_SOFT * edge))
+        skin_share = (1.0 - brow_matte(crop[box], matted[box], portrait_brows[box])) * beside * within
+        share[box][matted[box]] = skin_share[matted[box]]
+    return photo_fill, share
+
+
+def brow_matte(crop: np.ndarray, zone: np.ndarray, brows: np.ndarray) -> np.ndarray:
+    """How much of each pixel of `zone` (bool) is brow hair (float 0..1): its darkness between the zone's skin
+    (the BROW_MATTE_SKIN quantile of its lightness) and the brow's core (the BROW_MATTE_CORE quantile inside
+    `brows`, the mesh's brow outline), as a colour-difference matte (Smith & Blinn 1996, "Blue screen
+    matting", with skin for the backing)."""
+    lightness = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    core = zone & brows
+    if int(zone.sum()) < 8 or int(core.sum()) < 8:
+        return zone.astype(np.float32)
+    skin_level = float(np.quantile(lightness[zone], BROW_MATTE_SKIN))
+    hair_level = float(np.quantile(lightness[core], BROW_MATTE_CORE))
+    if skin_level - hair_level < BROW_MATTE_MIN_CONTRAST:  # a brow as light as its skin: it travels whole
+        return zone.astype(np.float32)
+    lightness = cv2.GaussianBlur(lightness, (0, 0), 0.7)  # the matte follows hairs, not the grain between them
+    return np.clip((skin_level - lightness) / (skin_level - hair_level), 0.0, 1.0)
 
 
 class ClassicalEngine:
