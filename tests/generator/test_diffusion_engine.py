@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from services.cli import main
-from services.generator import candidate_check, diffusion_casting
+from services.generator import candidate_check
 from services.generator.contract import preflight
 from services.generator.engines.diffusion import DiffusionEngine, check_pipeline_folder, slerp
 from services.generator.stage import STAGE, run_batch
