@@ -129,17 +129,19 @@ def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.nda
     return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
 
 
-def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, sigma: float) -> np.ndarray:
-    """`filled` (H×W×3 uint8) in its `share` (H×W float 0..1) of each pixel, `relit` in the rest, the share's
-    hard edges softened by a Gaussian of σ = `sigma` px. The fill already has the photo's tone and light
-    (`classical.forehead_above_brows`); the re-lit portrait beside it follows the photo's tone only at the
-    face's scale, so a hard switch drew a line where the two meet (along a brow's tail). Only where the
-    share is all or nothing is it softened: a matte's own values are kept."""
-    whole = (share >= 1.0).astype(np.float32)
-    softened = cv2.GaussianBlur(whole, (0, 0), sigma)
-    partial = (share > 0) & (share < 1)
-    softened[partial] = np.maximum(share[partial], softened[partial])
-    blended = softened[..., None]
+def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, outside: np.ndarray,
+                 sigma: float) -> np.ndarray:
+    """`filled` (H×W×3 uint8) in its `share` (H×W float 0..1) of each pixel, `relit` in the rest; where the
+    share is whole, the fill reaches on into the re-lit portrait beside it, fading out over about 2σ
+    (`sigma` px). The fill already has the photo's tone and light (`classical.forehead_above_brows`); the
+    re-lit portrait beside it follows the photo's tone only at the face's scale, so a hard switch drew a
+    line where the two meet (along a brow's tail). The fade lies outside the fill: inside it the re-lit
+    values are the fill's own pixels lit as if they were the portrait's, which can be blown out. Where the
+    crop holds no face (`outside`, bool) `filled` is taken whole for the same reason. A matte's own values
+    (0 < share < 1) are kept."""
+    whole = share >= 1.0
+    reach = np.minimum(2.0 * cv2.GaussianBlur(whole.astype(np.float32), (0, 0), sigma), 1.0)
+    blended = np.where(whole | outside, 1.0, np.where(share > 0, share, reach))[..., None]
     return np.round(blended * filled + (1.0 - blended) * relit).astype(np.uint8)
 
 

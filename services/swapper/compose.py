@@ -130,7 +130,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             color_matched = True
             if swapped.from_photo is not None and swapped.from_photo[box].any():  # already the photo's tone
                 crop[box] = fade_in_fill(crop[box], swapped.photo_fill[box], swapped.from_photo[box],
-                                         FILL_FEATHER * edge)
+                                         swapped.valid[box] < 0.5, FILL_FEATHER * edge)
         # Below the nose the portrait's dark specks are lifted: a shaven man's stubble, too sparse to be found
         # as a beard, set dark dots on a woman's lip and chin (the photo's grain is matched below).
         bare_lower = _feathered(target_skin & swapped_skin, max(1, int(round(TEXTURE_FEATHER * edge))))

@@ -161,9 +161,9 @@ def test_a_brow_fill_fades_into_the_relit_portrait_without_a_step():
     filled = np.full((40, 80, 3), 180, np.uint8)
     fill = np.zeros((40, 80), bool)
     fill[:, 40:] = True
-    faded = blend.fade_in_fill(relit, filled, fill, sigma=3.0).astype(int)
-    assert np.abs(np.diff(faded[20, :, 0])).max() <= 5  # a hard switch steps by 30
-    assert faded[20, 5, 0] == 150 and faded[20, 75, 0] == 180
+    faded = blend.fade_in_fill(relit, filled, fill, np.zeros_like(fill), sigma=3.0).astype(int)
+    assert np.abs(np.diff(faded[20, :, 0])).max() <= 10  # a hard switch steps by 30
+    assert faded[20, 5, 0] == 150 and (faded[:, 40:, 0] == 180).all()  # the fade lies outside the fill
 
 
 def test_a_matte_share_of_the_fill_is_kept_as_it_is():
@@ -171,5 +171,17 @@ def test_a_matte_share_of_the_fill_is_kept_as_it_is():
     filled = np.full((20, 20, 3), 200, np.uint8)
     share = np.zeros((20, 20), np.float32)
     share[5:15, 5:15] = 0.25  # a brow hair's pixels: three quarters the re-lit portrait
-    faded = blend.fade_in_fill(relit, filled, share, sigma=2.0)
+    faded = blend.fade_in_fill(relit, filled, share, np.zeros(share.shape, bool), sigma=2.0)
     assert faded[10, 10, 0] == 125 and faded[0, 0, 0] == 100
+
+
+def test_a_brow_fill_does_not_fade_towards_where_the_crop_holds_no_face():
+    """Beyond the fill the crop holds the photo's pixels re-lit as if they were the portrait's (here blown out
+    to 255): there, and up to its edge, the fill is taken whole."""
+    relit = np.full((40, 80, 3), 255, np.uint8)
+    filled = np.full((40, 80, 3), 180, np.uint8)
+    fill = np.zeros((40, 80), bool)
+    fill[:, 40:] = True
+    outside = ~fill
+    faded = blend.fade_in_fill(relit, filled, fill, outside, sigma=3.0)
+    assert (faded == 180).all()
