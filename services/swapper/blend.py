@@ -43,6 +43,7 @@ SHARPEN_OVERSHOOT = 10.0  # grey levels a sharpened pixel may pass that range by
 DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 GRAIN_SIGMAS = (2.0, 3.0, 4.5, 6.0)  # grain (grey levels) tried on a face still softer than the photo at the last gain
+FILL_HAIR_CONTRAST = 25.0  # grey levels darker than its surroundings at which a pixel is hair the fill's fade spares
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
 
@@ -138,9 +139,15 @@ def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, outsi
     line where the two meet (along a brow's tail). The fade lies outside the fill: inside it the re-lit
     values are the fill's own pixels lit as if they were the portrait's, which can be blown out. Where the
     crop holds no face (`outside`, bool) `filled` is taken whole for the same reason. A matte's own values
-    (0 < share < 1) are kept."""
+    (0 < share < 1) are kept, and the portrait's pixels darker than their surroundings (a Gaussian of 2σ)
+    by FILL_HAIR_CONTRAST grey levels (hair: a thin brow's tail) are not faded."""
     whole = share >= 1.0
     reach = np.minimum(2.0 * cv2.GaussianBlur(whole.astype(np.float32), (0, 0), sigma), 1.0)
+    # the portrait's hair beside the fill (a thin brow's tail) is no skin to fade: it keeps its pixels in
+    # proportion to how much darker than its surroundings it is
+    grey = cv2.cvtColor(relit, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    darker = cv2.GaussianBlur(grey, (0, 0), 2.0 * sigma) - grey
+    reach *= 1.0 - np.clip(darker / FILL_HAIR_CONTRAST, 0.0, 1.0)
     blended = np.where(whole | outside, 1.0, np.where(share > 0, share, reach))[..., None]
     return np.round(blended * filled + (1.0 - blended) * relit).astype(np.uint8)
 

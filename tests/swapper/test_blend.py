@@ -185,3 +185,15 @@ def test_a_brow_fill_does_not_fade_towards_where_the_crop_holds_no_face():
     outside = ~fill
     faded = blend.fade_in_fill(relit, filled, fill, outside, sigma=3.0)
     assert (faded == 180).all()
+
+
+def test_a_brow_fills_fade_spares_the_portraits_hair_beside_it():
+    """A thin brow tail (60) just beside the fill (180) keeps its pixels; the skin (170) beside it fades."""
+    relit = np.full((40, 80, 3), 170, np.uint8)
+    relit[:, 36:38] = 60  # the tail's hairs, within the fade's reach
+    filled = np.full((40, 80, 3), 180, np.uint8)
+    fill = np.zeros((40, 80), bool)
+    fill[:, 40:] = True
+    faded = blend.fade_in_fill(relit, filled, fill, np.zeros_like(fill), sigma=3.0)
+    assert (faded[:, 36:38] == 60).all()
+    assert faded[20, 38, 0] > 170  # the skin next to it takes some of the fill
