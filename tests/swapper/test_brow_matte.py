@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.swapper.engines.classical import BROW_MATTE_MIN_CONTRAST, brow_matte
+from services.swapper.engines.classical import BROW_MATTE_MIN_CONTRAST, BROW_MATTE_REACH, brow_matte
 
 
 def _brow_on_skin(skin: int, hair: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,7 +36,7 @@ def test_the_astronauts_brow_beside_her_fringes_fill_travels_as_hair():
 
     from services.swapper.engines.classical import swap_one, template_for
     from services.swapper.faces import prepare_source, prepare_target
-    from shared.faces import largest_face
+    from shared.faces import face_edge_px, largest_face
     from tests.data import astronaut
     from tests.data.realism import photo
 
@@ -52,3 +52,35 @@ def test_the_astronauts_brow_beside_her_fringes_fill_travels_as_hair():
     # the hair keeps far more of the portrait than the skin beside it (the matte also gives way with the
     # distance from the fill)
     assert share[matted][dark].mean() < 0.5 * share[matted][light].mean()
+
+
+def test_around_the_fill_the_composites_fade_meets_the_fills_colour_not_the_photos_brow():
+    """The composite fades the fill on into the portrait beside it; there `photo_fill` must hold the forehead's
+    colour: holding the photo's own pixels, it faded the photo's dark brow in as a grey dash."""
+    import cv2
+
+    from services.swapper.engines.classical import swap_one, template_for
+    from services.swapper.faces import prepare_source, prepare_target
+    from shared.faces import face_edge_px, largest_face
+    from tests.data import astronaut
+    from tests.data.realism import photo
+
+    target_image = photo("ocasio_cortez")  # dark, thick brows
+    face = largest_face(target_image)
+    target = prepare_target(target_image, face, template_for(face))
+    output = swap_one(target, prepare_source(astronaut()))
+    fill = output.from_photo >= 1
+    assert fill.sum() > 50
+    edge = face_edge_px(target.mesh)
+
+    def grown(share: float) -> np.ndarray:
+        size = 2 * int(round(share * edge)) + 1
+        return cv2.dilate(fill.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+    # beyond the brow's matte (BROW_MATTE_REACH), within the composite's fade
+    beside = grown(1.2) & ~grown(BROW_MATTE_REACH + 0.1) & (output.from_photo == 0) & (output.valid > 0.5)
+    grey = cv2.cvtColor(output.photo_fill, cv2.COLOR_BGR2GRAY).astype(float)
+    photo_grey = cv2.cvtColor(target.aligned.crop, cv2.COLOR_BGR2GRAY).astype(float)
+    forehead = float(np.median(grey[fill]))
+    probe = beside & (photo_grey < forehead - 40)  # the photo's brow beside the fill
+    assert probe.sum() > 5
+    assert np.abs(grey[probe] - forehead).mean() < 20  # the forehead's colour there, not her dark brow

@@ -31,6 +31,7 @@ SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ b
 BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
 BROW_FILL_GROW = 1.0  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
+BROW_FILL_RING = 1.5  # × face edge width round the fill over which the photo's forehead colour is given for its fade
 BROW_MATTE_REACH = 0.6  # × face edge width from the fill within which the portrait's brow travels as a matte
 BROW_MATTE_MARGIN = 0.35  # × face edge width round the mesh's brow outline: the portrait's brow and its margin
 BROW_MATTE_SKIN = 0.8  # lightness quantile of the matted zone read as its skin
@@ -125,6 +126,12 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
     photo_fill = target.aligned.crop.copy()
     photo_fill[filled] = np.clip(np.round(fade[filled, None] * fill + (1.0 - fade[filled, None])
                                           * target.aligned.crop[filled]), 0, 255).astype(np.uint8)
+    # the composite fades the fill on into the portrait beside it (`blend.fade_in_fill`): there it must fade
+    # into the fill's colour, not into the photo's own pixels, which hold the photo's brow (a dark dash)
+    ring_px = max(1, int(round(BROW_FILL_RING * edge)))
+    ring = (cv2.dilate(shown.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring_px + 1,) * 2))
+            > 0) & valid & ~filled & (weight > 0.05)
+    photo_fill[ring] = np.clip(np.round(colour[ring] / weight[ring][:, None]), 0, 255).astype(np.uint8)
     share = shown.astype(np.float32)
     # the matte holds in full beside the fill and gives way to the portrait as it is towards the zone's other
     # edges, so it draws no edge of its own
