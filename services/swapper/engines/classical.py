@@ -84,7 +84,9 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
     photo's forehead with its brows taken out: a normalised convolution of its skin around them, fading
     into the photo's own pixels around it. The portrait's brow travels with a margin of its skin, which a
     fringe's shadow darkens: set beside the fill it read as a brown block with a hard top. So within
-    BROW_MATTE_REACH of the fill only the brow's hair travels, as a matte (`brow_matte`), on the same fill."""
+    BROW_MATTE_REACH of the fill only the brow's hair travels, as a matte (`brow_matte`), on the same fill.
+    Over BROW_FILL_RING round the fill `photo_fill` holds the forehead's colour at share 0, for the
+    composite's fade of the fill into the portrait (`blend.fade_in_fill`)."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(1, int(round(BROW_FILL_GROW * edge))) + 1,) * 2)
