@@ -16,7 +16,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, lab_to_bgr, mesh_topology, noise_sigma, region_mask
+from shared.faces import bgr_to_lab, grown, lab_to_bgr, mesh_topology, noise_sigma, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
@@ -246,8 +246,7 @@ def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     for region in ("eyes", "brows", "nose"):
         inner |= (region_mask(mesh, region, size, feather_px=0) > 0.5).astype(np.uint8)
     grow = max(1, int(round(edge)))
-    inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    return cv2.GaussianBlur(inner.astype(np.float32), (0, 0), max(1.0, 2.0 * edge))
+    return cv2.GaussianBlur(grown(inner, grow).astype(np.float32), (0, 0), max(1.0, 2.0 * edge))
 
 
 def unsharp(image: np.ndarray, amount: float) -> np.ndarray:
@@ -342,10 +341,9 @@ def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
     lips = lips_and_opening(mesh, size)
     grow = max(1, int(round(MOUTH_GROW * edge)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    grown = cv2.dilate(lips.astype(np.uint8), kernel).astype(np.float32)
+    around = grown(lips, grow).astype(np.float32)
     feather = max(1, int(round(MOUTH_FEATHER * edge)))
-    return np.maximum(grown, cv2.GaussianBlur(grown, (4 * feather + 1, 4 * feather + 1), 0))
+    return np.maximum(around, cv2.GaussianBlur(around, (4 * feather + 1, 4 * feather + 1), 0))
 
 
 def forehead_taper(mesh: np.ndarray, size: int) -> np.ndarray:

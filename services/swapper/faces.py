@@ -18,7 +18,7 @@ import cv2
 from services.swapper.blend import lips_and_opening
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
-from shared.faces import (AlignedFace, Face, FaceSelection, align_face, face_edge_px, face_mesh, face_oval_mask,
+from shared.faces import (AlignedFace, Face, FaceSelection, align_face, disk, face_edge_px, face_mesh, face_oval_mask,
                           find_faces, identity_embedding, region_mask)
 from shared.realesrgan import upscale
 
@@ -84,10 +84,10 @@ class SourceFace:
                 # nose shadow, a lit cheek) and a dark jaw line is its own shading, and both travel; a full
                 # beard does not (`beard`).
                 # The grown band catches stray strands at the edges.
-                kernel = _disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
+                kernel = disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
                 joined, masses = dark_masses(aligned.crop, mesh)
                 oval = face_oval_mask(mesh, size, 0, 0) > 0.5
-                outline = oval & ~(cv2.erode(oval.astype(np.uint8), _disk(max(1, int(round(edge))))) > 0)
+                outline = oval & ~(cv2.erode(oval.astype(np.uint8), disk(max(1, int(round(edge))))) > 0)
                 count, labels = cv2.connectedComponents(masses, connectivity=8)
                 from_outside = np.zeros(count, bool)
                 upper = np.zeros((size, size), bool)
@@ -110,7 +110,7 @@ class SourceFace:
                 # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
                 # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
                 # creases as dark strokes.
-                lips_grow = _disk(max(1, int(round(SOURCE_LIPS_GROW * edge))))
+                lips_grow = disk(max(1, int(round(SOURCE_LIPS_GROW * edge))))
                 covered |= cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), lips_grow) > 0
                 covered |= mouth_corners(mesh, size, edge)
                 covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
@@ -193,8 +193,8 @@ def dark_masses(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndar
     SOURCE_CREASE_WIDTH (creases, smile lines, lashes) opened away, leaving hair, beards and objects."""
     edge = face_edge_px(mesh)
     occluders = occluder_mask(crop, mesh, skin_from_cheeks=True).astype(np.uint8)
-    joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, _disk(max(1, int(round(SOURCE_STRAND_GAP * edge)))))
-    return joined, cv2.morphologyEx(joined, cv2.MORPH_OPEN, _disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge)))))
+    joined = cv2.morphologyEx(occluders, cv2.MORPH_CLOSE, disk(max(1, int(round(SOURCE_STRAND_GAP * edge)))))
+    return joined, cv2.morphologyEx(joined, cv2.MORPH_OPEN, disk(max(1, int(round(SOURCE_CREASE_WIDTH * edge)))))
 
 
 def facial_hair(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
@@ -213,7 +213,7 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
     size = oval.shape[0]
     lower = np.zeros_like(oval)
     lower[int(mesh[2, 1]):] = True  # below the nose's base
-    margin = _disk(max(1, int(round(SOURCE_LIPS_MARGIN * edge))))
+    margin = disk(max(1, int(round(SOURCE_LIPS_MARGIN * edge))))
     lips = cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), margin) > 0
     hair = masses & lower & oval & ~lips
     return hair if hair.sum() > SOURCE_BEARD_SHARE * (oval & lower).sum() else np.zeros_like(hair)
@@ -239,10 +239,6 @@ def mouth_corners(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     return corners > 0
 
 
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
 def features(mesh: np.ndarray, size: int) -> np.ndarray:
     """Bool crop mask of the eyes with their lids up to the brows, the brows and the nose (the identity-
     bearing features), as outlined by the mesh. The lids' shading and lashes join the temples' hair in the
@@ -253,11 +249,11 @@ def features(mesh: np.ndarray, size: int) -> np.ndarray:
     with a hard edge (a blocky, cut-out brow): the brows are grown by SOURCE_BROW_MARGIN."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
-    mask = cv2.dilate(eyes, _disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
+    mask = cv2.dilate(eyes, disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
     for region in ("eyeshadow", "nose"):
         mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
     brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
-    return mask | (cv2.dilate(brows, _disk(max(1, int(round(SOURCE_BROW_MARGIN * edge))))) > 0)
+    return mask | (cv2.dilate(brows, disk(max(1, int(round(SOURCE_BROW_MARGIN * edge))))) > 0)
 
 
 def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, face_edge_px, face_oval_mask, mesh_topology, region_mask
+from shared.faces import bgr_to_lab, disk, face_edge_px, face_oval_mask, mesh_topology, region_mask
 
 FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
 FEATURE_GROW = 0.3  # features are grown by this × the face edge width
@@ -25,10 +25,6 @@ OCCLUDER_FLOOR = np.array([3.0, 3.0, 3.0])
 OCCLUDER_LIMIT = 3.0
 INLIER_Z = 2.5
 MIN_SKIN_PIXELS = 16
-
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def robust_lab_stats(pixels: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +50,7 @@ def feature_mask(mesh: np.ndarray, size: int) -> np.ndarray:
     for region in FEATURE_REGIONS:
         features |= region_mask(mesh, region, size, feather_px=0) > 0.5
     grow = max(1, int(round(FEATURE_GROW * face_edge_px(mesh))))
-    return cv2.dilate(features.astype(np.uint8), _disk(grow)).astype(bool)
+    return cv2.dilate(features.astype(np.uint8), disk(grow)).astype(bool)
 
 
 def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = False) -> np.ndarray:
@@ -85,7 +81,7 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
         not_skin = oval & (z[..., 0] < -DARKER_LIMIT)
     else:
         not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
-    not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
     count, labels = cv2.connectedComponents(not_skin, connectivity=8)
     min_area = MIN_OCCLUDER_FRACTION * oval.sum()
     found = occluders[box]
@@ -198,7 +194,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
     # make bars of their own
     brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
     grow = max(1, int(round(BRIDGE_BROW_MARGIN * edge)))
-    strong &= ~(cv2.dilate(brows, _disk(grow)) > 0)[y0:y1, x0:x1]
+    strong &= ~(cv2.dilate(brows, disk(grow)) > 0)[y0:y1, x0:x1]
     # a bar may tilt a little: take the best span over three-row bands
     rows = np.convolve(strong.mean(axis=1), np.ones(3) / 3.0, mode="same") if strong.shape[0] >= 3 \
         else strong.mean(axis=1)

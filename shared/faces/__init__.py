@@ -21,7 +21,8 @@ from shared.faces.align import (FACESHIFTER_IDENTITY_SLICE, TEMPLATES, AlignedFa
 from shared.faces.color import bgr_to_lab, lab_to_bgr, match_skin_color, skin_lab_stats
 from shared.faces.detect import DEFAULT_MIN_FACE_PX, DEFAULT_MIN_SCORE, detect_faces
 from shared.faces.identity import cosine_similarity, embedding_of_aligned, identity_embedding
-from shared.faces.masks import REGIONS, face_edge_px, face_oval_mask, mesh_topology, person_mask, region_mask
+from shared.faces.masks import (REGIONS, disk, face_edge_px, face_oval_mask, grown, mesh_topology, person_mask,
+                                region_mask)
 from shared.faces.mesh import MESH_POINTS, MESH_TEMPLATE, face_mesh, image_face_mesh
 from shared.faces.metrics import (delta_e_ciede2000, mask_edge_px, noise_sigma, outside_mask_psnr, seam_delta_e,
                                   sharpness)
@@ -41,8 +42,8 @@ __all__ = [
     "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE", "RECOGNISER_SIGNATURE",
     "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks", "FaceParser", "FaceSelection",
     "Identity", "Occluder", "RealismThresholds", "SharpnessMeter", "align_face", "apply_affine", "bgr_to_lab",
-    "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces",
-    "embedding_of_aligned", "face_edge_px", "face_mesh", "face_oval_mask", "find_faces", "forehead_mask",
+    "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces", "disk",
+    "embedding_of_aligned", "face_edge_px", "face_mesh", "face_oval_mask", "find_faces", "forehead_mask", "grown",
     "identity_embedding", "identity_similarity", "identity_to_original", "identity_to_source", "image_face_mesh",
     "image_tensor", "imported_masks", "lab_to_bgr", "largest_face", "mask_edge_px", "match_skin_color",
     "meets_criteria", "mesh_topology", "neck_mask", "noise_sigma", "outside_mask_psnr", "paste_back", "person_mask",

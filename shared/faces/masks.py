@@ -127,7 +127,7 @@ def _hard_region(mesh: np.ndarray, region: str, shape: tuple[int, int]) -> np.nd
     # skin: the oval without eyes (slightly grown), brows, lips and mouth
     edge = face_edge_px(mesh)
     grow = max(1, int(round(edge * 0.3)))
-    exclude = cv2.dilate(_hard_region(mesh, "eyes", shape).astype(np.uint8), _disk(grow)).astype(bool)
+    exclude = cv2.dilate(_hard_region(mesh, "eyes", shape).astype(np.uint8), disk(grow)).astype(bool)
     exclude |= _fill(shape, [_points(mesh, polygon) for polygon in _BROW_POLYGONS])
     exclude |= _fill(shape, [_points(mesh, topology["lips_outer"][0])])
     return _fill(shape, [_points(mesh, topology["oval"][0])]) & ~exclude
@@ -168,8 +168,14 @@ def _soften(hard: np.ndarray, erode_px: float, feather_px: float) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0)
 
 
-def _disk(radius: int) -> np.ndarray:
+def disk(radius: int) -> np.ndarray:
+    """uint8 (2·radius + 1)² structuring element of a filled disk, for OpenCV's morphology."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def grown(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Bool H×W `mask` (any dtype, nonzero is in) dilated by a disk of `radius` px."""
+    return cv2.dilate(mask.astype(np.uint8), disk(radius)) > 0
 
 
 def _fill(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:

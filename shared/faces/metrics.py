@@ -18,6 +18,7 @@ import numpy as np
 
 from shared.errors import InvalidInput
 from shared.faces.color import bgr_to_lab
+from shared.faces.masks import grown
 from shared.faces.select import identity_similarity
 from shared.faces.types import check_bgr
 
@@ -40,8 +41,7 @@ def outside_mask_psnr(original: np.ndarray, result: np.ndarray, face_mask: np.nd
     face = _mask(face_mask, original.shape[:2]) > 0
     radius = int(round(mask_edge_px(face) if dilate_px is None else dilate_px))
     if radius > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        face = cv2.dilate(face.astype(np.uint8), kernel).astype(bool)
+        face = grown(face, radius)
     outside = ~face
     if not outside.any():
         raise InvalidInput("the dilated face mask covers the whole image; nothing is outside it")

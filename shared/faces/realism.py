@@ -30,7 +30,7 @@ import numpy as np
 from shared.errors import InvalidInput
 from shared.faces.color import bgr_to_lab
 from shared.faces.identity import cosine_similarity, identity_embedding
-from shared.faces.masks import (_BROW_POLYGONS, _CHEEK_POINTS, _NOSE_POINTS, face_edge_px, face_oval_mask,
+from shared.faces.masks import (_BROW_POLYGONS, _CHEEK_POINTS, _NOSE_POINTS, face_edge_px, face_oval_mask, grown,
                                mesh_topology, region_mask)
 from shared.faces.metrics import seam_delta_e
 from shared.faces.types import Face, check_bgr
@@ -608,8 +608,7 @@ def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
     r = int(round(radius))
     if r < 1:
         return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    return grown(mask, r)
 
 
 def _large_components(mask: np.ndarray, min_extent: float) -> np.ndarray:

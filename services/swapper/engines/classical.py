@@ -19,7 +19,7 @@ from services.swapper.faces import SourceFace, TargetFace
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
 from services.swapper.occlusion import feature_mask
 from shared.engines import Device
-from shared.faces import Face, face_edge_px, face_oval_mask, region_mask, similarity_matrix, template_points
+from shared.faces import Face, face_edge_px, face_oval_mask, grown, region_mask, similarity_matrix, template_points
 from shared.stage import StageContext
 from shared.weights import ModelStore
 
@@ -89,7 +89,7 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
     composite's fade of the fill into the portrait (`blend.fade_in_fill`)."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
-    photo_brows = _grown(region_mask(target.mesh, "brows", size, feather_px=0) > 0.5,
+    photo_brows = grown(region_mask(target.mesh, "brows", size, feather_px=0) > 0.5,
                          max(1, int(round(BROW_FILL_GROW * edge))))
     portrait_brows = region_mask(mesh, "brows", size, feather_px=0) > 0.5
     shown = photo_brows & ~valid & ~portrait_brows
@@ -100,7 +100,7 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
     if not shown.any():
         return None, None
     reach = max(1, int(round(BROW_MATTE_REACH * edge)))
-    matted = _grown(shown, reach) & valid & _grown(portrait_brows, max(1, int(round(BROW_MATTE_MARGIN * edge)))) \
+    matted = grown(shown, reach) & valid & grown(portrait_brows, max(1, int(round(BROW_MATTE_MARGIN * edge)))) \
         & ~occluders
     skin = (face_oval_mask(target.mesh, size, 0, 0) > 0.5) & ~feature_mask(target.mesh, size) & ~occluders
     sigma = BROW_FILL_SIGMA * edge
@@ -128,7 +128,7 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
                                           * target.aligned.crop[filled]), 0, 255).astype(np.uint8)
     # the composite fades the fill on into the portrait beside it (`blend.fade_in_fill`): there it must fade
     # into the fill's colour, not into the photo's own pixels, which hold the photo's brow (a dark dash)
-    ring = _grown(shown, max(1, int(round(BROW_FILL_RING * edge)))) & valid & ~filled & (weight > 0.05)
+    ring = grown(shown, max(1, int(round(BROW_FILL_RING * edge)))) & valid & ~filled & (weight > 0.05)
     photo_fill[ring] = np.clip(np.round(colour[ring] / weight[ring][:, None]), 0, 255).astype(np.uint8)
     share = shown.astype(np.float32)
     # the matte holds in full beside the fill and gives way to the portrait as it is towards the zone's other
@@ -139,12 +139,6 @@ def forehead_above_brows(crop: np.ndarray, valid: np.ndarray, mesh: np.ndarray,
         skin_share = (1.0 - brow_matte(crop[box], matted[box], portrait_brows[box])) * beside * within
         share[box][matted[box]] = skin_share[matted[box]]
     return photo_fill, share
-
-
-def _grown(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Bool `mask` dilated by a disk of `radius` px."""
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.astype(np.uint8), disk) > 0
 
 
 def brow_matte(crop: np.ndarray, zone: np.ndarray, brows: np.ndarray) -> np.ndarray:
