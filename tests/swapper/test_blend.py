@@ -197,3 +197,15 @@ def test_a_brow_fills_fade_spares_the_portraits_hair_beside_it():
     faded = blend.fade_in_fill(relit, filled, fill, np.zeros_like(fill), sigma=3.0)
     assert (faded[:, 36:38] == 60).all()
     assert faded[20, 38, 0] > 170  # the skin next to it takes some of the fill
+
+
+@pytest.mark.parametrize("sigma", [2.0, 20.0, 50.0])
+def test_smooth_blur_matches_the_full_size_blur(sigma):
+    """The blur computed on a shrunk copy is the full-size Gaussian to within 1 % of the weight's range."""
+    mask = np.zeros((512, 512), np.float32)
+    cv2.circle(mask, (256, 220), 90, 1.0, -1)
+    cv2.rectangle(mask, (200, 300), (320, 360), 1.0, -1)
+    full = cv2.GaussianBlur(mask, (0, 0), sigma)
+    fast = blend.smooth_blur(mask, sigma)
+    assert fast.shape == mask.shape and fast.dtype == np.float32
+    assert np.abs(fast - full).max() < 0.01
