@@ -13,6 +13,7 @@ report says `face-cut-by-frame`.
                             [--baseline FILE]   # print each figure's change against an earlier --json
                             [--reuse]           # re-measure the results an earlier run saved (no swapping)
                             [--cross]           # the wider set (make_variants.CROSS_SPECS) instead
+                            [--sizes]           # faces 48–128 px wide on shop canvases (make_variants.SIZE_SPECS)
 
 Sheets: `<out>/<kind>.png`, one row per pair: source | target | result | target face | result face,
 the figures under it (red: misses its bar). Each result and its stage report are kept under
@@ -41,7 +42,7 @@ from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402
 from shared.weights import ModelStore  # noqa: E402
-from tests.data.realism.make_variants import CROSS_SPECS, KINDS, SPECS, PairSpec, build  # noqa: E402
+from tests.data.realism.make_variants import CROSS_SPECS, KINDS, SIZE_SPECS, SPECS, PairSpec, build  # noqa: E402
 from tests.data.realism.make_variants import measure as measure_pair  # noqa: E402
 
 FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added", "dark_patches",
@@ -120,7 +121,7 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
     print()
     print(f"{'kind':10s} {'pairs':>5s} {'pass':>5s} {'refused':>7s}  " + " ".join(f"{SHORT[n]:>7s}" for n in FIGURES)
           + "   (medians of the measured pairs; refused: a covered source refused with the reason)")
-    for kind in [k for k in (*KINDS, "cross") if any(r["kind"] == k for r in rows)] + ["all"]:
+    for kind in [k for k in (*KINDS, "cross", "sizes") if any(r["kind"] == k for r in rows)] + ["all"]:
         chosen = [r for r in rows if kind in ("all", r["kind"])]
         medians = []
         for name in FIGURES:
@@ -208,8 +209,10 @@ def main() -> None:
                         help="measure the results saved by an earlier run (<out>/results) instead of swapping")
     parser.add_argument("--cross", action="store_true",
                         help="the wider set: two portraits on every upright target without glasses (kind 'cross')")
+    parser.add_argument("--sizes", action="store_true",
+                        help="two portraits on four shop canvases with faces 48, 64, 96 and 128 px wide (kind 'sizes')")
     args = parser.parse_args()
-    kinds = ("cross",) if args.cross else tuple(k for k in args.kinds.split(",") if k)
+    kinds = ("cross",) if args.cross else ("sizes",) if args.sizes else tuple(k for k in args.kinds.split(",") if k)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baseline = None
@@ -228,7 +231,7 @@ def run(args, kinds: tuple[str, ...], out: Path, folder: Path, thresholds: Reali
     ctx = StageContext(settings=Settings(data_dir=folder), models=ModelStore(root=folder / "models"))
     rows, sheets = [], {}
     started = time.perf_counter()
-    for spec in CROSS_SPECS if args.cross else SPECS:
+    for spec in CROSS_SPECS if args.cross else SIZE_SPECS if args.sizes else SPECS:
         if spec.kind not in kinds:
             continue
         pair = build(spec)

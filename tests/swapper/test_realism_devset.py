@@ -19,11 +19,14 @@ import pytest
 
 from shared.errors import InvalidInput
 from shared.faces import RealismThresholds
-from tests.data.realism.make_variants import SPECS, build, measure
+from tests.data.realism.make_variants import SIZE_SPECS, SPECS, build, measure
 from tests.swapper.conftest import run_swap
 
 BARS = RealismThresholds()  # the issue's bars (the settings' defaults)
 FULL_FACES = [spec for spec in SPECS if spec.expect == "swap"]
+# faces between a full-body and an upper-body shot's (bench/realism.py --sizes: 32 of 32 meet all five)
+MID_SIZES = [spec for spec in SIZE_SPECS
+             if spec.target_variant in ("shop64", "shop96") and spec.target in ("khanna", "sewell")]
 CUT_FACES = [spec for spec in SPECS if spec.expect == "unchanged"]
 WARNING_FOR = {"teeth_added": {"teeth-added"}, "sharpness_ratio": {"soft-face", "over-sharpened"},
                "tone_gap_delta_e": {"tone-mismatch"}, "dark_patches": {"dark-patches"},
@@ -94,3 +97,11 @@ def test_a_face_cut_by_the_frame_is_left_unchanged_with_the_reason(ctx, spec):
     codes = {w["code"] for w in output.report.get("warnings", [])}
     codes |= {w["code"] for face in output.report.get("faces", []) for w in face.get("warnings", [])}
     assert "face-cut-by-frame" in codes
+
+
+@pytest.mark.parametrize("spec", MID_SIZES, ids=[s.name.replace("→", ">") for s in MID_SIZES])
+def test_a_face_between_full_body_and_upper_body_size_meets_all_five_criteria(ctx, spec):
+    pair = build(spec)
+    output = run_swap(ctx, pair.target, pair.source, engine="classical")
+    result = measure(spec, pair, output.image, BARS)
+    assert result["passed"], (result["criteria"], result["figures"])

@@ -197,7 +197,8 @@ class PairSpec:
     source: str
     target: str
     source_variant: str = ""  # "", "fringe", "glasses", "face78", "face128"
-    target_variant: str = ""  # "", "darker", "shop", "shop-cut", "cut", "rot180", "shop-rot90", "full36", "full28"
+    target_variant: str = ""  # "", "darker", "shop", "shop-cut", "cut", "rot180", "shop-rot90", "full36", "full28",
+    # "shop<px>" (a shop canvas with a face <px> wide)
     expect: str = "swap"
 
     @property
@@ -271,6 +272,15 @@ CROSS_SPECS: tuple[PairSpec, ...] = tuple(
     for source in CROSS_SOURCES for target in CROSS_TARGETS if target != source
     for variant in (("",) if target in ("biden", "obama") else ("", "shop")))
 
+# Face widths between the full-body shots' 24–40 px and the upper-body shots' 200 px, a shop's three-quarter
+# and knee-length framings (`bench/realism.py --sizes`, not tuned on): the same two portraits on four targets
+# of different skin tones, each on a shop canvas with its face 48, 64, 96 and 128 px wide.
+SIZE_FACES_PX = (48, 64, 96, 128)
+SIZE_TARGETS = ("khanna", "sewell", "matsui", "blunt_rochester")
+SIZE_SPECS: tuple[PairSpec, ...] = tuple(
+    PairSpec("sizes", source, target, target_variant=f"shop{face_px}")
+    for face_px in SIZE_FACES_PX for target in SIZE_TARGETS for source in CROSS_SOURCES)
+
 
 def _source_variant(name: str, variant: str) -> np.ndarray:
     image = photo(name)
@@ -292,6 +302,9 @@ def _target_variant(name: str, variant: str, seed: int) -> np.ndarray:
               "shop-rot90": lambda: rotated(shop_canvas(image, seed=seed), 1),
               "full36": lambda: shop_canvas(image, 36, 0.06, seed=seed),
               "full28": lambda: shop_canvas(image, 28, 0.06, seed=seed)}
+    if variant not in makers and variant.startswith("shop") and variant[4:].isdigit():  # "shop96": a 96-px face
+        face_px = int(variant[4:])
+        return shop_canvas(image, face_px, 0.10 if face_px > 60 else 0.06, seed=seed)
     return makers[variant]()
 
 
