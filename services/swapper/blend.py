@@ -16,7 +16,8 @@ from functools import cache
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, grown, lab_to_bgr, mesh_topology, noise_sigma, region_mask
+from services.swapper.occlusion import feature_mask
+from shared.faces import bgr_to_lab, face_oval_mask, grown, lab_to_bgr, mesh_topology, noise_sigma, region_mask
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
@@ -44,6 +45,10 @@ DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 GRAIN_SIGMAS = (2.0, 3.0, 4.5, 6.0)  # grain (grey levels) tried on a face still softer than the photo at the last gain
 FILL_HAIR_CONTRAST = 25.0  # grey levels darker than its surroundings at which a pixel is hair the fill's fade spares
+COVER_SHADE_REACH = 0.8  # × face edge width: the portrait's skin this close to a cover below the eyes is in its shade
+COVER_SHADE_FEATHER = 0.2  # × face edge width (Gaussian σ)
+COVER_SHADE_MOUTH = 1.0  # × face edge width round the lips: no cover there
+COVER_SHADE_SPARE = 0.1  # × face edge width round the eyes, brows and nose, whose own shading stays
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
 
@@ -80,7 +85,7 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
                   eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
-                  photo_eyes: np.ndarray | None = None) -> np.ndarray:
+                  photo_eyes: np.ndarray | None = None, shade_lift: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
@@ -89,7 +94,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
     light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, in the photo's light
     and colour cast (`photo_eyes`: the photo's own eye outlines; see `eye_colours`); where
-    `photo_modelling` is 1 the shading is the photo's (`match_modelling`)."""
+    `photo_modelling` is 1 the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
+    detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weight`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -103,6 +109,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
         base_target = base_target * (1 - w) + masked_lowpass(lab_target, target_skin, inner_sigma) * w
     detail = lab_source - base_source
     detail[..., 0] += modelling
+    if shade_lift is not None:
+        detail[..., 0] -= shade_lift * np.minimum(detail[..., 0], 0.0)
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     chroma = detail[..., 1:]
@@ -217,6 +225,29 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
         change += photo_modelling * (band_target - band_source - change)
         change -= photo_modelling * np.minimum(l_source - fine_base, 0.0)
     return change
+
+
+def cover_shade_weight(valid: np.ndarray, mesh: np.ndarray, size: int, edge: float) -> np.ndarray | None:
+    """1 on the portrait's skin within COVER_SHADE_REACH face edges of hair that covers its face below the
+    eyes (`valid` < 0.5 inside the face oval, the source's clean mask warped onto `mesh`), feathered; None when
+    no such cover. Hair falling beside a cheek shades the skin next to it and leaves stray strands there;
+    re-lit, that strip set a dark S-shaped crease beside the photo's cheek where the cover's gap joins it
+    (ocasio_cortez, whose hair lies along her right cheek, on gluesenkamp_perez and matsui). The eyes, brows,
+    nose and mouth, and everything above the eyes (a fringe's edge, whose strip carries much of a fringe
+    portrait's identity), are left as they are."""
+    lost = (face_oval_mask(mesh, size, 0, 0) > 0.5) & (valid < 0.5)
+    mouth = grown(lips_and_opening(mesh, size), max(1, int(round(COVER_SHADE_MOUTH * edge))))
+    lost &= ~mouth  # the lips and mouth corners never travel: their gap is no cover
+    if not lost.any():
+        return None
+    near = (cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3) < COVER_SHADE_REACH * edge) & ~lost
+    near[:int(float(mesh[[33, 263], 1].mean()))] = False  # above the outer eye corners
+    if not near.any():
+        return None
+    spare = COVER_SHADE_SPARE * edge
+    spared = (grown(feature_mask(mesh, size), max(1, int(round(spare)))) | mouth).astype(np.float32)
+    return (cv2.GaussianBlur(near.astype(np.float32), (0, 0), max(1.0, COVER_SHADE_FEATHER * edge))
+            * (1.0 - cv2.GaussianBlur(spared, (0, 0), max(1.0, spare))))
 
 
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

@@ -23,9 +23,9 @@ from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_z
                                         lens_openings, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
-                                    TONE_SIGMA, add_grain, borrow_texture, eye_weight, forehead_taper,
-                                    fade_in_fill, inner_face_weight, lift_specks, lower_face_weight, match_grain,
-                                    mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
+                                    TONE_SIGMA, add_grain, borrow_texture, cover_shade_weight, eye_weight,
+                                    fade_in_fill, forehead_taper, inner_face_weight, lift_specks, lower_face_weight,
+                                    match_grain, mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -123,10 +123,12 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             # a smile's folds set on a closed mouth read as creases or a smirk: there the shading is the photo's
             folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
+            shade = cover_shade_weight(swapped.valid, swapped.mesh, size, edge)
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
-                                      photo_eyes=eye_weight(mesh, size, edge)[box])
+                                      photo_eyes=eye_weight(mesh, size, edge)[box],
+                                      shade_lift=None if shade is None else shade[box])
             color_matched = True
             if swapped.from_photo is not None and swapped.from_photo[box].any():  # already the photo's tone
                 crop[box] = fade_in_fill(crop[box], swapped.photo_fill[box], swapped.from_photo[box],

@@ -7,10 +7,19 @@ import numpy as np
 import pytest
 
 from services.swapper import blend
-from shared.faces import bgr_to_lab, lab_to_bgr
+from shared.faces import (align_face, bgr_to_lab, face_edge_px, face_mesh, face_oval_mask, lab_to_bgr, largest_face,
+                          region_mask)
+from tests.data import astronaut
 
 SIZE, SIGMA = 256, 20.0  # σ in pixels, as the composite passes TONE_SIGMA × the face edge
 PERIOD = 60.0  # pixels: shading at the scale of cheekbones and the nose, below σ's reach
+
+
+@pytest.fixture(scope="module")
+def aligned_astronaut_mesh() -> tuple[np.ndarray, int]:
+    image = astronaut()
+    aligned = align_face(image, largest_face(image), "ffhq512")
+    return face_mesh(aligned.crop).astype(np.float64), aligned.size
 
 
 def _skin(level: float, amplitude: float) -> np.ndarray:
@@ -209,3 +218,49 @@ def test_smooth_blur_matches_the_full_size_blur(sigma):
     fast = blend.smooth_blur(mask, sigma)
     assert fast.shape == mask.shape and fast.dtype == np.float32
     assert np.abs(fast - full).max() < 0.01
+
+
+def test_a_cover_s_shade_on_the_portrait_is_lifted_and_its_light_detail_kept():
+    """The portrait's skin beside hair that lay along its cheek is in the hair's shade, a strip darker than
+    its skin: re-lit where `shade_lift` is 1 it takes the skin's level, while a lighter spot there stays."""
+    source = _flat_lab((SIZE, SIZE), (70.0, 14.0, 18.0))
+    source[60:200, 180:196] = (55.0, 10.0, 12.0)  # the shade beside the hair
+    source[120:130, 150:160] = (80.0, 14.0, 18.0)  # a highlight inside the lifted zone
+    target = _flat_lab((SIZE, SIZE), (60.0, 16.0, 20.0))
+    skin = np.ones((SIZE, SIZE), bool)
+    lift = np.zeros((SIZE, SIZE), np.float32)
+    lift[:, 140:] = 1.0
+
+    def relit(shade_lift):
+        out = blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                  shade_lift=shade_lift)
+        return bgr_to_lab(out).astype(np.float32)[..., 0]
+
+    plain, lifted = relit(None), relit(lift)
+    cheek = float(np.median(lifted[60:200, 40:100]))
+    assert float(np.median(plain[100:160, 184:192])) < cheek - 5.0  # the strip stays dark without the lift
+    assert abs(float(np.median(lifted[100:160, 184:192])) - cheek) < 3.0
+    assert float(np.median(lifted[122:128, 152:158])) > cheek + 5.0  # lighter detail is not flattened
+    assert np.array_equal(plain[:, :120], lifted[:, :120])  # outside the lift nothing changes
+
+
+def test_the_cover_shade_weight_lies_beside_a_cover_below_the_eyes_only(aligned_astronaut_mesh):
+    """1 on the skin beside a gap in the portrait's clean mask below the eye line (hair along a cheek), 0 over
+    the eyes, the nose and above the eye line; None when the only gaps are the lips' own."""
+    mesh, size = aligned_astronaut_mesh
+    edge = face_edge_px(mesh)
+    oval = face_oval_mask(mesh, size, 0, 0) > 0.5
+    assert blend.cover_shade_weight(oval.astype(np.float32), mesh, size, edge) is None
+    lips_gap = oval & ~(region_mask(mesh, "lips", size, feather_px=0) > 0.5)
+    assert blend.cover_shade_weight(lips_gap.astype(np.float32), mesh, size, edge) is None
+    valid = oval.copy()
+    eye_line = int(mesh[[33, 263], 1].mean())
+    cheek_x = int(mesh[234, 0])  # the face outline at the cheek (MediaPipe's point 234)
+    valid[eye_line - 40:eye_line + 80, :cheek_x + int(edge)] = False  # hair lying along that cheek
+    weight = blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge)
+    assert weight is not None and weight.shape == (size, size)
+    beside = weight[eye_line + 20:eye_line + 60, cheek_x + int(1.3 * edge)]
+    assert beside.min() > 0.9
+    assert weight[:eye_line - int(edge)].max() == 0.0  # a fringe's edge keeps its shading
+    assert weight[region_mask(mesh, "nose", size, feather_px=0) > 0.5].max() < 0.05
+    assert weight[region_mask(mesh, "eyes", size, feather_px=0) > 0.5].max() < 0.05
