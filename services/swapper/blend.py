@@ -227,21 +227,29 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     return change
 
 
-def cover_shade_weight(valid: np.ndarray, mesh: np.ndarray, size: int, edge: float) -> np.ndarray | None:
-    """1 on the portrait's skin within COVER_SHADE_REACH face edges of hair that covers its face below the
-    eyes (`valid` < 0.5 inside the face oval, the source's clean mask warped onto `mesh`), feathered; None when
-    no such cover. Hair falling beside a cheek shades the skin next to it and leaves stray strands there;
-    re-lit, that strip set a dark S-shaped crease beside the photo's cheek where the cover's gap joins it
-    (ocasio_cortez, whose hair lies along her right cheek, on gluesenkamp_perez and matsui). The eyes, brows,
-    nose and mouth, and everything above the eyes (a fringe's edge, whose strip carries much of a fringe
-    portrait's identity), are left as they are."""
+def cover_shade_weight(valid: np.ndarray, mesh: np.ndarray, size: int, edge: float,
+                       reach: float = COVER_SHADE_REACH, above_eyes: bool = False) -> np.ndarray | None:
+    """1 on the portrait's skin within `reach` face edges of hair that covers its face below the eyes (or,
+    with `above_eyes`, above them), feathered; None when no such cover. A cover is where `valid` (the
+    source's clean mask warped onto `mesh`) is < 0.5 inside the face oval, the lips' own gap left out. The
+    eyes, brows, nose and mouth are spared.
+
+    Hair falling beside a cheek shades the skin next to it and leaves stray strands there; re-lit, that strip
+    set a dark S-shaped crease beside the photo's cheek where the cover's gap joins it (ocasio_cortez, whose
+    hair lies along her right cheek, on gluesenkamp_perez and matsui): the composite lifts its shade
+    (`transfer_tone`'s `shade_lift`). Above the eyes the strip between a fringe and the brows carries much of
+    a fringe portrait's identity, so only the fringe's stray tips there are lifted (`lift_specks`)."""
     lost = (face_oval_mask(mesh, size, 0, 0) > 0.5) & (valid < 0.5)
     mouth = grown(lips_and_opening(mesh, size), max(1, int(round(COVER_SHADE_MOUTH * edge))))
     lost &= ~mouth  # the lips and mouth corners never travel: their gap is no cover
     if not lost.any():
         return None
-    near = (cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3) < COVER_SHADE_REACH * edge) & ~lost
-    near[:int(float(mesh[[33, 263], 1].mean()))] = False  # above the outer eye corners
+    near = (cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3) < reach * edge) & ~lost
+    eye_row = int(float(mesh[[33, 263], 1].mean()))  # the outer eye corners
+    if above_eyes:
+        near[eye_row:] = False
+    else:
+        near[:eye_row] = False
     if not near.any():
         return None
     spare = COVER_SHADE_SPARE * edge

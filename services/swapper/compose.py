@@ -41,6 +41,8 @@ YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
 TEXTURE_FEATHER = 0.3  # × face edge width
+FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
+FRINGE_TIPS_SIGMA = 0.3  # × face edge width: a fringe's stray tips are the lightness below a Gaussian this wide
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
@@ -138,6 +140,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         bare_lower = _feathered(target_skin & swapped_skin, max(1, int(round(TEXTURE_FEATHER * edge))))
         lower = bare_lower * lower_face_weight(mesh, size, edge)
         crop[box] = lift_specks(crop[box], lower[box], TEXTURE_SIGMA * edge)
+        # A fringe's stray tips (light hair, not found as part of it) lie as grey specks on the strip of
+        # forehead left between it and the brows
+        tips = cover_shade_weight(swapped.valid, swapped.mesh, size, edge, FRINGE_TIPS_REACH, above_eyes=True)
+        if tips is not None:
+            crop[box] = lift_specks(crop[box], tips[box], FRINGE_TIPS_SIGMA * edge)
         if blend > 0 and source.detail_px < target.face.width:
             # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
             # in proportion to what is missing

@@ -264,3 +264,21 @@ def test_the_cover_shade_weight_lies_beside_a_cover_below_the_eyes_only(aligned_
     assert weight[:eye_line - int(edge)].max() == 0.0  # a fringe's edge keeps its shading
     assert weight[region_mask(mesh, "nose", size, feather_px=0) > 0.5].max() < 0.05
     assert weight[region_mask(mesh, "eyes", size, feather_px=0) > 0.5].max() < 0.05
+
+
+def test_a_fringe_s_tips_weight_lies_above_the_eyes_only(aligned_astronaut_mesh):
+    """With `above_eyes` the weight lies on the strip a fringe leaves above the brows, sparing the brows,
+    and nowhere below the eye line; without it the same fringe gives no weight (its strip keeps its shading)."""
+    mesh, size = aligned_astronaut_mesh
+    edge = face_edge_px(mesh)
+    valid = face_oval_mask(mesh, size, 0, 0) > 0.5
+    brow_top = int(mesh[[70, 63, 105, 66, 107, 336, 296, 334, 293, 300], 1].min())
+    fringe_bottom = brow_top - int(0.8 * edge)
+    valid[:fringe_bottom] = False  # a fringe down to just above the brows
+    assert blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge) is None
+    tips = blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge, reach=1.2, above_eyes=True)
+    assert tips is not None
+    centre = int(mesh[9, 0])  # between the brows (MediaPipe's point 9)
+    assert tips[fringe_bottom:brow_top, centre].max() > 0.95
+    assert tips[int(mesh[[33, 263], 1].mean()) + 1:].max() == 0.0
+    assert tips[region_mask(mesh, "brows", size, feather_px=0) > 0.5].max() < 0.05
