@@ -49,6 +49,7 @@ COVER_SHADE_REACH = 0.8  # × face edge width: the portrait's skin this close to
 COVER_SHADE_FEATHER = 0.2  # × face edge width (Gaussian σ)
 COVER_SHADE_MOUTH = 1.0  # × face edge width round the lips: no cover there
 COVER_SHADE_SPARE = 0.1  # × face edge width round the eyes, brows and nose, whose own shading stays
+FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
 
@@ -95,7 +96,7 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, in the photo's light
     and colour cast (`photo_eyes`: the photo's own eye outlines; see `eye_colours`); where
     `photo_modelling` is 1 the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
-    detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weight`)."""
+    detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weights`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -227,35 +228,42 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     return change
 
 
-def cover_shade_weight(valid: np.ndarray, mesh: np.ndarray, size: int, edge: float,
-                       reach: float = COVER_SHADE_REACH, above_eyes: bool = False) -> np.ndarray | None:
-    """1 on the portrait's skin within `reach` face edges of hair that covers its face below the eyes (or,
-    with `above_eyes`, above them), feathered; None when no such cover. A cover is where `valid` (the
-    source's clean mask warped onto `mesh`) is < 0.5 inside the face oval, the lips' own gap left out. The
-    eyes, brows, nose and mouth are spared.
+def cover_shade_weights(valid: np.ndarray, mesh: np.ndarray, size: int,
+                        edge: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(shade, tips): feathered weights on the portrait's skin beside hair that covers its face, each None
+    where there is none. A cover is where `valid` (the source's clean mask warped onto `mesh`) is < 0.5 inside
+    the face oval, the lips' own gap left out; the eyes, brows, nose and mouth are spared.
 
-    Hair falling beside a cheek shades the skin next to it and leaves stray strands there; re-lit, that strip
-    set a dark S-shaped crease beside the photo's cheek where the cover's gap joins it (ocasio_cortez, whose
-    hair lies along her right cheek, on gluesenkamp_perez and matsui): the composite lifts its shade
-    (`transfer_tone`'s `shade_lift`). Above the eyes the strip between a fringe and the brows carries much of
-    a fringe portrait's identity, so only the fringe's stray tips there are lifted (`lift_specks`)."""
+    `shade` lies within COVER_SHADE_REACH face edges of a cover below the eyes: hair falling beside a cheek
+    shades the skin next to it and leaves stray strands there; re-lit, that strip set a dark S-shaped crease
+    beside the photo's cheek where the cover's gap joins it (ocasio_cortez, whose hair lies along her right
+    cheek, on gluesenkamp_perez and matsui), so the composite lifts its shade (`transfer_tone`'s
+    `shade_lift`). `tips` lies within FRINGE_TIPS_REACH of a cover above the eyes: the strip between a fringe
+    and the brows carries much of a fringe portrait's identity, so only the fringe's stray tips there are
+    lifted (`lift_specks`)."""
     lost = (face_oval_mask(mesh, size, 0, 0) > 0.5) & (valid < 0.5)
     mouth = grown(lips_and_opening(mesh, size), max(1, int(round(COVER_SHADE_MOUTH * edge))))
     lost &= ~mouth  # the lips and mouth corners never travel: their gap is no cover
     if not lost.any():
-        return None
-    near = (cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3) < reach * edge) & ~lost
+        return None, None
+    distance = cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3)
     eye_row = int(float(mesh[[33, 263], 1].mean()))  # the outer eye corners
-    if above_eyes:
-        near[eye_row:] = False
-    else:
-        near[:eye_row] = False
-    if not near.any():
-        return None
+    below = (distance < COVER_SHADE_REACH * edge) & ~lost
+    below[:eye_row] = False
+    above = (distance < FRINGE_TIPS_REACH * edge) & ~lost
+    above[eye_row:] = False
+    if not (below.any() or above.any()):
+        return None, None
     spare = COVER_SHADE_SPARE * edge
     spared = (grown(feature_mask(mesh, size), max(1, int(round(spare)))) | mouth).astype(np.float32)
-    return (cv2.GaussianBlur(near.astype(np.float32), (0, 0), max(1.0, COVER_SHADE_FEATHER * edge))
-            * (1.0 - cv2.GaussianBlur(spared, (0, 0), max(1.0, spare))))
+    kept = 1.0 - cv2.GaussianBlur(spared, (0, 0), max(1.0, spare))
+
+    def feathered(near: np.ndarray) -> np.ndarray | None:
+        if not near.any():
+            return None
+        return cv2.GaussianBlur(near.astype(np.float32), (0, 0), max(1.0, COVER_SHADE_FEATHER * edge)) * kept
+
+    return feathered(below), feathered(above)
 
 
 def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_z
                                         lens_openings, wears_glasses)
 from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
-                                    TONE_SIGMA, add_grain, borrow_texture, cover_shade_weight, eye_weight,
+                                    TONE_SIGMA, add_grain, borrow_texture, cover_shade_weights, eye_weight,
                                     fade_in_fill, forehead_taper, inner_face_weight, lift_specks, lower_face_weight,
                                     match_grain, mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
@@ -41,7 +41,6 @@ YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
 TEXTURE_FEATHER = 0.3  # × face edge width
-FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
 FRINGE_TIPS_SIGMA = 0.3  # × face edge width: a fringe's stray tips are the lightness below a Gaussian this wide
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
@@ -119,13 +118,13 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     box = bounding_slices(weight > 0)
     if box[0].stop > box[0].start:
         crop = crop.copy()
+        shade, tips = cover_shade_weights(swapped.valid, swapped.mesh, size, edge)
         target_skin = (region_mask(mesh, "skin", size, 0.0) > 0.5) & ~occluders
         swapped_skin = (region_mask(swapped.mesh, "skin", size, 0.0) > 0.5) & (swapped.valid > 0.5)
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
             # a smile's folds set on a closed mouth read as creases or a smirk: there the shading is the photo's
             folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
-            shade = cover_shade_weight(swapped.valid, swapped.mesh, size, edge)
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
@@ -142,7 +141,6 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         crop[box] = lift_specks(crop[box], lower[box], TEXTURE_SIGMA * edge)
         # A fringe's stray tips (light hair, not found as part of it) lie as grey specks on the strip of
         # forehead left between it and the brows
-        tips = cover_shade_weight(swapped.valid, swapped.mesh, size, edge, FRINGE_TIPS_REACH, above_eyes=True)
         if tips is not None:
             crop[box] = lift_specks(crop[box], tips[box], FRINGE_TIPS_SIGMA * edge)
         if blend > 0 and source.detail_px < target.face.width:

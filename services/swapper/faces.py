@@ -19,7 +19,7 @@ from services.swapper.blend import lips_and_opening
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, disk, face_edge_px, face_mesh, face_oval_mask,
-                          find_faces, identity_embedding, region_mask)
+                          find_faces, grown, identity_embedding, region_mask)
 from shared.realesrgan import upscale
 
 SOURCE_MIN_FACE_PX = 64  # a smaller source face has too little texture to give a face of its own
@@ -84,7 +84,7 @@ class SourceFace:
                 # nose shadow, a lit cheek) and a dark jaw line is its own shading, and both travel; a full
                 # beard does not (`beard`).
                 # The grown band catches stray strands at the edges.
-                kernel = disk(max(1, int(round(SOURCE_OCCLUDER_GROW * edge))))
+                reach = max(1, int(round(SOURCE_OCCLUDER_GROW * edge)))
                 joined, masses = dark_masses(aligned.crop, mesh)
                 oval = face_oval_mask(mesh, size, 0, 0) > 0.5
                 outline = oval & ~(cv2.erode(oval.astype(np.uint8), disk(max(1, int(round(edge))))) > 0)
@@ -103,17 +103,16 @@ class SourceFace:
                 hanging = np.zeros(count, bool)
                 hanging[np.unique(strands[from_outside[labels]])] = True
                 hanging[0] = False
-                covered = cv2.dilate((from_outside[labels] | hanging[strands]).astype(np.uint8), kernel) > 0
-                covered |= cv2.dilate(bearded_area(beard(masses > 0, mesh, oval, edge)).astype(np.uint8), kernel) > 0
+                covered = grown(from_outside[labels] | hanging[strands], reach)
+                covered |= grown(bearded_area(beard(masses > 0, mesh, oval, edge)), reach)
                 # Eyes, lids, brows and nose carry the identity: they travel, whatever lies next to them.
                 covered &= ~features(mesh, size)
                 # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
                 # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
                 # creases as dark strokes.
-                lips_grow = disk(max(1, int(round(SOURCE_LIPS_GROW * edge))))
-                covered |= cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), lips_grow) > 0
+                covered |= grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_GROW * edge))))
                 covered |= mouth_corners(mesh, size, edge)
-                covered |= cv2.dilate((~inside).astype(np.uint8), kernel) > 0
+                covered |= grown(~inside, reach)
                 self._clean[template] = oval & ~covered
             return self._clean[template]
 
@@ -213,8 +212,7 @@ def beard(masses: np.ndarray, mesh: np.ndarray, oval: np.ndarray, edge: float) -
     size = oval.shape[0]
     lower = np.zeros_like(oval)
     lower[int(mesh[2, 1]):] = True  # below the nose's base
-    margin = disk(max(1, int(round(SOURCE_LIPS_MARGIN * edge))))
-    lips = cv2.dilate(lips_and_opening(mesh, size).astype(np.uint8), margin) > 0
+    lips = grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_MARGIN * edge))))
     hair = masses & lower & oval & ~lips
     return hair if hair.sum() > SOURCE_BEARD_SHARE * (oval & lower).sum() else np.zeros_like(hair)
 
@@ -249,11 +247,11 @@ def features(mesh: np.ndarray, size: int) -> np.ndarray:
     with a hard edge (a blocky, cut-out brow): the brows are grown by SOURCE_BROW_MARGIN."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
-    mask = cv2.dilate(eyes, disk(max(1, int(round(SOURCE_LID_MARGIN * edge))))) > 0
+    mask = grown(eyes, max(1, int(round(SOURCE_LID_MARGIN * edge))))
     for region in ("eyeshadow", "nose"):
         mask |= region_mask(mesh, region, size, feather_px=0) > 0.5
     brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
-    return mask | (cv2.dilate(brows, disk(max(1, int(round(SOURCE_BROW_MARGIN * edge))))) > 0)
+    return mask | grown(brows, max(1, int(round(SOURCE_BROW_MARGIN * edge))))
 
 
 def _super_resolved(pixels: np.ndarray, face: Face, embedding: np.ndarray) -> SourceFace:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.faces import bgr_to_lab, disk, face_edge_px, face_oval_mask, mesh_topology, region_mask
+from shared.faces import bgr_to_lab, disk, face_edge_px, face_oval_mask, grown, mesh_topology, region_mask
 
 FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
 FEATURE_GROW = 0.3  # features are grown by this × the face edge width
@@ -50,7 +50,7 @@ def feature_mask(mesh: np.ndarray, size: int) -> np.ndarray:
     for region in FEATURE_REGIONS:
         features |= region_mask(mesh, region, size, feather_px=0) > 0.5
     grow = max(1, int(round(FEATURE_GROW * face_edge_px(mesh))))
-    return cv2.dilate(features.astype(np.uint8), disk(grow)).astype(bool)
+    return grown(features, grow)
 
 
 def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = False) -> np.ndarray:
@@ -194,7 +194,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray) -> bool:
     # make bars of their own
     brows = (region_mask(mesh, "brows", size, feather_px=0) > 0.5).astype(np.uint8)
     grow = max(1, int(round(BRIDGE_BROW_MARGIN * edge)))
-    strong &= ~(cv2.dilate(brows, disk(grow)) > 0)[y0:y1, x0:x1]
+    strong &= ~grown(brows, grow)[y0:y1, x0:x1]
     # a bar may tilt a little: take the best span over three-row bands
     rows = np.convolve(strong.mean(axis=1), np.ones(3) / 3.0, mode="same") if strong.shape[0] >= 3 \
         else strong.mean(axis=1)

@@ -127,7 +127,7 @@ def _hard_region(mesh: np.ndarray, region: str, shape: tuple[int, int]) -> np.nd
     # skin: the oval without eyes (slightly grown), brows, lips and mouth
     edge = face_edge_px(mesh)
     grow = max(1, int(round(edge * 0.3)))
-    exclude = cv2.dilate(_hard_region(mesh, "eyes", shape).astype(np.uint8), disk(grow)).astype(bool)
+    exclude = grown(_hard_region(mesh, "eyes", shape), grow)
     exclude |= _fill(shape, [_points(mesh, polygon) for polygon in _BROW_POLYGONS])
     exclude |= _fill(shape, [_points(mesh, topology["lips_outer"][0])])
     return _fill(shape, [_points(mesh, topology["oval"][0])]) & ~exclude

@@ -250,14 +250,14 @@ def test_the_cover_shade_weight_lies_beside_a_cover_below_the_eyes_only(aligned_
     mesh, size = aligned_astronaut_mesh
     edge = face_edge_px(mesh)
     oval = face_oval_mask(mesh, size, 0, 0) > 0.5
-    assert blend.cover_shade_weight(oval.astype(np.float32), mesh, size, edge) is None
+    assert blend.cover_shade_weights(oval.astype(np.float32), mesh, size, edge) == (None, None)
     lips_gap = oval & ~(region_mask(mesh, "lips", size, feather_px=0) > 0.5)
-    assert blend.cover_shade_weight(lips_gap.astype(np.float32), mesh, size, edge) is None
+    assert blend.cover_shade_weights(lips_gap.astype(np.float32), mesh, size, edge) == (None, None)
     valid = oval.copy()
     eye_line = int(mesh[[33, 263], 1].mean())
     cheek_x = int(mesh[234, 0])  # the face outline at the cheek (MediaPipe's point 234)
     valid[eye_line - 40:eye_line + 80, :cheek_x + int(edge)] = False  # hair lying along that cheek
-    weight = blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge)
+    weight, _ = blend.cover_shade_weights(valid.astype(np.float32), mesh, size, edge)
     assert weight is not None and weight.shape == (size, size)
     beside = weight[eye_line + 20:eye_line + 60, cheek_x + int(1.3 * edge)]
     assert beside.min() > 0.9
@@ -267,16 +267,16 @@ def test_the_cover_shade_weight_lies_beside_a_cover_below_the_eyes_only(aligned_
 
 
 def test_a_fringe_s_tips_weight_lies_above_the_eyes_only(aligned_astronaut_mesh):
-    """With `above_eyes` the weight lies on the strip a fringe leaves above the brows, sparing the brows,
-    and nowhere below the eye line; without it the same fringe gives no weight (its strip keeps its shading)."""
+    """The tips' weight lies on the strip a fringe leaves above the brows, sparing the brows, and nowhere
+    below the eye line; the same fringe gives no shade weight (its strip keeps its shading)."""
     mesh, size = aligned_astronaut_mesh
     edge = face_edge_px(mesh)
     valid = face_oval_mask(mesh, size, 0, 0) > 0.5
     brow_top = int(mesh[[70, 63, 105, 66, 107, 336, 296, 334, 293, 300], 1].min())
     fringe_bottom = brow_top - int(0.8 * edge)
     valid[:fringe_bottom] = False  # a fringe down to just above the brows
-    assert blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge) is None
-    tips = blend.cover_shade_weight(valid.astype(np.float32), mesh, size, edge, reach=1.2, above_eyes=True)
+    shade, tips = blend.cover_shade_weights(valid.astype(np.float32), mesh, size, edge)
+    assert shade is None
     assert tips is not None
     centre = int(mesh[9, 0])  # between the brows (MediaPipe's point 9)
     assert tips[fringe_bottom:brow_top, centre].max() > 0.95

@@ -36,7 +36,7 @@ def test_the_astronauts_brow_beside_her_fringes_fill_travels_as_hair():
 
     from services.swapper.engines.classical import swap_one, template_for
     from services.swapper.faces import prepare_source, prepare_target
-    from shared.faces import face_edge_px, largest_face
+    from shared.faces import largest_face
     from tests.data import astronaut
     from tests.data.realism import photo
 
@@ -61,7 +61,7 @@ def test_around_the_fill_the_composites_fade_meets_the_fills_colour_not_the_phot
 
     from services.swapper.engines.classical import swap_one, template_for
     from services.swapper.faces import prepare_source, prepare_target
-    from shared.faces import face_edge_px, largest_face
+    from shared.faces import face_edge_px, grown, largest_face
     from tests.data import astronaut
     from tests.data.realism import photo
 
@@ -73,11 +73,10 @@ def test_around_the_fill_the_composites_fade_meets_the_fills_colour_not_the_phot
     assert fill.sum() > 50
     edge = face_edge_px(target.mesh)
 
-    def grown(share: float) -> np.ndarray:
-        size = 2 * int(round(share * edge)) + 1
-        return cv2.dilate(fill.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+    def around(share: float) -> np.ndarray:
+        return grown(fill, int(round(share * edge)))
     # beyond the brow's matte (BROW_MATTE_REACH), within the composite's fade
-    beside = grown(1.2) & ~grown(BROW_MATTE_REACH + 0.1) & (output.from_photo == 0) & (output.valid > 0.5)
+    beside = around(1.2) & ~around(BROW_MATTE_REACH + 0.1) & (output.from_photo == 0) & (output.valid > 0.5)
     grey = cv2.cvtColor(output.photo_fill, cv2.COLOR_BGR2GRAY).astype(float)
     photo_grey = cv2.cvtColor(target.aligned.crop, cv2.COLOR_BGR2GRAY).astype(float)
     forehead = float(np.median(grey[fill]))
