@@ -92,7 +92,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         occluders = target.covers | facial_hair(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
-        if wears_glasses(aligned.crop, mesh):
+        if wears_glasses(aligned.crop, mesh, aligned.scale):
             # The glasses zone (frames, lenses, the brows behind them) stays the photo's: frames are often
             # patterned, skin-coloured or as thick as a brow, so no line filter outlines them whole. Only
             # what each lens shows, the eye and its lids, is swapped, clear of the rims; the original

@@ -85,7 +85,7 @@ def detect_faces(image_bgr: np.ndarray, min_score: float | None = None, min_face
     faces = _search(image, image, None, min_score, min_face_px, exhaustive)
     if faces:
         return sorted(faces, key=lambda f: f.center[0])
-    # the retries work on a bounded copy (made only now: a large photo's costs a fractional area resize);
+    # the retries work on a bounded copy (made only now: a large photo's costs a resize of every pixel);
     # `back` maps its coordinates to the image's
     small, back = _bounded_copy(image, RETRY_MAX_PIXELS)
     small_min_face_px = min_face_px / max(back[0, 0], back[1, 1])
@@ -189,15 +189,17 @@ def _detect_level(shape: tuple[int, ...], level: np.ndarray) -> list[_Candidate]
 
 
 def downscale(image: np.ndarray, scale: float) -> np.ndarray:
-    """Area-average resize. For large factors: OpenCV's fast integer-factor area path first, then a
-    small bilinear step to the exact size (3× faster than one fractional area resize, same result
-    to within ~2 grey levels)."""
+    """Area-average resize, made cheap: OpenCV's fractional area path costs 40–70 ms on a 6-MP photo.
+    For factors of 2 and more its fast integer-factor path comes first, then a small bilinear step to the
+    exact size (3× faster, the same to within ~2 grey levels). Above half size a bilinear resize alone
+    reads every source pixel with some weight and is 5–7× faster (0.1–0.15 grey levels from the area
+    resize on a photo: there is little detail between the two Nyquist limits to alias)."""
     if scale >= 1.0:
         return image
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     factor = int(1.0 / scale)
     if factor < 2:
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     coarse = cv2.resize(image, (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
                         interpolation=cv2.INTER_AREA)
     return cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR)

@@ -140,6 +140,15 @@ def test_downscale_matches_a_plain_area_resize():
     assert downscale(image, 1.0) is image
 
 
+@pytest.mark.parametrize("scale", [0.82, 0.58])
+def test_downscale_above_half_size_matches_a_plain_area_resize(scale):
+    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (900, 600, 3), dtype=np.uint8), (0, 0), 2)
+    fast = downscale(image, scale)
+    plain = cv2.resize(image, fast.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert fast.shape[:2] == (round(900 * scale), round(600 * scale))
+    assert np.abs(fast.astype(int) - plain.astype(int)).mean() < 1.5
+
+
 def test_degenerate_shapes_and_extreme_minimums_are_handled(astronaut_image):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
