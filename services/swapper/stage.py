@@ -15,17 +15,17 @@ from services.swapper import compose
 from services.swapper.contract import (CONTRACT, PREPARE, PREPARED_SOURCE, REFERENCE_INPUT, SOURCE_INPUT,
                                       PrepareParams, SwapParams)
 from services.swapper.engines import REGISTRY
-from services.swapper.engines.classical import TEMPLATES as CLASSICAL_TEMPLATES
-from services.swapper.faces import (GLASSES_CHECK_TEMPLATE, SourceFace, TargetFace, cut_by_frame, find_targets,
-                                   prepare_source, prepare_target, prepared_arrays, source_from_arrays)
+from services.swapper.faces import (COMPOSITE_TEMPLATES, GLASSES_CHECK_TEMPLATE, SourceFace, TargetFace, cut_by_frame,
+                                   find_targets, prepare_source, prepare_target, prepared_arrays,
+                                   source_from_arrays)
 from shared.engines import licence_report
 from shared.errors import FaceCastError, InvalidInput, NoFaceFound
 from shared.faces import RealismThresholds, identity_embedding, largest_face
 from shared.images import DecodedImage
 from shared.stage import StageContext, StageDefinition, StageInputs, StageOutput, one_event
 
-# what the prepare step stores: every crop the classical engine works on (and the glasses check's)
-PREPARED_TEMPLATES = tuple(dict.fromkeys((*CLASSICAL_TEMPLATES, GLASSES_CHECK_TEMPLATE)))
+# what the prepare step stores: every crop a target face is composited on (and the glasses check's)
+PREPARED_TEMPLATES = tuple(dict.fromkeys((*COMPOSITE_TEMPLATES, GLASSES_CHECK_TEMPLATE)))
 
 
 class _Event:

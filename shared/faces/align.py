@@ -3,7 +3,7 @@ canonical template, and the square crop it produces.
 
 Templates (five points in YuNet order, image-left eye first):
 - `arcface112`: InsightFace's ArcFace/SFace 112×112 template.
-- `ffhq256`, `ffhq512`, `ffhq1024`: the FFHQ-style five-point template used by GFPGAN/CodeFormer
+- `ffhq256`, `ffhq384`, `ffhq512`, `ffhq768`, `ffhq1024`: the FFHQ-style five-point template used by GFPGAN/CodeFormer
   (facexlib's 512 template, scaled); the crop StyleGAN2-class generators and restorers expect.
 - `faceshifter256`: the crop FaceShifter was trained on (its MTCNN `warp_and_crop_face`: the 112 square
   template shrunk by 0.85 about its centre, then scaled by 256/112). Its 19:237 sub-crop resized to
@@ -38,7 +38,9 @@ _FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.19360], [256.63416
 TEMPLATES: dict[str, tuple[int, np.ndarray]] = {
     "arcface112": (112, _ARCFACE_112),
     "ffhq256": (256, _FFHQ_512 * (256 / 512)),
+    "ffhq384": (384, _FFHQ_512 * (384 / 512)),
     "ffhq512": (512, _FFHQ_512),
+    "ffhq768": (768, _FFHQ_512 * (768 / 512)),
     "ffhq1024": (1024, _FFHQ_512 * (1024 / 512)),
     "faceshifter256": (256, ((_ARCFACE_112 - 56.0) * 0.85 + 56.0) * (256 / 112)),
     "gpen512": (512, (_ARCFACE_112 + 112 * 0.25) * (512 / (112 * 1.5))),

@@ -34,15 +34,15 @@ def test_the_astronauts_brow_beside_her_fringes_fill_travels_as_hair():
     brow's hair travels (a small share of the photo) and the lighter skin round it is the photo's."""
     import cv2
 
-    from services.swapper.engines.classical import swap_one, template_for
-    from services.swapper.faces import prepare_source, prepare_target
+    from services.swapper.engines.classical import swap_one
+    from services.swapper.faces import composite_template, prepare_source, prepare_target
     from shared.faces import largest_face
     from tests.data import astronaut
     from tests.data.realism import photo
 
     target_image = photo("khanna")
     face = largest_face(target_image)
-    target = prepare_target(target_image, face, template_for(face))
+    target = prepare_target(target_image, face, composite_template(face))
     output = swap_one(target, prepare_source(astronaut()))
     share = output.from_photo
     matted = (share > 0) & (share < 1)
@@ -59,15 +59,15 @@ def test_around_the_fill_the_composites_fade_meets_the_fills_colour_not_the_phot
     colour: holding the photo's own pixels, it faded the photo's dark brow in as a grey dash."""
     import cv2
 
-    from services.swapper.engines.classical import swap_one, template_for
-    from services.swapper.faces import prepare_source, prepare_target
+    from services.swapper.engines.classical import swap_one
+    from services.swapper.faces import composite_template, prepare_source, prepare_target
     from shared.faces import face_edge_px, grown, largest_face
     from tests.data import astronaut
     from tests.data.realism import photo
 
     target_image = photo("ocasio_cortez")  # dark, thick brows
     face = largest_face(target_image)
-    target = prepare_target(target_image, face, template_for(face))
+    target = prepare_target(target_image, face, composite_template(face))
     output = swap_one(target, prepare_source(astronaut()))
     fill = output.from_photo >= 1
     assert fill.sum() > 50

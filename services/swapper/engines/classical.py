@@ -6,8 +6,8 @@ two mouths' states differ and gives the face the photo's tone, light, sharpness 
 
 Works out of the box: detection (YuNet, MIT), identity (SFace, Apache-2.0) and the 478-point mesh
 (MediaPipe, Apache-2.0) ship in pinned packages; the warp, shape transfer and blending are FaceCast's
-own code. Faces are processed on `ffhq256`, `ffhq512` or `ffhq1024` crops, whichever holds the face at no less
-than its size in the photo.
+own code. Faces are processed on the smallest ffhq crop (256 to 1024) that holds the face at no less than
+its size in the photo (`faces.composite_template`).
 """
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ import cv2
 import numpy as np
 
 from services.swapper.engines import REGISTRY, EngineOutput
-from services.swapper.faces import SourceFace, TargetFace
+from services.swapper.faces import SourceFace, TargetFace, composite_template
 from services.swapper.meshwarp import piecewise_affine, transfer_shape
 from services.swapper.occlusion import feature_mask
 from shared.engines import Device
-from shared.faces import Face, face_edge_px, face_oval_mask, grown, region_mask, similarity_matrix, template_points
+from shared.faces import Face, face_edge_px, face_oval_mask, grown, region_mask
 from shared.stage import StageContext
 from shared.weights import ModelStore
 
 INFO = REGISTRY.info("classical")
-TEMPLATES = ("ffhq256", "ffhq512", "ffhq1024")  # smallest first
 SHAPE_STRENGTH = 1.0  # how much of the source's inner-face shape to carry over
 SHAPE_RAMP = 0.15  # fade the shape transfer over this fraction of the face size from the outline
 SHAPE_YAW_LIMIT = 0.25  # no shape transfer when the faces' yaw proxies differ by this much
@@ -38,16 +37,6 @@ BROW_MATTE_SKIN = 0.8  # lightness quantile of the matted zone read as its skin
 BROW_MATTE_CORE = 0.2  # lightness quantile inside the brow outline read as its hair
 BROW_MATTE_SOFT = 0.15  # × face edge width (Gaussian σ) over which the matted zone's sides give way
 BROW_MATTE_MIN_CONTRAST = 12.0  # grey levels between the two below which there is no hair to matte
-
-
-def template_for(face: Face) -> str:
-    """The smallest crop that does not shrink the face: small faces on big canvases work at 256."""
-    for template in TEMPLATES:
-        _, points = template_points(template)
-        matrix = similarity_matrix(face.landmarks5, points)
-        if np.sqrt(abs(np.linalg.det(matrix[:, :2]))) >= 1.0:
-            return template
-    return TEMPLATES[-1]
 
 
 def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
@@ -168,7 +157,7 @@ class ClassicalEngine:
 
     @classmethod
     def template_for(cls, face: Face) -> str:
-        return template_for(face)
+        return composite_template(face)
 
     def run_batch(self, pairs: list[tuple[TargetFace, SourceFace]], ctx: StageContext) -> list[EngineOutput]:
         """One face at a time: there is no network to batch."""

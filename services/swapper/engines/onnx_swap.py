@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from services.swapper.engines import REGISTRY, EngineOutput
-from services.swapper.faces import SourceFace, TargetFace
+from services.swapper.faces import SourceFace, TargetFace, composite_template
 from shared.engines import Device, EngineInfo
 from shared.errors import EngineUnavailable, WeightsMismatch
 from shared.faces import (CONVERTER_SIGNATURE, RECOGNISER_SIGNATURE, ArcFaceRecogniser, Face, FaceMasks, Identity,
@@ -50,7 +50,6 @@ from shared.onnx_runner import (Execution, OnnxModel, Signature, TensorSpec, exe
                                 load_from_store)
 from shared.weights import ModelRecord, ModelStore
 
-FRAMES = ("ffhq256", "ffhq512", "ffhq1024")  # the composite's crop, smallest first (as the classical engine)
 VALID_MARGIN_PX = 2  # model-crop pixels at its border left out of `valid` (replicated border, resampling)
 SOURCE_CACHE_SIZE = 32  # source feeds (identity rows or crops) kept per loaded engine
 
@@ -63,15 +62,6 @@ def signature(card: ModelCard) -> Signature:
     return Signature(inputs=(TensorSpec("target", ("target",), (None, 3, size, size)),
                              TensorSpec("source", ("source",), source_shape)),
                      outputs=(TensorSpec("output", (), (None, 3, size, size)),))
-
-
-def frame_for(face: Face) -> str:
-    """The smallest ffhq crop that holds the face at no less than its size in the photo."""
-    for template in FRAMES:
-        _, points = template_points(template)
-        if np.sqrt(abs(np.linalg.det(similarity_matrix(face.landmarks5, points)[:, :2]))) >= 1.0:
-            return template
-    return FRAMES[-1]
 
 
 def model_matrix(target: TargetFace, card: ModelCard) -> np.ndarray:
@@ -160,7 +150,7 @@ class OnnxSwapEngine:
 
     @classmethod
     def template_for(cls, face: Face) -> str:
-        return frame_for(face)
+        return composite_template(face)
 
     # ---- the source identity --------------------------------------------------------------------------------
     def identity(self, sources: list[SourceFace]) -> Identity:
