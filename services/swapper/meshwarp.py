@@ -114,3 +114,54 @@ def transfer_shape(source_mesh: np.ndarray, target_mesh: np.ndarray, strength: f
     lips = sorted({i for loop in topology["lips_outer"] + topology["lips_inner"] for i in loop})
     weight[lips] = 0.0
     return target_mesh + weight[:, None] * residual
+
+
+# Each eye on MediaPipe's mesh: its corners, upper and lower lid margins, and iris (centre first, then its edge).
+EYES = (((33, 133), (246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155), (468, 469, 470, 471, 472)),
+        ((263, 362), (466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382), (473, 474, 475, 476, 477)))
+IRIS_CLEARANCE = 0.04  # × the eye's width a lid margin keeps from the iris's edge
+
+
+def keep_eye_opening(geometry: np.ndarray, target_mesh: np.ndarray) -> np.ndarray:
+    """`geometry` (the target's mesh with the source's shape, `transfer_shape`) with each eye no more open
+    than the target's, relative to the eye's width: how far a lid is open is expression, like the mouth's.
+
+    A wide-eyed portrait on a photo's smiling, narrowed eyes stared with white all round the iris inside
+    the photo's own crow's feet (a fresh reviewer's "doll eyes"). Each lid margin point moves towards where
+    the target's lid sits, measured across the line between the eye's corners in units of its width, but
+    stops IRIS_CLEARANCE short of the iris's edge: a warp cannot tuck an iris under a lid, it could only
+    squash it. An eye less open than the target's is left as it is."""
+    geometry = np.asarray(geometry, np.float64).copy()
+    target_mesh = np.asarray(target_mesh, np.float64)
+    for (outer, inner), upper, lower, iris in EYES:
+        corner, axis = geometry[outer], geometry[inner] - geometry[outer]
+        width = float(np.linalg.norm(axis))
+        target_axis = target_mesh[inner] - target_mesh[outer]
+        target_width = float(np.linalg.norm(target_axis))
+        if width < 1e-6 or target_width < 1e-6:
+            continue
+        along = axis / width
+        across = _towards(np.array([-axis[1], axis[0]]) / width, geometry[list(lower)] - corner)
+        target_across = _towards(np.array([-target_axis[1], target_axis[0]]) / target_width,
+                                 target_mesh[list(lower)] - target_mesh[outer])
+        centre = (geometry[iris[0]] - corner) @ np.stack([along, across], 1)
+        radius = float(np.mean(np.linalg.norm(geometry[list(iris[1:])] - geometry[iris[0]], axis=1)))
+        for lid, sign in ((upper, -1.0), (lower, 1.0)):  # `across` points to the lower lid
+            points = geometry[list(lid)] - corner
+            x, height = points @ along, points @ across
+            wanted = (target_mesh[list(lid)] - target_mesh[outer]) @ target_across / target_width * width
+            # the iris's edge below (upper lid) or above (lower lid) each margin point, plus the clearance
+            dx = np.clip(np.abs(x - centre[0]), 0.0, radius)
+            edge = centre[1] + sign * (np.sqrt(radius ** 2 - dx ** 2) + IRIS_CLEARANCE * width)
+            over_iris = np.abs(x - centre[0]) < radius
+            limit = np.where(over_iris, edge, 0.0)  # beyond the iris, as far as the corners' line
+            closer = np.where(sign < 0, np.minimum(np.maximum(wanted, height), limit),
+                              np.maximum(np.minimum(wanted, height), limit))
+            closer = np.where(sign < 0, np.maximum(closer, height), np.minimum(closer, height))
+            geometry[list(lid)] += (closer - height)[:, None] * across[None, :]
+    return geometry
+
+
+def _towards(normal: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`normal`, or its opposite, whichever points towards the mean of `points` (N×2, relative)."""
+    return normal if float(np.mean(points @ normal)) >= 0 else -normal

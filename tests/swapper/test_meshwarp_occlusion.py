@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from services.swapper.meshwarp import delaunay_triangles, piecewise_affine, transfer_shape, yaw_proxy
+from services.swapper.meshwarp import (EYES, IRIS_CLEARANCE, delaunay_triangles, keep_eye_opening, piecewise_affine,
+                                       transfer_shape, yaw_proxy)
 from services.swapper.occlusion import keep_out_weight, occluder_mask
 from shared.errors import InvalidInput
 from shared.faces import align_face, face_mesh, face_oval_mask, largest_face, mesh_topology
@@ -76,6 +77,43 @@ def test_shape_transfer_stands_down_for_a_turned_head(aligned_astronaut):
     turned[:, 0] += 100.0 * np.clip(1.0 - ((mesh[:, 0] - centre) / half_width) ** 2, 0.0, 1.0)
     assert abs(yaw_proxy(turned) - yaw_proxy(mesh)) > 0.25
     assert np.allclose(transfer_shape(turned, mesh, 1.0, 0.15, 0.25), mesh)
+
+
+def _narrowed(mesh: np.ndarray, share: float) -> np.ndarray:
+    """The mesh with both eyes' lid margins drawn towards the line between their corners by `share`."""
+    narrowed = mesh.copy()
+    for (outer, inner), upper, lower, _ in EYES:
+        corner, axis = mesh[outer], mesh[inner] - mesh[outer]
+        normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
+        for lid in (upper, lower):
+            height = (mesh[list(lid)] - corner) @ normal
+            narrowed[list(lid)] -= share * height[:, None] * normal[None, :]
+    return narrowed
+
+
+def _iris_gap(mesh: np.ndarray) -> float:
+    """The smallest distance from an upper or lower lid's middle point to its iris's edge, in eye widths."""
+    gaps = []
+    for (outer, inner), upper, lower, iris in EYES:
+        width = np.linalg.norm(mesh[inner] - mesh[outer])
+        radius = np.mean(np.linalg.norm(mesh[list(iris[1:])] - mesh[iris[0]], axis=1))
+        for lid in (upper, lower):
+            gaps.append((np.linalg.norm(mesh[lid[len(lid) // 2]] - mesh[iris[0]]) - radius) / width)
+    return float(min(gaps))
+
+
+def test_an_eye_more_open_than_the_photo_s_is_narrowed_down_to_its_iris(aligned_astronaut):
+    """Doll eyes: a wide-eyed portrait on a photo's smiling, narrowed eyes showed white all round the iris."""
+    _, mesh = aligned_astronaut
+    wide = _narrowed(mesh, -1.5)  # a portrait's eyes wide open: white above and below the iris
+    kept = keep_eye_opening(wide, _narrowed(mesh, 0.8))  # on a photo's nearly closed eyes
+    lids = [i for _, upper, lower, _ in EYES for i in (*upper, *lower)]
+    corners = [i for (outer, inner), *_ in EYES for i in (outer, inner)]
+    assert _iris_gap(wide) > 0.1
+    assert np.abs(kept[lids] - wide[lids]).max() > 3.0  # the lids came closer
+    assert np.allclose(kept[corners], wide[corners]) and np.allclose(kept[468:], wide[468:])
+    assert IRIS_CLEARANCE - 0.01 <= _iris_gap(kept) < 0.5 * _iris_gap(wide)  # down to the iris, not over it
+    assert np.allclose(keep_eye_opening(mesh, wide), mesh)  # an eye less open than the photo's stays
 
 
 def test_a_clean_face_has_almost_no_occluders(aligned_astronaut):

@@ -16,7 +16,7 @@ import numpy as np
 
 from services.swapper.engines import REGISTRY, EngineOutput
 from services.swapper.faces import SourceFace, TargetFace, composite_template
-from services.swapper.meshwarp import piecewise_affine, transfer_shape
+from services.swapper.meshwarp import keep_eye_opening, piecewise_affine, transfer_shape
 from services.swapper.occlusion import feature_mask
 from shared.engines import Device
 from shared.faces import Face, face_edge_px, face_oval_mask, grown, region_mask
@@ -42,7 +42,8 @@ BROW_MATTE_MIN_CONTRAST = 12.0  # grey levels between the two below which there 
 def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     size, template = target.aligned.size, target.aligned.template
     source_mesh = source.mesh(template)
-    geometry = transfer_shape(source_mesh, target.mesh, SHAPE_STRENGTH, SHAPE_RAMP, SHAPE_YAW_LIMIT)
+    geometry = keep_eye_opening(transfer_shape(source_mesh, target.mesh, SHAPE_STRENGTH, SHAPE_RAMP, SHAPE_YAW_LIMIT),
+                                target.mesh)
     # The source's clean-skin mask travels with its pixels, so its fringe, glasses or image border
     # never reach the target face.
     clean = source.clean(template).astype(np.uint8) * 255
