@@ -36,7 +36,9 @@ OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
 GLASSES_MARGIN = 0.6  # × face edge width over which the kept glasses zone fades into the swapped face
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
-LOW_DETAIL_RATIO = 0.5  # a source face under half the target face's width lacks real detail for it
+LOW_DETAIL_RATIO = 0.75  # a source face under this share of the target face's width lacks real detail for
+# it: a fresh reviewer found the astronaut's 89-px face not publishable on 128-px faces (0.7: drawn brows,
+# mottled skin), borderline at 96 px (0.93), and at 0.5 those 128-px results had reported `pass`
 YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the far cheek
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide

@@ -296,3 +296,15 @@ def test_a_face_turned_any_way_round_is_found_with_its_roll(turn):
     assert len(faces) == 1
     difference = (faces[0].roll - roll_upright - expected + 180.0) % 360.0 - 180.0
     assert abs(difference) < 20.0
+
+
+@pytest.mark.parametrize("target_face_px, warned", [(140.0, True), (104.0, False)])
+def test_a_portrait_smaller_than_the_photo_s_face_is_warned(ctx, target_face_px, warned):
+    """A portrait's face 100 px wide on a photo's face 140 px wide (0.71 of it) has had its detail invented
+    by upscaling: the result warns `low-source-detail` (a fresh reviewer found such results unpublishable
+    while they reported `pass`); on a face of about its own size it does not."""
+    source = scaled(photo("ocasio_cortez"), 100.0)
+    target = shop_canvas(photo("khanna"), face_px=target_face_px)
+    output = run_swap(ctx, target, source, engine="classical")
+    codes = {w["code"] for face in output.report["faces"] for w in face["warnings"]}
+    assert ("low-source-detail" in codes) == warned
