@@ -117,8 +117,10 @@ def transfer_shape(source_mesh: np.ndarray, target_mesh: np.ndarray, strength: f
 
 
 # Each eye on MediaPipe's mesh: its corners, upper and lower lid margins, and iris (centre first, then its edge).
-EYES = (((33, 133), (246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155), (468, 469, 470, 471, 472)),
-        ((263, 362), (466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382), (473, 474, 475, 476, 477)))
+EYES = (((33, 133), (246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155),
+         (468, 469, 470, 471, 472)),
+        ((263, 362), (466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382),
+         (473, 474, 475, 476, 477)))
 IRIS_CLEARANCE = 0.04  # × the eye's width a lid margin keeps from the iris's edge
 
 
@@ -146,19 +148,19 @@ def keep_eye_opening(geometry: np.ndarray, target_mesh: np.ndarray) -> np.ndarra
                                  target_mesh[list(lower)] - target_mesh[outer])
         centre = (geometry[iris[0]] - corner) @ np.stack([along, across], 1)
         radius = float(np.mean(np.linalg.norm(geometry[list(iris[1:])] - geometry[iris[0]], axis=1)))
-        for lid, sign in ((upper, -1.0), (lower, 1.0)):  # `across` points to the lower lid
+        for lid, side in ((upper, -1.0), (lower, 1.0)):  # `across` points to the lower lid
             points = geometry[list(lid)] - corner
-            x, height = points @ along, points @ across
-            wanted = (target_mesh[list(lid)] - target_mesh[outer]) @ target_across / target_width * width
-            # the iris's edge below (upper lid) or above (lower lid) each margin point, plus the clearance
-            dx = np.clip(np.abs(x - centre[0]), 0.0, radius)
-            edge = centre[1] + sign * (np.sqrt(radius ** 2 - dx ** 2) + IRIS_CLEARANCE * width)
-            over_iris = np.abs(x - centre[0]) < radius
-            limit = np.where(over_iris, edge, 0.0)  # beyond the iris, as far as the corners' line
-            closer = np.where(sign < 0, np.minimum(np.maximum(wanted, height), limit),
-                              np.maximum(np.minimum(wanted, height), limit))
-            closer = np.where(sign < 0, np.maximum(closer, height), np.minimum(closer, height))
-            geometry[list(lid)] += (closer - height)[:, None] * across[None, :]
+            x = points @ along
+            # each margin point's opening: its distance from the corners' line, away from the eye's middle
+            opening = side * (points @ across)
+            wanted = side * ((target_mesh[list(lid)] - target_mesh[outer]) @ target_across) / target_width * width
+            # the least opening: the iris's edge plus the clearance where the margin point lies over the
+            # iris, the corners' line beyond it
+            dx = np.abs(x - centre[0])
+            iris_edge = side * centre[1] + np.sqrt(np.clip(radius ** 2 - dx ** 2, 0.0, None)) + IRIS_CLEARANCE * width
+            least = np.where(dx < radius, iris_edge, 0.0)
+            narrowed = np.minimum(opening, np.maximum(np.minimum(opening, wanted), least))
+            geometry[list(lid)] += (side * (narrowed - opening))[:, None] * across[None, :]
     return geometry
 
 
