@@ -43,6 +43,7 @@ YAW_WARN = 0.25  # yaw proxy (≈ 30°) beyond which the mesh warp stretches the
 LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a lens fades into the photo's lens
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
 TEXTURE_FEATHER = 0.3  # × face edge width
+TEXTURE_WHOLE_BELOW = 0.5  # a portrait face under this share of the photo's takes the photo's skin texture whole
 FRINGE_TIPS_SIGMA = 0.3  # × face edge width: a fringe's stray tips are the lightness below a Gaussian this wide
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
@@ -146,9 +147,10 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if tips is not None:
             crop[box] = lift_specks(crop[box], tips[box], FRINGE_TIPS_SIGMA * edge)
         if blend > 0 and source.detail_px < target.face.width:
-            # the portrait had fewer real pixels than the photo's face: its skin takes the photo's texture,
-            # in proportion to what is missing
-            share = 1.0 - source.detail_px / target.face.width
+            # the portrait had fewer real pixels than the photo's face: its skin's fine texture, invented by
+            # upscaling and crackled by the sharpness match, gives way to the photo's, in proportion to what
+            # is missing and wholly from TEXTURE_WHOLE_BELOW
+            share = min(1.0, (1.0 - source.detail_px / target.face.width) / (1.0 - TEXTURE_WHOLE_BELOW))
             bare = _feathered(target_skin & swapped_skin & ~feature_mask(mesh, size),
                               max(1, int(round(TEXTURE_FEATHER * edge))))
             crop[box] = borrow_texture(crop[box], aligned.crop[box], share * bare[box], TEXTURE_SIGMA * edge)

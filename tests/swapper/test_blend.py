@@ -282,3 +282,27 @@ def test_a_fringe_s_tips_weight_lies_above_the_eyes_only(aligned_astronaut_mesh)
     assert tips[fringe_bottom:brow_top, centre].max() > 0.95
     assert tips[int(mesh[[33, 263], 1].mean()) + 1:].max() == 0.0
     assert tips[region_mask(mesh, "brows", size, feather_px=0) > 0.5].max() < 0.05
+
+
+def test_an_upscaled_portrait_s_invented_texture_gives_way_to_the_photo_s():
+    """Super-resolution draws a crackle of its own on a small portrait's skin; where the skin weight is
+    whole, the fine band is the photo's (pores and grain), not the two added, and the coarse shading stays
+    the portrait's; where it is 0 the portrait is untouched."""
+    rng = np.random.default_rng(3)
+    shading = np.linspace(120, 160, SIZE, dtype=np.float32)[None, :].repeat(SIZE, 0)
+    crackle = cv2.GaussianBlur(rng.normal(0, 9, (SIZE, SIZE)).astype(np.float32), (0, 0), 0.8)
+    pores = cv2.GaussianBlur(rng.normal(0, 6, (SIZE, SIZE)).astype(np.float32), (0, 0), 0.6)
+    portrait = cv2.cvtColor(np.clip(shading + crackle, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    photo = cv2.cvtColor(np.clip(140 + pores, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    weight = np.zeros((SIZE, SIZE), np.float32)
+    weight[:, : SIZE // 2] = 1.0
+    result = blend.borrow_texture(portrait, photo, weight, sigma=2.0)
+    fine = blend.fine_lightness(result, 2.0)
+    inner = (slice(8, -8), slice(8, SIZE // 2 - 8))
+    photo_fine, portrait_fine = blend.fine_lightness(photo, 2.0)[inner], blend.fine_lightness(portrait, 2.0)[inner]
+    assert np.corrcoef(fine[inner].ravel(), photo_fine.ravel())[0, 1] > 0.9
+    assert abs(np.corrcoef(fine[inner].ravel(), portrait_fine.ravel())[0, 1]) < 0.2
+    assert fine[inner].std() == pytest.approx(photo_fine.std(), rel=0.2)
+    coarse = cv2.GaussianBlur(cv2.cvtColor(result, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 6.0)
+    assert np.abs(coarse[inner] - shading[inner]).mean() < 2.0
+    assert np.array_equal(result[:, SIZE // 2 + 8:], portrait[:, SIZE // 2 + 8:])
