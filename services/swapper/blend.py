@@ -33,6 +33,7 @@ MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modell
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
 LOWER_FACE_FADE = 0.5  # × face edge width above the nose's base over which the lower face's weight fades in
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
+LAB_L_OFFSET = 16.0  # L* + 16 scales as the cube root of luminance (CIE 1976), so shading scales it by a ratio
 SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pixel loses chroma in proportion
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -40,7 +41,8 @@ MOUTH_FEATHER = 0.5  # × face edge width
 FOREHEAD_KEEP = (0.4, 0.9)  # the blend fades from this fraction of the brow→hairline height to that one
 SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
 SHARPEN_WINDOW = 5  # px (aligned crop): the neighbourhood whose range limits sharpening
-SHARPEN_OVERSHOOT = 10.0  # grey levels a sharpened pixel may pass that range by
+SHARPEN_OVERSHOOT = 10.0  # grey levels a sharpened pixel may rise above that range
+SHARPEN_UNDERSHOOT = 0.08  # share of its level a sharpened pixel may fall below it (10 grey levels at mid-grey)
 DETAIL_GAINS = (0.6, 1.2, 2.0, 3.0, 4.2, 5.6)  # unsharp-mask amounts tried on a face softer than the photo
 SOFTEN_SIGMAS = (0.5, 0.8, 1.2, 1.7, 2.4)  # blurs tried on a face sharper than the photo
 GRAIN_SIGMAS = (2.0, 3.0, 4.5, 6.0)  # grain (grey levels) tried on a face still softer than the photo at the last gain
@@ -86,7 +88,8 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
                   eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
-                  photo_eyes: np.ndarray | None = None, shade_lift: np.ndarray | None = None) -> np.ndarray:
+                  photo_eyes: np.ndarray | None = None, shade_lift: np.ndarray | None = None,
+                  shadow_ratio: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
@@ -96,7 +99,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, in the photo's light
     and colour cast (`photo_eyes`: the photo's own eye outlines; see `eye_colours`); where
     `photo_modelling` is 1 the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
-    detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weights`)."""
+    detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weights`); where
+    `shadow_ratio` is 1 a shadow on a darker photo keeps its ratio to the skin, not its depth (`nostril_weight`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -112,6 +116,12 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     detail[..., 0] += modelling
     if shade_lift is not None:
         detail[..., 0] -= shade_lift * np.minimum(detail[..., 0], 0.0)
+    if shadow_ratio is not None:
+        # a shadow's depth is a share of the light falling on the skin: a light portrait's nostril, its depth
+        # taken whole onto a darker skin, was crushed to black wedges (L* 0 where the photo's own are 4–8)
+        ratio = np.clip((base_target[..., 0] + LAB_L_OFFSET) / (base_source[..., 0] + LAB_L_OFFSET), 0.0, 1.0)
+        shadow = np.minimum(detail[..., 0], 0.0)
+        detail[..., 0] -= shadow_ratio * (1.0 - ratio) * shadow
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     chroma = detail[..., 1:]
@@ -192,7 +202,7 @@ def shade_chroma(lightness: np.ndarray, lit: np.ndarray) -> np.ndarray:
     root (CIE 1976 L*a*b*), so a pixel k times darker in L* + 16 keeps k of its chroma. Down to
     SHADE_CHROMA_KNEE nothing is taken: skin's own shadows keep their colour (light scattered under the
     skin), and a portrait's soft modelling should not turn ashy; past it the factor falls to 0 at black."""
-    ratio = (lightness + 16.0) / (lit + 16.0)
+    ratio = (lightness + LAB_L_OFFSET) / (lit + LAB_L_OFFSET)
     return np.clip(ratio / SHADE_CHROMA_KNEE, 0.0, 1.0)[..., None].astype(np.float32)
 
 
@@ -271,6 +281,20 @@ def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     return region_mask(mesh, "eyes", size, feather_px=max(1.0, edge / 3.0))
 
 
+NOSTRIL_GROW = 0.3  # × face edge width around the nose's outline, and above its tip, that the nostrils' weight reaches
+NOSTRIL_TIP = 1  # MediaPipe mesh: the nose tip; the nostrils lie below it
+
+
+def nostril_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """Float crop weight, 1 over the nose below its tip (the nostrils and the wings' shadows), grown and
+    feathered by NOSTRIL_GROW face edges."""
+    grow = max(1.0, NOSTRIL_GROW * edge)
+    nose = region_mask(mesh, "nose", size, feather_px=0) > 0.5
+    nose = grown(nose, int(round(grow))).astype(np.float32)
+    nose *= _below(float(mesh[NOSTRIL_TIP, 1]), size, edge)
+    return cv2.GaussianBlur(nose, (0, 0), grow)
+
+
 NASOLABIAL_FOLDS = ((142, 203, 206, 216, 212), (371, 423, 426, 436, 432))  # MediaPipe mesh: beside each
 # nose wing, down past the mouth corner
 FOLD_WIDTH = 1.2  # × face edge width: the band's width along each fold
@@ -327,8 +351,10 @@ def unsharp_at(image: np.ndarray) -> Callable[[float], np.ndarray]:
     def sharpening() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         base = image.astype(np.float32)
         window = np.ones((SHARPEN_WINDOW, SHARPEN_WINDOW), np.uint8)
-        return (base, base - cv2.GaussianBlur(base, (0, 0), 1.0), cv2.erode(base, window) - SHARPEN_OVERSHOOT,
-                cv2.dilate(base, window) + SHARPEN_OVERSHOOT)
+        # below its neighbourhood a pixel may go by a share of its level, not a fixed step: a dark nostril or
+        # lash line on a darker face was sharpened down to black
+        return (base, base - cv2.GaussianBlur(base, (0, 0), 1.0),
+                cv2.erode(base, window) * (1.0 - SHARPEN_UNDERSHOOT), cv2.dilate(base, window) + SHARPEN_OVERSHOOT)
 
     @cache
     def at(amount: float) -> np.ndarray:
@@ -383,9 +409,14 @@ def lift_specks(face: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarra
 
 def lower_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
     """1 below the nose's base (upright aligned crop), fading in over LOWER_FACE_FADE face edges above it."""
+    return _below(float(mesh[2, 1]), size, edge)
+
+
+def _below(row: float, size: int, edge: float) -> np.ndarray:
+    """size×size float weight: 1 below `row` (crop pixels), fading in over LOWER_FACE_FADE face edges above it."""
     rows = np.arange(size, dtype=np.float32)
     fade = max(1.0, LOWER_FACE_FADE * edge)
-    column = np.clip((rows - (float(mesh[2, 1]) - fade)) / fade, 0.0, 1.0)
+    column = np.clip((rows - (row - fade)) / fade, 0.0, 1.0)
     return np.repeat(column[:, None], size, axis=1)
 
 

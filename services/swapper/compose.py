@@ -25,7 +25,8 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, cover_shade_weights, eye_weight,
                                     fade_in_fill, forehead_taper, inner_face_weight, lift_specks, lower_face_weight,
-                                    match_grain, mouth_keep_weight, smile_fold_weight, transfer_tone, unsharp_at)
+                                    match_grain, mouth_keep_weight, nostril_weight, smile_fold_weight, transfer_tone,
+                                    unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -132,7 +133,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
                                       eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
                                       photo_eyes=eye_weight(mesh, size, edge)[box],
-                                      shade_lift=None if shade is None else shade[box])
+                                      shade_lift=None if shade is None else shade[box],
+                                      shadow_ratio=nostril_weight(swapped.mesh, size, edge)[box])
             color_matched = True
             if swapped.from_photo is not None and swapped.from_photo[box].any():  # already the photo's tone
                 crop[box] = fade_in_fill(crop[box], swapped.photo_fill[box], swapped.from_photo[box],

@@ -306,3 +306,35 @@ def test_an_upscaled_portrait_s_invented_texture_gives_way_to_the_photo_s():
     coarse = cv2.GaussianBlur(cv2.cvtColor(result, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 6.0)
     assert np.abs(coarse[inner] - shading[inner]).mean() < 2.0
     assert np.array_equal(result[:, SIZE // 2 + 8:], portrait[:, SIZE // 2 + 8:])
+
+
+def test_a_light_portrait_s_nostril_on_a_darker_photo_keeps_its_ratio_to_the_skin():
+    """A nostril's shadow is a share of the light on the skin: taken at its depth in L* from a light portrait
+    onto a darker face it is crushed to black; where `shadow_ratio` is 1 its (L* + 16) stays the same share of
+    the skin's, and elsewhere the depth is kept as it was."""
+    source = _flat_lab((SIZE, SIZE), (68.0, 12.0, 16.0))
+    source[120:132, 40:90] = (22.0, 12.0, 16.0)  # the nostril: (22 + 16) / (68 + 16) of the skin
+    source[120:132, 166:216] = (22.0, 12.0, 16.0)  # the same shadow outside the weight
+    target = _flat_lab((SIZE, SIZE), (30.0, 14.0, 18.0))
+    skin = np.ones((SIZE, SIZE), bool)
+    source_skin = skin.copy()
+    source_skin[120:132] = False
+    weight = np.zeros((SIZE, SIZE), np.float32)
+    weight[100:152, 20:110] = 1.0
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), source_skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                            shadow_ratio=weight)).astype(np.float32)
+    kept, outside = float(np.median(result[123:129, 50:80, 0])), float(np.median(result[123:129, 176:206, 0]))
+    assert kept + 16 == pytest.approx((30.0 + 16) * (22.0 + 16) / (68.0 + 16), abs=2.0)
+    assert outside < 2.0  # 30 − 46: the depth whole, clipped to black
+    assert float(np.median(result[200:240, 40:216, 0])) == pytest.approx(30.0, abs=1.0)
+
+
+def test_sharpening_takes_a_dark_line_on_a_darker_face_no_lower_than_a_share_of_its_level():
+    """A limited sharpener's fixed 10-level undershoot crushed a nostril or lash line at grey 12 on a
+    darker face to black; below its neighbourhood a pixel may fall by SHARPEN_UNDERSHOOT of its level."""
+    image = np.full((64, 64, 3), 45, np.uint8)
+    image[:, 30:34] = 12
+    image = cv2.GaussianBlur(image, (0, 0), 1.2)
+    sharpened = blend.unsharp(image, 5.6).astype(int)
+    assert sharpened.min() >= int(image.min() * (1 - blend.SHARPEN_UNDERSHOOT)) - 1
+    assert sharpened.min() < int(image.min())  # still sharpened
