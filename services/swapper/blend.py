@@ -51,6 +51,9 @@ COVER_SHADE_REACH = 0.8  # × face edge width: the portrait's skin this close to
 COVER_SHADE_FEATHER = 0.2  # × face edge width (Gaussian σ)
 COVER_SHADE_MOUTH = 1.0  # × face edge width round the lips: no cover there
 COVER_SHADE_SPARE = 0.1  # × face edge width round the eyes, brows and nose, whose own shading stays
+OUTLINE_SHADING = 2.5  # × face edge width inside the outline over which the shading becomes the photo's
+SIDE_SHADE_TOLERANCE = 5.0  # L*: how much darker than the photo's the portrait's shading may stay there
+EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners; the sides' weight lies below their line
 FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
@@ -88,6 +91,7 @@ def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarra
 def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarray, target_skin: np.ndarray,
                   sigma: float, inner: np.ndarray | None = None, inner_sigma: float | None = None,
                   eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
+                  photo_shading: np.ndarray | None = None,
                   photo_eyes: np.ndarray | None = None, shade_lift: np.ndarray | None = None,
                   shadow_ratio: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
@@ -98,7 +102,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     is identity and comes from the source, while cheeks and jaw, which meet the neck, keep the photo's
     light at σ. Where the float weight `eyes` is 1 the source's own colours are kept, in the photo's light
     and colour cast (`photo_eyes`: the photo's own eye outlines; see `eye_colours`); where
-    `photo_modelling` is 1 the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
+    `photo_modelling` is 1 the shading is the photo's and the portrait's creases lifted, where `photo_shading`
+    is 1 only the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
     detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weights`); where
     `shadow_ratio` is 1 a shadow on a darker photo keeps its ratio to the skin, not its depth (`nostril_weight`)."""
     lab_source = bgr_to_lab(source).astype(np.float32)
@@ -107,7 +112,7 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     base_target = masked_lowpass(lab_target, target_skin, sigma)
     modelling = match_modelling(lab_source[..., 0], source_skin, base_source[..., 0],
                                 lab_target[..., 0], target_skin, base_target[..., 0], sigma, inner,
-                                photo_modelling)
+                                photo_modelling, photo_shading)
     if inner is not None and inner_sigma is not None:
         w = inner[..., None].astype(np.float32)
         base_source = base_source * (1 - w) + masked_lowpass(lab_source, source_skin, inner_sigma) * w
@@ -208,7 +213,8 @@ def shade_chroma(lightness: np.ndarray, lit: np.ndarray) -> np.ndarray:
 
 def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: np.ndarray, l_target: np.ndarray,
                     target_skin: np.ndarray, base_target: np.ndarray, sigma: float,
-                    inner: np.ndarray | None = None, photo_modelling: np.ndarray | None = None) -> np.ndarray:
+                    inner: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
+                    photo_shading: np.ndarray | None = None) -> np.ndarray:
     """H×W float32 change to the source's L* detail that sets its modelling to the photo's strength.
 
     The band of L* between MODELLING_BAND × σ and σ (the shading of cheekbones, nose and eye sockets,
@@ -219,7 +225,8 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     modelling stays the portrait's: weakened, the dlib judge lost a pair; strengthened, brows and eye
     sockets turned an ashy grey-brown on a strongly lit photo (a fresh user's review). Where the float
     weight `photo_modelling` is 1 (a smile's folds on a closed mouth) the band is the photo's own and the
-    source's finer creases, darker than the skin around them, are lifted. Inputs: L* (H×W float32), the
+    source's finer creases, darker than the skin around them, are lifted; where `photo_shading` is 1 (the
+    face's sides, `outline_weight`) only the band is the photo's. Inputs: L* (H×W float32), the
     skin masks (H×W bool) and both faces' skin low-pass L* at σ (pixels)."""
     band_sigma, energy_sigma = MODELLING_BAND * sigma, MODELLING_ENERGY * sigma
     fine_base = masked_lowpass(l_source, source_skin, band_sigma)
@@ -232,6 +239,8 @@ def match_modelling(l_source: np.ndarray, source_skin: np.ndarray, base_source: 
     if inner is not None:
         gain = gain + (1.0 - gain) * inner
     change = (gain - 1.0) * band_source
+    if photo_shading is not None:
+        change += photo_shading * np.maximum(band_target - band_source - change - SIDE_SHADE_TOLERANCE, 0.0)
     if photo_modelling is not None:
         change += photo_modelling * (band_target - band_source - change)
         change -= photo_modelling * np.minimum(l_source - fine_base, 0.0)
@@ -309,6 +318,15 @@ def smile_fold_weight(meshes: tuple[np.ndarray, ...], size: int, edge: float) ->
         for fold in NASOLABIAL_FOLDS:
             cv2.polylines(band, [np.round(mesh[list(fold)]).astype(np.int32)], False, 1, width)
     return cv2.GaussianBlur(band.astype(np.float32), (0, 0), max(1.0, 0.5 * edge))
+
+
+def outline_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+    """Float crop weight, 1 on the face outline (the mesh's oval) fading to 0 OUTLINE_SHADING face edges
+    inside it, below the eyes: the sides of the cheeks, whose shape, and so whose shading, stay the photo's."""
+    oval = (face_oval_mask(mesh, size, 0, 0) > 0.5).astype(np.uint8)
+    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
+    sides = np.clip(1.0 - inside / max(1.0, OUTLINE_SHADING * edge), 0.0, 1.0) * oval
+    return sides * _below(float(mesh[list(EYE_CORNERS), 1].mean()), size, edge)
 
 
 def inner_face_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:

@@ -25,8 +25,8 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, cover_shade_weights, eye_weight,
                                     fade_in_fill, forehead_taper, inner_face_weight, lift_specks, lower_face_weight,
-                                    match_grain, mouth_keep_weight, nostril_weight, smile_fold_weight, transfer_tone,
-                                    unsharp_at)
+                                    match_grain, mouth_keep_weight, nostril_weight, outline_weight, smile_fold_weight,
+                                    transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -127,11 +127,14 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         swapped_skin = (region_mask(swapped.mesh, "skin", size, 0.0) > 0.5) & (swapped.valid > 0.5)
         if color_match and min(int(target_skin[box].sum()), int(swapped_skin[box].sum())) >= MIN_SKIN_PIXELS:
             inner = inner_face_weight(swapped.mesh, size, edge)[box]
+            # the face's sides keep the photo's shape, so their shading is the photo's: a portrait's cheek
+            # turning from the light, set on a wider face, was a dark bar in front of the ear
+            sides = outline_weight(mesh, size, edge)[box] * (1.0 - inner)
             # a smile's folds set on a closed mouth read as creases or a smirk: there the shading is the photo's
             folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds, photo_shading=sides,
                                       photo_eyes=eye_weight(mesh, size, edge)[box],
                                       shade_lift=None if shade is None else shade[box],
                                       shadow_ratio=nostril_weight(swapped.mesh, size, edge)[box])

@@ -338,3 +338,33 @@ def test_sharpening_takes_a_dark_line_on_a_darker_face_no_lower_than_a_share_of_
     sharpened = blend.unsharp(image, 5.6).astype(int)
     assert sharpened.min() >= int(image.min() * (1 - blend.SHARPEN_UNDERSHOOT)) - 1
     assert sharpened.min() < int(image.min())  # still sharpened
+
+
+def test_a_portrait_s_strong_shadow_on_the_face_s_sides_takes_the_photo_s_light():
+    """A portrait's cheek turning from the light is shaded near its outline; set on a wider, evenly lit face it
+    was a dark bar in front of the ear. Where `photo_shading` is 1 the portrait's shading (the modelling band)
+    ends no more than SIDE_SHADE_TOLERANCE L* darker than the photo's; a milder shade, and any shade where the
+    weight is 0, is what the modelling match alone makes of it."""
+    x = np.arange(SIZE, dtype=np.float32)
+    l_source = np.full((SIZE, SIZE), 70.0, np.float32)
+    l_source -= 40.0 * np.exp(-0.5 * ((x - 64.0) / 10.0) ** 2)[None, :]  # a strong shade at the side
+    l_source -= 4.0 * np.exp(-0.5 * ((x - 192.0) / 8.0) ** 2)[None, :]  # a mild one
+    l_target = np.full((SIZE, SIZE), 60.0, np.float32)
+    skin = np.ones((SIZE, SIZE), bool)
+    base_source, base_target = (blend.masked_lowpass(l, skin, SIGMA) for l in (l_source, l_target))
+    band_source = blend.masked_lowpass(l_source, skin, blend.MODELLING_BAND * SIGMA) - base_source
+    band_target = blend.masked_lowpass(l_target, skin, blend.MODELLING_BAND * SIGMA) - base_target
+    sides = np.zeros((SIZE, SIZE), np.float32)
+    sides[:, 32:96] = 1.0
+    sides[:, 160:224] = 1.0
+
+    def shading(weight: np.ndarray | None) -> np.ndarray:
+        change = blend.match_modelling(l_source, skin, base_source, l_target, skin, base_target, SIGMA,
+                                       photo_shading=weight)
+        return (band_source + change)[SIZE // 2]
+
+    alone, held = shading(None), shading(sides)
+    assert alone[64] - band_target[SIZE // 2, 64] < -blend.SIDE_SHADE_TOLERANCE - 3.0
+    assert held[64] - band_target[SIZE // 2, 64] == pytest.approx(-blend.SIDE_SHADE_TOLERANCE, abs=0.5)
+    assert np.allclose(held[160:224], alone[160:224], atol=1e-4)  # the mild shade stays
+    assert np.allclose(held[100:156], alone[100:156], atol=1e-4)  # outside the weight nothing changes
