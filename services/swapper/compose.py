@@ -25,8 +25,8 @@ from shared.errors import InvalidInput
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, borrow_texture, cover_shade_weights, eye_weight,
                                     fade_in_fill, forehead_taper, inner_face_weight, lift_specks, lower_face_weight,
-                                    match_grain, mouth_keep_weight, nostril_weight, outline_weight, smile_fold_weight,
-                                    transfer_tone, unsharp_at)
+                                    match_grain, match_skin_colour, mouth_keep_weight, nostril_weight, outline_weight,
+                                    smile_fold_weight, transfer_tone, unsharp_at)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -45,6 +45,8 @@ LENS_FEATHER = 0.3  # × face edge width over which the eye swapped behind a len
 TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its lightness above a Gaussian this wide
 TEXTURE_FEATHER = 0.3  # × face edge width
 TEXTURE_WHOLE_BELOW = 0.5  # a portrait face under this share of the photo's takes the photo's skin texture whole
+SKIN_COLOUR_ERODE = 1.0  # × face edge width inside the outline where the cheeks' colour match begins
+SKIN_COLOUR_FEATHER = 2.0  # × face edge width over which it fades in
 FRINGE_TIPS_SIGMA = 0.3  # × face edge width: a fringe's stray tips are the lightness below a Gaussian this wide
 MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
@@ -159,6 +161,10 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             bare = _feathered(target_skin & swapped_skin & ~feature_mask(mesh, size),
                               max(1, int(round(TEXTURE_FEATHER * edge))))
             crop[box] = borrow_texture(crop[box], aligned.crop[box], share * bare[box], TEXTURE_SIGMA * edge)
+        cheeks = (region_mask(mesh, "blush", size, 0.0) > 0.5) & target_skin & swapped_skin & (weight > 0.5)
+        if color_matched and int(cheeks[box].sum()) >= MIN_SKIN_PIXELS:
+            interior = face_oval_mask(mesh, size, SKIN_COLOUR_ERODE * edge, SKIN_COLOUR_FEATHER * edge)
+            crop[box] = match_skin_colour(crop[box], aligned.crop[box], cheeks[box], interior[box])
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
         crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight)

@@ -368,3 +368,26 @@ def test_a_portrait_s_strong_shadow_on_the_face_s_sides_takes_the_photo_s_light(
     assert held[64] - band_target[SIZE // 2, 64] == pytest.approx(-blend.SIDE_SHADE_TOLERANCE, abs=0.5)
     assert np.allclose(held[160:224], alone[160:224], atol=1e-4)  # the mild shade stays
     assert np.allclose(held[100:156], alone[100:156], atol=1e-4)  # outside the weight nothing changes
+
+
+def test_the_face_s_cheeks_take_the_photo_s_lightness_and_colour_within_limits():
+    """Every step after the tone transfer works on lightness alone, which greys a saturated skin: the cheeks'
+    median lightness and chroma are brought to the photo's (hue kept), within SKIN_LIGHTNESS_SHIFT and
+    SKIN_CHROMA_GAIN, where the weight is 1, and nothing changes where it is 0."""
+    photo = _flat_lab((SIZE, SIZE), (60.0, 20.0, 24.0))
+    face = _flat_lab((SIZE, SIZE), (57.0, 18.0, 21.6))  # darker and greyer, the same hue
+    cheeks = np.zeros((SIZE, SIZE), bool)
+    cheeks[100:160, 40:216] = True
+    weight = np.ones((SIZE, SIZE), np.float32)
+    weight[:, :20] = 0.0
+    result = bgr_to_lab(blend.match_skin_colour(lab_to_bgr(face), lab_to_bgr(photo), cheeks, weight))
+    result = result.astype(np.float32)
+    cheek = np.median(result[cheeks], axis=0)
+    assert cheek == pytest.approx(np.array([60.0, 20.0, 24.0]), abs=0.6)
+    untouched = np.median(result[:, :20].reshape(-1, 3), axis=0)
+    assert untouched == pytest.approx(np.median(bgr_to_lab(lab_to_bgr(face))[:, :20].reshape(-1, 3), axis=0), abs=0.3)
+    far = _flat_lab((SIZE, SIZE), (40.0, 8.0, 9.6))  # far darker and greyer: the change is capped
+    capped = bgr_to_lab(blend.match_skin_colour(lab_to_bgr(far), lab_to_bgr(photo), cheeks, weight)).astype(np.float32)
+    capped_cheek = np.median(capped[cheeks], axis=0)
+    assert capped_cheek[0] == pytest.approx(40.0 + blend.SKIN_LIGHTNESS_SHIFT, abs=0.6)
+    assert float(np.hypot(*capped_cheek[1:])) == pytest.approx(float(np.hypot(8.0, 9.6)) * blend.SKIN_CHROMA_GAIN, abs=0.6)
