@@ -23,6 +23,7 @@ INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows an
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
 TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above which tone and light are the target's
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the whites of the eyes take on
+WHITES_HEADROOM = 6.0  # L* the portrait's whites may stand above the photo's own whites
 IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS_L none of that light, from SCLERA_L all
 SCLERA_SHARE = 0.2  # the brightest share of the pixels inside an eye's outline read as its white
 MIN_SCLERA_PIXELS = 12  # fewer whites than this (a closed or tiny eye): no colour cast is read
@@ -145,15 +146,15 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
 
 
 def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
-    """Median a*b* of an eye's white (the brightest SCLERA_SHARE of the pixels inside the outlines,
+    """Median L*a*b* of an eye's white (the brightest SCLERA_SHARE of the pixels inside the outlines,
     `eyes` > 0.5), or None when there are too few or they are not whiter than the skin (`skin`, bool):
     chroma at most SCLERA_CHROMA × the skin's (a squinting eye's lid, lashes)."""
     inside = lab[eyes > 0.5]
     if len(inside) * SCLERA_SHARE < MIN_SCLERA_PIXELS or not skin.any():
         return None
-    white = np.median(inside[inside[:, 0] >= np.quantile(inside[:, 0], 1.0 - SCLERA_SHARE)][:, 1:], axis=0)
+    white = np.median(inside[inside[:, 0] >= np.quantile(inside[:, 0], 1.0 - SCLERA_SHARE)], axis=0)
     skin_chroma = float(np.hypot(*np.median(lab[skin][::SKIN_SAMPLE_STEP, 1:], axis=0)))
-    return white if float(np.hypot(*white)) <= SCLERA_CHROMA * skin_chroma else None
+    return white if float(np.hypot(*white[1:])) <= SCLERA_CHROMA * skin_chroma else None
 
 
 def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, outside: np.ndarray,
@@ -189,7 +190,8 @@ def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarra
     skins' difference in a*b* is mostly pigment and is not taken; the photo's colour cast is read off the
     whites of both faces instead, near-neutral reflectors: the portrait's eyes take the difference between
     the photo's whites and its own, on the whites only (a cast scales with lightness, and taken off a dark
-    iris whole it turned a brown iris blue), skipped when either face shows no white (a closed eye)."""
+    iris whole it turned a brown iris blue), skipped when either face shows no white (a closed eye). The
+    whites are then brought down to no more than WHITES_HEADROOM L* above the photo's own."""
     out = lab_source.copy()
     shift = EYE_LIGHT_SHARE * tone_shift[..., :1]
     whites = np.clip((lab_source[..., :1] - IRIS_L) / (SCLERA_L - IRIS_L), 0.0, 1.0)
@@ -198,7 +200,12 @@ def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarra
     source_white = sclera_colour(lab_source, eyes, source_skin)
     photo_white = None if photo_eyes is None else sclera_colour(lab_target, photo_eyes, target_skin)
     if source_white is not None and photo_white is not None:
-        out[..., 1:] += (photo_white - source_white) * whites
+        out[..., 1:] += (photo_white[1:] - source_white[1:]) * whites
+        # whites brighter than the photo's own glowed (every astronaut result, up to 34 L* above a face in
+        # shade): they are lit no brighter than the photo's, within WHITES_HEADROOM
+        lit = sclera_colour(out, eyes, source_skin)
+        if lit is not None:
+            out[..., :1] -= max(0.0, float(lit[0] - photo_white[0]) - WHITES_HEADROOM) * whites
     return out
 
 

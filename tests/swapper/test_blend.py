@@ -391,3 +391,28 @@ def test_the_face_s_cheeks_take_the_photo_s_lightness_and_colour_within_limits()
     capped_cheek = np.median(capped[cheeks], axis=0)
     assert capped_cheek[0] == pytest.approx(40.0 + blend.SKIN_LIGHTNESS_SHIFT, abs=0.6)
     assert float(np.hypot(*capped_cheek[1:])) == pytest.approx(float(np.hypot(8.0, 9.6)) * blend.SKIN_CHROMA_GAIN, abs=0.6)
+
+
+def test_the_portrait_s_whites_are_lit_no_brighter_than_the_photo_s_own():
+    """A portrait's bright whites in a photo whose eyes lie in shade glowed (every astronaut result, up to
+    34 L* above the photo's whites): they come down to WHITES_HEADROOM above the photo's own, and the iris
+    with them no more than it would be; whites already as dark as the photo's stay as they were."""
+    def whites_after(photo_white: float) -> tuple[float, float]:
+        source = _flat_lab((SIZE, SIZE), (60.0, 14.0, 18.0))
+        target = _flat_lab((SIZE, SIZE), (60.0, 14.0, 18.0))
+        eyes = np.zeros((SIZE, SIZE), np.float32)
+        source[96:160, 40:180] = (80.0, 1.0, 3.0)
+        target[96:160, 40:180] = (photo_white, 1.0, 3.0)
+        source[112:144, 90:130] = (28.0, 6.0, 14.0)
+        target[112:144, 90:130] = (25.0, 6.0, 14.0)
+        eyes[96:160, 40:180] = 1.0
+        skin = eyes == 0
+        result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                                eyes=eyes, photo_eyes=eyes)).astype(np.float32)
+        return float(np.median(result[100:110, 45:85, 0])), float(np.median(result[118:138, 98:122, 0]))
+
+    shaded_white, shaded_iris = whites_after(50.0)
+    assert shaded_white == pytest.approx(50.0 + blend.WHITES_HEADROOM, abs=1.5)
+    assert shaded_iris == pytest.approx(28.0, abs=1.5)  # below IRIS_L the whites' correction does not reach
+    lit_white, _ = whites_after(84.0)
+    assert lit_white == pytest.approx(80.0, abs=1.5)
