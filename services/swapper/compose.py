@@ -37,6 +37,7 @@ OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
 GLASSES_MARGIN = 0.6  # × face edge width over which the kept glasses zone fades into the swapped face
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
+UPSCALED_SHARPNESS = 0.75  # the sharpness ratio an upscaled portrait is brought to (the issue's bar: 0.6)
 LOW_DETAIL_RATIO = 0.75  # a source face under this share of the target face's width lacks real detail for
 # it: a fresh reviewer found the astronaut's 89-px face not publishable on 128-px faces (0.7: drawn brows,
 # mottled skin), borderline at 96 px (0.93), and at 0.5 those 128-px results had reported `pass`
@@ -138,7 +139,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             folds = smile_fold_weight((mesh, swapped.mesh), size, edge)[box] if smile_on_closed else None
             crop[box] = transfer_tone(crop[box], swapped_skin[box], aligned.crop[box], target_skin[box],
                                       sigma=TONE_SIGMA * edge, inner=inner, inner_sigma=INNER_TONE_SIGMA * edge,
-                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds, photo_shading=sides,
+                                      eyes=eye_weight(swapped.mesh, size, edge)[box], photo_modelling=folds,
+                                      photo_shading=sides,
                                       photo_eyes=eye_weight(mesh, size, edge)[box],
                                       shade_lift=None if shade is None else shade[box],
                                       shadow_ratio=nostril_weight(swapped.mesh, size, edge)[box])
@@ -170,8 +172,12 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             crop[box] = match_skin_colour(crop[box], aligned.crop[box], cheeks[box], interior[box])
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
+        # an upscaled portrait is not sharpened as far as the photo: what is raised there is the photo's
+        # texture and super-resolution's, into a crack network (it warns low-source-detail)
+        low_detail = blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width
         crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight,
-                                                texture_weight=TEXTURE_BEFORE_GAIN * (1.0 - borrowed) * bare)
+                                                texture_weight=TEXTURE_BEFORE_GAIN * (1.0 - borrowed) * bare,
+                                                least=UPSCALED_SHARPNESS if low_detail else SHARPNESS_TARGET[0])
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
     embedding = identity_embedding(out, target.face)
@@ -231,11 +237,12 @@ def yaw_degrees(proxy: float) -> float:
 
 
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
-                        weight: np.ndarray, texture_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                        weight: np.ndarray, texture_weight: np.ndarray | None = None,
+                        least: float = SHARPNESS_TARGET[0]) -> tuple[np.ndarray, float]:
     """`crop` sharpened or softened until, pasted, the face is as sharp as the photo was there
-    (shared.faces.realism.sharpness_ratio within SHARPNESS_TARGET). Measured after the paste, because
-    aligning and pasting back each resample the face and soften it; returns the crop and the amount
-    (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged).
+    (shared.faces.realism.sharpness_ratio from `least` to SHARPNESS_TARGET's upper end). Measured after the
+    paste, because aligning and pasting back each resample the face and soften it; returns the crop and the
+    amount (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged).
 
     A face softer than the photo first takes the photo's fine skin texture where the float `texture_weight`
     says (added to its own, `blend.add_lightness`), then unsharp masking: a retouched portrait on an
@@ -258,7 +265,7 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     def ratio(amount: float) -> float | None:
         return ratio_of(unsharp(amount))
 
-    low, high = SHARPNESS_TARGET
+    low, high = least, SHARPNESS_TARGET[1]
     measured = ratio(0.0)
     if measured is None or low <= measured <= high:
         return crop, 0.0
