@@ -56,6 +56,7 @@ OUTLINE_SHADING = 2.5  # × face edge width inside the outline over which the sh
 SIDE_SHADE_TOLERANCE = 5.0  # L*: how much darker than the photo's the portrait's shading may stay there
 EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners; the sides' weight lies below their line
 SKIN_LIGHTNESS_SHIFT = 5.0  # L*: the most the cheeks' lightness is moved towards the photo's
+COLOURLESS_SKIN_CHROMA = 4.0  # skin chroma below which a photo is black and white (real skin shows 14 and more)
 SKIN_CHROMA_GAIN = 1.2  # the most the face's chroma is scaled by (or divided by) towards the photo's cheeks
 FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
 _BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
@@ -422,8 +423,9 @@ def add_lightness(image: np.ndarray, change: np.ndarray) -> np.ndarray:
 def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """`face` (BGR uint8, the composited crop) with its L* shifted and its chroma scaled so that, over the bool
     `cheeks` mask, its median lightness and colour are the photo's (same size), within SKIN_LIGHTNESS_SHIFT
-    and SKIN_CHROMA_GAIN, in proportion to the float `weight` (the face's interior: at its outline the tone
-    transfer already meets the photo, and a whole-face shift drew a seam there); the hue is kept.
+    and SKIN_CHROMA_GAIN (all the way to grey in a black-and-white photo), in proportion to the float
+    `weight` (the face's interior: at its outline the tone transfer already meets the photo, and a whole-face
+    shift drew a seam there); the hue is kept.
 
     The cheeks' skin is the body's colour, not the portrait's, and every step after the tone transfer (texture,
     specks, grain, sharpening) works on lightness alone, which on a saturated skin greys it: a fresh reviewer
@@ -432,8 +434,11 @@ def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, w
     lab_face, lab_photo = bgr_to_lab(face).astype(np.float32), bgr_to_lab(photo).astype(np.float32)
     face_median, photo_median = np.median(lab_face[cheeks], axis=0), np.median(lab_photo[cheeks], axis=0)
     shift = float(np.clip(photo_median[0] - face_median[0], -SKIN_LIGHTNESS_SHIFT, SKIN_LIGHTNESS_SHIFT))
-    gain = float(np.clip(np.hypot(*photo_median[1:]) / max(float(np.hypot(*face_median[1:])), 1e-3),
-                         1.0 / SKIN_CHROMA_GAIN, SKIN_CHROMA_GAIN))
+    photo_chroma = float(np.hypot(*photo_median[1:]))
+    # a black-and-white photo's skin has no colour left, and nor may the face in it (a brown iris, a pink lip
+    # line gave the swap away): there the chroma follows the photo's all the way down
+    least = 0.0 if photo_chroma < COLOURLESS_SKIN_CHROMA else 1.0 / SKIN_CHROMA_GAIN
+    gain = float(np.clip(photo_chroma / max(float(np.hypot(*face_median[1:])), 1e-3), least, SKIN_CHROMA_GAIN))
     lab_face[..., 0] += shift * weight
     lab_face[..., 1:] *= (1.0 + (gain - 1.0) * weight)[..., None]
     return lab_to_bgr(lab_face)

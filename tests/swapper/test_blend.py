@@ -417,3 +417,21 @@ def test_the_portrait_s_whites_are_lit_no_brighter_than_the_photo_s_own():
     assert shaded_iris == pytest.approx(28.0, abs=1.5)  # below IRIS_L the whites' correction does not reach
     lit_white, _ = whites_after(84.0)
     assert lit_white == pytest.approx(80.0, abs=1.5)
+
+
+def test_in_a_black_and_white_photo_the_face_loses_its_colour():
+    """A black-and-white photo's skin has no chroma: a portrait's brown iris or pink lip line left in it gave
+    the swap away, so there the chroma follows the photo's all the way to grey (a colour photo's stops at
+    1 / SKIN_CHROMA_GAIN)."""
+    cheeks = np.zeros((SIZE, SIZE), bool)
+    cheeks[100:160, 40:216] = True
+    weight = np.ones((SIZE, SIZE), np.float32)
+    face = _flat_lab((SIZE, SIZE), (60.0, 14.0, 18.0))
+    face[20:40, 60:90] = (35.0, 10.0, 22.0)  # a brown iris
+    grey = bgr_to_lab(blend.match_skin_colour(lab_to_bgr(face), lab_to_bgr(_flat_lab((SIZE, SIZE), (60.0, 0.0, 0.0))),
+                                              cheeks, weight)).astype(np.float32)
+    assert float(np.abs(grey[..., 1:]).max()) < 1.5
+    muted = bgr_to_lab(blend.match_skin_colour(lab_to_bgr(face), lab_to_bgr(_flat_lab((SIZE, SIZE), (60.0, 7.0, 9.0))),
+                                               cheeks, weight)).astype(np.float32)
+    assert float(np.hypot(*np.median(muted[cheeks], axis=0)[1:])) == pytest.approx(
+        float(np.hypot(14.0, 18.0)) / blend.SKIN_CHROMA_GAIN, abs=0.6)
