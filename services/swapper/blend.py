@@ -54,7 +54,7 @@ COVER_SHADE_MOUTH = 1.0  # × face edge width round the lips: no cover there
 COVER_SHADE_SPARE = 0.1  # × face edge width round the eyes, brows and nose, whose own shading stays
 OUTLINE_SHADING = 2.5  # × face edge width inside the outline over which the shading becomes the photo's
 SIDE_SHADE_TOLERANCE = 5.0  # L*: how much darker than the photo's the portrait's shading may stay there
-EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners; the sides' weight lies below their line
+EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners, whose line parts the face above the eyes from below
 SKIN_LIGHTNESS_SHIFT = 5.0  # L*: the most the cheeks' lightness is moved towards the photo's
 COLOURLESS_SKIN_CHROMA = 4.0  # skin chroma below which a photo is black and white (real skin shows 14 and more)
 SKIN_CHROMA_GAIN = 1.2  # the most the face's chroma is scaled by (or divided by) towards the photo's cheeks
@@ -276,7 +276,7 @@ def cover_shade_weights(valid: np.ndarray, mesh: np.ndarray, size: int,
     if not lost.any():
         return None, None
     distance = cv2.distanceTransform((~lost).astype(np.uint8), cv2.DIST_L2, 3)
-    eye_row = int(float(mesh[[33, 263], 1].mean()))  # the outer eye corners
+    eye_row = int(float(mesh[list(EYE_CORNERS), 1].mean()))
     below = (distance < COVER_SHADE_REACH * edge) & ~lost
     below[:eye_row] = False
     above = (distance < FRINGE_TIPS_REACH * edge) & ~lost

@@ -15,7 +15,7 @@ import numpy as np
 
 import cv2
 
-from services.swapper.blend import lips_and_opening
+from services.swapper.blend import EYE_CORNERS, lips_and_opening
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, disk, face_edge_px, face_mesh, face_oval_mask,
@@ -95,7 +95,7 @@ class SourceFace:
                 count, labels = cv2.connectedComponents(masses, connectivity=8)
                 from_outside = np.zeros(count, bool)
                 upper = np.zeros((size, size), bool)
-                upper[:int(mesh[[33, 263], 1].mean())] = True  # above the eye line: fringes, strands, brims
+                upper[:int(mesh[list(EYE_CORNERS), 1].mean())] = True  # above the eye line: fringes, strands, brims
                 from_outside[np.unique(labels[outline & upper & (masses > 0)])] = True
                 # a mass above the eyes larger than a brow covers the forehead even if it does not
                 # reach the outline (a fringe cut short by the mesh's hairline, a brim's shadow)
