@@ -177,7 +177,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         low_detail = blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width
         crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight,
                                                 texture_weight=TEXTURE_BEFORE_GAIN * (1.0 - borrowed) * bare,
-                                                least=UPSCALED_SHARPNESS if low_detail else SHARPNESS_TARGET[0])
+                                                least=UPSCALED_SHARPNESS if low_detail else SHARPNESS_TARGET[0],
+                                                skin=bare)
     paste_back(out, crop, aligned, weight, inplace=True)
     oval_area = max(1, int((face_oval_mask(mesh, size, 0, 0) > 0.5).sum()))
     embedding = identity_embedding(out, target.face)
@@ -238,7 +239,8 @@ def yaw_degrees(proxy: float) -> float:
 
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
                         weight: np.ndarray, texture_weight: np.ndarray | None = None,
-                        least: float = SHARPNESS_TARGET[0]) -> tuple[np.ndarray, float]:
+                        least: float = SHARPNESS_TARGET[0],
+                        skin: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """`crop` sharpened or softened until, pasted, the face is as sharp as the photo was there
     (shared.faces.realism.sharpness_ratio from `least` to SHARPNESS_TARGET's upper end). Measured after the
     paste, because aligning and pasting back each resample the face and soften it; returns the crop and the
@@ -247,7 +249,8 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     A face softer than the photo first takes the photo's fine skin texture where the float `texture_weight`
     says (added to its own, `blend.add_lightness`), then unsharp masking: a retouched portrait on an
     unretouched photo had needed gains up to 5.6, which drew its brows as outlined stencils and its lash
-    lines as liner (a fresh reviewer); with half the photo's texture first, 2–3."""
+    lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare skin, the float `skin`,
+    takes no more than blend.SKIN_DETAIL_GAIN of it (`blend.unsharp_at`)."""
     meter = SharpnessMeter(original, target.aligned.to_image(target.mesh))
     x0, y0, x1, y1 = change_box(target.face, out.shape)
 
@@ -260,7 +263,7 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
             out[y0:y1, x0:x1] = saved
         return value
 
-    unsharp = unsharp_at(crop)
+    unsharp = unsharp_at(crop, skin)
 
     def ratio(amount: float) -> float | None:
         return ratio_of(unsharp(amount))
@@ -272,7 +275,7 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     if measured < low and texture_weight is not None and texture_weight.any():
         edge = face_edge_px(target.mesh)
         crop = add_lightness(crop, fine_lightness(target.aligned.crop, TEXTURE_SIGMA * edge) * texture_weight)
-        unsharp = unsharp_at(crop)
+        unsharp = unsharp_at(crop, skin)
         measured = ratio(0.0)
         if measured is None or low <= measured <= high:
             return crop, 0.0
