@@ -38,7 +38,7 @@ def test_a_source_that_is_not_a_face_is_refused(ctx, name):
 
 
 def test_a_target_face_below_the_minimum_is_refused_with_its_size(ctx):
-    target = _shrunk(astronaut(), 20)
+    target = _shrunk(astronaut(), 15)
     with pytest.raises(FaceTooSmall, match="target photo's face is too small") as caught:
         run_swap(ctx, target, unrelated_face())
     assert caught.value.code == "face-too-small" and caught.value.details["face_width"] < MIN_TARGET_FACE_PX

@@ -120,6 +120,21 @@ def test_a_retouched_portrait_on_an_unretouched_photo_takes_its_texture_before_s
     assert result["criteria"]["sharpness_ratio"], result["figures"]
 
 
+def test_a_face_drawn_24_px_wide_is_swapped_though_its_detector_box_is_narrower(ctx):
+    """A full-body shop photo's 24-px face: YuNet's box reads it 22–24 px wide (six targets), and a minimum
+    of 24 px refused most of them, which leaves the real model's face in the photo. It is swapped, and
+    obama's identity moves onto khanna's face (the figures of every 24-px pair: bench/README.md)."""
+    from tests.data.realism.make_variants import PairSpec
+
+    spec = PairSpec("sizes", "obama", "khanna", target_variant="shop24")
+    pair = build(spec)
+    output = run_swap(ctx, pair.target, pair.source, engine="classical")
+    face = output.report["faces"][0]
+    assert face["status"] == "swapped" and face["width"] < 24
+    result = measure(spec, pair, output.image, BARS)
+    assert result["passed"], (result["criteria"], result["figures"])
+
+
 def _skin_texture(image: np.ndarray, mesh: np.ndarray) -> float:
     """RMS grey level above a 1-px Gaussian over the bare cheeks and forehead (eyes, brows, lips, mouth and
     nose grown by a face edge, and a face edge inside the outline, left out): the skin's finest texture."""
