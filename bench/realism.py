@@ -14,6 +14,7 @@ report says `face-cut-by-frame`.
                             [--reuse]           # re-measure the results an earlier run saved (no swapping)
                             [--cross]           # the wider set (make_variants.CROSS_SPECS) instead
                             [--sizes]           # faces 48–128 px wide on shop canvases (make_variants.SIZE_SPECS)
+                            [--full-body]       # faces 24–36 px wide (make_variants.FULL_BODY_SPECS)
 
 Sheets: `<out>/<kind>.png`, one row per pair: source | target | result | target face | result face,
 the figures under it (red: misses its bar). Each result and its stage report are kept under
@@ -42,7 +43,8 @@ from shared.images import DecodedImage  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402
 from shared.weights import ModelStore  # noqa: E402
-from tests.data.realism.make_variants import CROSS_SPECS, KINDS, SIZE_SPECS, SPECS, PairSpec, build  # noqa: E402
+from tests.data.realism.make_variants import (CROSS_SPECS, FULL_BODY_SPECS, KINDS, SIZE_SPECS, SPECS,  # noqa: E402
+                                              PairSpec, build)
 from tests.data.realism.make_variants import measure as measure_pair  # noqa: E402
 
 FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added", "dark_patches",
@@ -121,7 +123,7 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
     print()
     print(f"{'kind':10s} {'pairs':>5s} {'pass':>5s} {'refused':>7s}  " + " ".join(f"{SHORT[n]:>7s}" for n in FIGURES)
           + "   (medians of the measured pairs; refused: a covered source refused with the reason)")
-    for kind in [k for k in (*KINDS, "cross", "sizes") if any(r["kind"] == k for r in rows)] + ["all"]:
+    for kind in [k for k in (*KINDS, "cross", "sizes", "full-body") if any(r["kind"] == k for r in rows)] + ["all"]:
         chosen = [r for r in rows if kind in ("all", r["kind"])]
         medians = []
         for name in FIGURES:
@@ -211,8 +213,11 @@ def main() -> None:
                         help="the wider set: two portraits on every upright target without glasses (kind 'cross')")
     parser.add_argument("--sizes", action="store_true",
                         help="two portraits on four shop canvases with faces 48, 64, 96 and 128 px wide (kind 'sizes')")
+    parser.add_argument("--full-body", action="store_true",
+                        help="five portraits on six shop canvases with faces 24, 30 and 36 px wide (kind 'full-body')")
     args = parser.parse_args()
-    kinds = ("cross",) if args.cross else ("sizes",) if args.sizes else tuple(k for k in args.kinds.split(",") if k)
+    kinds = ("cross",) if args.cross else ("sizes",) if args.sizes else ("full-body",) if args.full_body else \
+        tuple(k for k in args.kinds.split(",") if k)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baseline = None
@@ -231,7 +236,8 @@ def run(args, kinds: tuple[str, ...], out: Path, folder: Path, thresholds: Reali
     ctx = StageContext(settings=Settings(data_dir=folder), models=ModelStore(root=folder / "models"))
     rows, sheets = [], {}
     started = time.perf_counter()
-    for spec in CROSS_SPECS if args.cross else SIZE_SPECS if args.sizes else SPECS:
+    for spec in (CROSS_SPECS if args.cross else SIZE_SPECS if args.sizes else FULL_BODY_SPECS if args.full_body
+                 else SPECS):
         if spec.kind not in kinds:
             continue
         pair = build(spec)

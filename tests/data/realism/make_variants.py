@@ -281,6 +281,16 @@ SIZE_SPECS: tuple[PairSpec, ...] = tuple(
     PairSpec("sizes", source, target, target_variant=f"shop{face_px}")
     for face_px in SIZE_FACES_PX for target in SIZE_TARGETS for source in CROSS_SOURCES)
 
+# Full-body shots (`bench/realism.py --full-body`, not tuned on): faces drawn 24, 30 and 36 px wide, the issue's
+# full-body range, with five portraits on six targets of different skin tones, hair and facial hair.
+FULL_BODY_FACES_PX = (24, 30, 36)
+FULL_BODY_SOURCES = ("astronaut", "ocasio_cortez", "obama", "sewell", "matsui")
+FULL_BODY_TARGETS = ("khanna", "sewell", "matsui", "blunt_rochester", "casar", "gluesenkamp_perez")
+FULL_BODY_SPECS: tuple[PairSpec, ...] = tuple(
+    PairSpec("full-body", source, target, target_variant=f"shop{face_px}")
+    for face_px in FULL_BODY_FACES_PX for target in FULL_BODY_TARGETS for source in FULL_BODY_SOURCES
+    if source != target)
+
 
 def _source_variant(name: str, variant: str) -> np.ndarray:
     image = photo(name)
