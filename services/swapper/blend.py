@@ -204,10 +204,15 @@ def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarra
     if source_white is not None and photo_white is not None:
         out[..., 1:] += (photo_white[1:] - source_white[1:]) * whites
         # whites brighter than the photo's own glowed (every astronaut result, up to 34 L* above a face in
-        # shade): they are lit no brighter than the photo's, within WHITES_HEADROOM
+        # shade): they are lit no brighter than the photo's, within WHITES_HEADROOM, and the shade that takes
+        # them down falls on the whole eye, as shading scales L* + 16: an iris kept at its own level in a
+        # shaded socket glowed amber (casar's on biden, a fresh reviewer's second defect kind)
         lit = sclera_colour(out, eyes, source_skin)
-        if lit is not None:
-            out[..., :1] -= max(0.0, float(lit[0] - photo_white[0]) - WHITES_HEADROOM) * whites
+        if lit is not None and float(lit[0] - photo_white[0]) > WHITES_HEADROOM:
+            ratio = (float(photo_white[0]) + WHITES_HEADROOM + LAB_L_OFFSET) / (float(lit[0]) + LAB_L_OFFSET)
+            unshaded = out[..., 0].copy()
+            out[..., 0] = (unshaded + LAB_L_OFFSET) * ratio - LAB_L_OFFSET
+            out[..., 1:] *= shade_chroma(out[..., 0], unshaded)
     return out
 
 

@@ -411,8 +411,9 @@ def test_the_face_s_cheeks_take_the_photo_s_lightness_and_colour_within_limits()
 
 def test_the_portrait_s_whites_are_lit_no_brighter_than_the_photo_s_own():
     """A portrait's bright whites in a photo whose eyes lie in shade glowed (every astronaut result, up to
-    34 L* above the photo's whites): they come down to WHITES_HEADROOM above the photo's own, and the iris
-    with them no more than it would be; whites already as dark as the photo's stay as they were."""
+    34 L* above the photo's whites): they come down to WHITES_HEADROOM above the photo's own. The shade that
+    takes them down falls on the iris too, by the same ratio of L* + 16 (kept at its own level, an amber iris
+    glowed in a shaded socket); whites already as dark as the photo's stay as they were."""
     def whites_after(photo_white: float) -> tuple[float, float]:
         source = _flat_lab((SIZE, SIZE), (60.0, 14.0, 18.0))
         target = _flat_lab((SIZE, SIZE), (60.0, 14.0, 18.0))
@@ -429,7 +430,8 @@ def test_the_portrait_s_whites_are_lit_no_brighter_than_the_photo_s_own():
 
     shaded_white, shaded_iris = whites_after(50.0)
     assert shaded_white == pytest.approx(50.0 + blend.WHITES_HEADROOM, abs=1.5)
-    assert shaded_iris == pytest.approx(28.0, abs=1.5)  # below IRIS_L the whites' correction does not reach
+    shade = (50.0 + blend.WHITES_HEADROOM + blend.LAB_L_OFFSET) / (80.0 + blend.LAB_L_OFFSET)
+    assert shaded_iris == pytest.approx((28.0 + blend.LAB_L_OFFSET) * shade - blend.LAB_L_OFFSET, abs=1.5)
     lit_white, _ = whites_after(84.0)
     assert lit_white == pytest.approx(80.0, abs=1.5)
 
