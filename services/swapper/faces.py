@@ -41,7 +41,7 @@ SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids,
 SOURCE_BROW_MARGIN = 0.25  # × face edge width around the mesh's brow outlines: the whole brow travels
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
-MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which a detector box may read 10–15 % narrower
+MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which YuNet's box reads as 22–24 px
 # The crops a target face is composited on, smallest first. Steps of 1.5 and 1.33 rather than 2: the
 # composite's work grows with the crop's area, and a face needing a 260-px crop had been worked on 512
 # (3.9 × its pixels; the stage call on the bench's 193-px face 471 → 347 ms).
