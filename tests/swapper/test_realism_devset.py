@@ -136,6 +136,30 @@ def test_a_face_drawn_24_px_wide_is_swapped_though_its_detector_box_is_narrower(
     assert result["passed"], (result["criteria"], result["figures"])
 
 
+def test_a_full_body_face_takes_the_portrait_s_shape_close_to_its_outline(ctx, monkeypatch):
+    """On a 30-px face SFace reads the face's proportions more than its features. The portrait's shape fading
+    out from SHAPE_RAMP of the face size inside the outline (0.15 before) carries more of it: ocasio_cortez on
+    six shop canvases moves further from the original face and nearer to her own (bench/realism.py
+    --full-body: the gap rose on 58 of 84 pairs)."""
+    from services.swapper.engines import classical
+    from tests.data.realism.make_variants import FULL_BODY_SPECS
+
+    specs = [s for s in FULL_BODY_SPECS if s.source == "ocasio_cortez" and s.target_variant == "shop30"]
+
+    def mean_gap() -> float:
+        gaps = []
+        for spec in specs:
+            pair = build(spec)
+            figures = measure(spec, pair, run_swap(ctx, pair.target, pair.source, engine="classical").image,
+                              BARS)["figures"]
+            gaps.append(figures["identity_to_source"] - figures["identity_to_original"])
+        return float(np.mean(gaps))
+
+    closer = mean_gap()
+    monkeypatch.setattr(classical, "SHAPE_RAMP", 0.15)
+    assert closer > mean_gap()
+
+
 def _skin_texture(image: np.ndarray, mesh: np.ndarray) -> float:
     """RMS grey level above a 1-px Gaussian over the bare cheeks and forehead (eyes, brows, lips, mouth and
     nose grown by a face edge, and a face edge inside the outline, left out): the skin's finest texture."""
