@@ -49,6 +49,8 @@ from tests.data.realism.make_variants import measure as measure_pair  # noqa: E4
 
 FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added", "dark_patches",
            "identity_to_source", "identity_to_original")
+# the sets beside the development set, each chosen by its own flag and named by its pairs' kind
+WIDER_SETS = {"cross": CROSS_SPECS, "sizes": SIZE_SPECS, "full-body": FULL_BODY_SPECS}
 SHORT = {"tone_gap_delta_e": "tone", "sharpness_ratio": "sharp", "seam_excess_delta_e": "seam",
          "teeth_added": "teeth", "dark_patches": "dark", "identity_to_source": "id→src",
          "identity_to_original": "id→orig"}
@@ -123,7 +125,7 @@ def print_table(rows: list[dict], baseline: dict | None) -> None:
     print()
     print(f"{'kind':10s} {'pairs':>5s} {'pass':>5s} {'refused':>7s}  " + " ".join(f"{SHORT[n]:>7s}" for n in FIGURES)
           + "   (medians of the measured pairs; refused: a covered source refused with the reason)")
-    for kind in [k for k in (*KINDS, "cross", "sizes", "full-body") if any(r["kind"] == k for r in rows)] + ["all"]:
+    for kind in [k for k in (*KINDS, *WIDER_SETS) if any(r["kind"] == k for r in rows)] + ["all"]:
         chosen = [r for r in rows if kind in ("all", r["kind"])]
         medians = []
         for name in FIGURES:
@@ -216,8 +218,8 @@ def main() -> None:
     parser.add_argument("--full-body", action="store_true",
                         help="five portraits on six shop canvases with faces 24, 30 and 36 px wide (kind 'full-body')")
     args = parser.parse_args()
-    kinds = ("cross",) if args.cross else ("sizes",) if args.sizes else ("full-body",) if args.full_body else \
-        tuple(k for k in args.kinds.split(",") if k)
+    wider = next((kind for kind in WIDER_SETS if getattr(args, kind.replace("-", "_"))), None)
+    kinds = (wider,) if wider else tuple(k for k in args.kinds.split(",") if k)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baseline = None
@@ -236,8 +238,7 @@ def run(args, kinds: tuple[str, ...], out: Path, folder: Path, thresholds: Reali
     ctx = StageContext(settings=Settings(data_dir=folder), models=ModelStore(root=folder / "models"))
     rows, sheets = [], {}
     started = time.perf_counter()
-    for spec in (CROSS_SPECS if args.cross else SIZE_SPECS if args.sizes else FULL_BODY_SPECS if args.full_body
-                 else SPECS):
+    for spec in (*SPECS, *(spec for specs in WIDER_SETS.values() for spec in specs)):
         if spec.kind not in kinds:
             continue
         pair = build(spec)
