@@ -19,7 +19,7 @@ import pytest
 
 from shared.errors import InvalidInput
 from shared.faces import RealismThresholds
-from tests.data.realism.make_variants import CROSS_SPECS, SIZE_SPECS, SPECS, build, measure
+from tests.data.realism.make_variants import CROSS_SPECS, FULL_BODY_SPECS, SIZE_SPECS, SPECS, build, measure
 from tests.swapper.conftest import run_swap
 
 BARS = RealismThresholds()  # the issue's bars (the settings' defaults)
@@ -125,8 +125,6 @@ def test_a_face_drawn_24_px_wide_is_swapped_though_its_detector_box_is_narrower(
     """A full-body shop photo's 24-px face: YuNet's box reads it 22–24 px wide (six targets), and a minimum
     of 24 px refused every one of them, which leaves the real model's face in the photo. It is swapped, and
     obama's identity moves onto khanna's face (the figures of every 24-px pair: bench/README.md)."""
-    from tests.data.realism.make_variants import FULL_BODY_SPECS
-
     spec = next(s for s in FULL_BODY_SPECS if s.name == "obama→khanna+shop24")
     pair = build(spec)
     output = run_swap(ctx, pair.target, pair.source, engine="classical")
@@ -142,7 +140,6 @@ def test_a_full_body_face_takes_the_portrait_s_shape_close_to_its_outline(ctx, m
     six shop canvases moves further from the original face and nearer to her own (bench/realism.py
     --full-body: the gap rose on 58 of 84 pairs)."""
     from services.swapper.engines import classical
-    from tests.data.realism.make_variants import FULL_BODY_SPECS
 
     specs = [s for s in FULL_BODY_SPECS if s.source == "ocasio_cortez" and s.target_variant == "shop30"]
 
