@@ -63,6 +63,7 @@ class SourceFace:
     super_resolved: int = 1
     _aligned: dict[str, AlignedFace] = field(default_factory=dict, repr=False)
     _meshes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _depths: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -126,15 +127,29 @@ class SourceFace:
                 "super_resolved": self.super_resolved}
 
     def mesh(self, template: str) -> np.ndarray:
+        """(478, 2) mesh of the aligned crop, crop pixels."""
+        self._measure_mesh(template, need_depth=False)
+        return self._meshes[template]
+
+    def depth(self, template: str) -> np.ndarray:
+        """(478,) MediaPipe's depth of each mesh point, crop pixels (`face_mesh`): what turning the
+        portrait's face to a photo's head pose needs (`meshwarp.transfer_shape`)."""
+        self._measure_mesh(template, need_depth=True)
+        return self._depths[template]
+
+    def _measure_mesh(self, template: str, need_depth: bool) -> None:
         crop = self.aligned(template).crop
         with self._lock:
-            if template not in self._meshes:
-                try:
-                    self._meshes[template] = face_mesh(crop).astype(np.float64)
-                except NoFaceFound:
-                    raise NoFaceFound("the source portrait's face could not be meshed: it does not look "
-                                      "like a face", role="source") from None
-            return self._meshes[template]
+            if template in self._meshes and (template in self._depths or not need_depth):
+                return
+            try:
+                points = face_mesh(crop, with_depth=True).astype(np.float64)
+            except NoFaceFound:
+                raise NoFaceFound("the source portrait's face could not be meshed: it does not look "
+                                  "like a face", role="source") from None
+            # a prepared source stored before depths were kept has its mesh already: the same crop gives it again
+            self._meshes.setdefault(template, np.ascontiguousarray(points[:, :2]))
+            self._depths[template] = np.ascontiguousarray(points[:, 2])
 
 
 @dataclass
@@ -373,8 +388,8 @@ def _face_from(arrays, prefix: str) -> Face:
 def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The prepared source as named arrays (stored as one `.npz` with its virtual model): the pixels it
     uses (super-resolved around the face when it was small), the face as found and as used, the SFace
-    embedding, and for each of `templates` the 478-point mesh and the clean-skin mask (`clean`), so a swap
-    computes none of them again. `source_from_arrays` gives back a SourceFace equal in every field."""
+    embedding, and for each of `templates` the 478-point mesh, its depths and the clean-skin mask (`clean`),
+    so a swap computes none of them again (a source stored without depths measures them on first use). `source_from_arrays` gives back a SourceFace equal in every field."""
     arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
               "detail_px": np.array(source.detail_px, np.float64), "super_resolved": np.array(source.super_resolved),
               **_face_arrays("face", source.face)}
@@ -382,6 +397,7 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
         arrays.update(_face_arrays("original_face", source.original_face))
     for template in templates:
         arrays[f"mesh-{template}"] = source.mesh(template)
+        arrays[f"depth-{template}"] = source.depth(template)
         arrays[f"clean-{template}"] = source.clean(template)
     return arrays
 
@@ -402,6 +418,8 @@ def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
         kind, _, template = key.partition("-")
         if kind == "mesh":
             source._meshes[template] = value
+        elif kind == "depth":
+            source._depths[template] = value
         elif kind == "clean" and "clean" not in outdated:
             source._clean[template] = value
     return source

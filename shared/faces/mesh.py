@@ -18,16 +18,18 @@ MESH_POINTS = 478
 MESH_TEMPLATE = "ffhq256"
 
 
-def face_mesh(crop: np.ndarray) -> np.ndarray:
-    """(478, 2) float32 (x, y) in crop pixels; NoFaceFound when MediaPipe sees no face."""
+def face_mesh(crop: np.ndarray, with_depth: bool = False) -> np.ndarray:
+    """(478, 2) float32 (x, y) in crop pixels, or (478, 3) with `with_depth`: z, MediaPipe's depth estimate
+    relative to the face's centre, in crop pixels too (MediaPipe scales it like x; smaller is nearer the
+    camera). NoFaceFound when MediaPipe sees no face."""
     crop = check_bgr(crop, "crop")
     result = packaged_models.mediapipe_face_mesh().process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
     if not result.multi_face_landmarks:
         raise NoFaceFound("the face mesh found no face in the aligned crop")
     landmarks = result.multi_face_landmarks[0].landmark
-    points = np.array([(p.x, p.y) for p in landmarks], np.float32)
-    points *= np.array([crop.shape[1], crop.shape[0]], np.float32)
-    return points
+    points = np.array([(p.x, p.y, p.z) for p in landmarks], np.float32)
+    points *= np.array([crop.shape[1], crop.shape[0], crop.shape[1]], np.float32)
+    return points if with_depth else np.ascontiguousarray(points[:, :2])
 
 
 def image_face_mesh(image: np.ndarray, face: Face, template: str = MESH_TEMPLATE) -> np.ndarray:

@@ -10,7 +10,8 @@ from services.swapper.meshwarp import (EYES, IRIS_CLEARANCE, delaunay_triangles,
                                        transfer_shape, yaw_proxy)
 from services.swapper.occlusion import keep_out_weight, occluder_mask
 from shared.errors import InvalidInput
-from shared.faces import align_face, face_mesh, face_oval_mask, largest_face, mesh_topology
+from shared.faces import (align_face, apply_affine, face_mesh, face_oval_mask, largest_face, mesh_topology,
+                          similarity_matrix)
 from tests.data import astronaut, load_image, sample
 
 
@@ -56,27 +57,56 @@ def test_points_outside_the_crop_and_repeated_points_are_left_out_of_the_triangl
         delaunay_triangles(mesh - 1000, (512, 512))
 
 
-def test_shape_transfer_keeps_the_outline_and_lips_and_moves_the_inside(aligned_astronaut):
+@pytest.fixture(scope="module")
+def astronaut_depth(aligned_astronaut):
+    crop, mesh = aligned_astronaut
+    points = face_mesh(crop, with_depth=True).astype(np.float64)
+    assert np.array_equal(points[:, :2], mesh)  # the same crop meshes the same with its depths
+    return points[:, 2]
+
+
+def _turned(mesh: np.ndarray, depth: np.ndarray, yaw_deg: float) -> np.ndarray:
+    """The mesh's head turned `yaw_deg` about the vertical axis and seen straight on (orthographic)."""
+    yaw = np.radians(yaw_deg)
+    centre = np.array([*mesh.mean(0), depth.mean()])
+    points = np.column_stack([mesh, depth]) - centre
+    turned = points @ np.array([[np.cos(yaw), 0.0, np.sin(yaw)], [0.0, 1.0, 0.0], [-np.sin(yaw), 0.0, np.cos(yaw)]]).T
+    return turned[:, :2] + centre[:2]
+
+
+def test_shape_transfer_keeps_the_outline_and_lips_and_moves_the_inside(aligned_astronaut, astronaut_depth):
     _, mesh = aligned_astronaut
     other = mesh.copy()
     eye_points = sorted({i for loop in mesh_topology()["eyes"] for i in loop})
     other[eye_points, 1] -= 12.0  # a face whose eyes sit higher
-    moved = transfer_shape(other, mesh, strength=1.0, ramp=0.15, yaw_limit=0.25)
+    moved = transfer_shape(other, astronaut_depth, mesh, strength=1.0, ramp=0.15, turn_blend=0.25)
     outline = mesh_topology()["oval"][0]
     lips = sorted({i for loop in mesh_topology()["lips_outer"] for i in loop})
     assert np.allclose(moved[outline], mesh[outline], atol=1e-6)
     assert np.allclose(moved[lips], mesh[lips], atol=1e-6)
     assert (mesh[eye_points, 1] - moved[eye_points, 1]).mean() > 6.0
-    assert np.allclose(transfer_shape(other, mesh, 0.0, 0.15, 0.25), mesh)
+    assert np.allclose(transfer_shape(other, astronaut_depth, mesh, 0.0, 0.15, 0.25), mesh)
 
 
-def test_shape_transfer_stands_down_for_a_turned_head(aligned_astronaut):
+@pytest.mark.parametrize("yaw_deg", [-35.0, 25.0])
+def test_a_frontal_portrait_is_turned_to_a_three_quarter_face_before_its_shape_is_taken(aligned_astronaut,
+                                                                                       astronaut_depth, yaw_deg):
+    """The same face turned 25–35°: a 2-D fit reads the turn as shape and would pull the features across
+    the face; the portrait turned to the photo's pose has no shape to give but the eyes moved up."""
     _, mesh = aligned_astronaut
-    centre, half_width = mesh[:, 0].mean(), np.ptp(mesh[:, 0]) / 2
-    turned = mesh.copy()  # a head turned sideways: the middle of the face moves, the edges stay
-    turned[:, 0] += 100.0 * np.clip(1.0 - ((mesh[:, 0] - centre) / half_width) ** 2, 0.0, 1.0)
-    assert abs(yaw_proxy(turned) - yaw_proxy(mesh)) > 0.25
-    assert np.allclose(transfer_shape(turned, mesh, 1.0, 0.15, 0.25), mesh)
+    target = _turned(mesh, astronaut_depth, yaw_deg)
+    assert abs(yaw_proxy(target) - yaw_proxy(mesh)) > 0.25
+    inner = sorted({i for loop in mesh_topology()["eyes"] for i in loop} | {1, 4, 5, 6, 168, 197})  # eyes, nose ridge
+    unmoved = transfer_shape(mesh, astronaut_depth, target, 1.0, 0.15, 0.25)
+    assert np.abs(unmoved[inner] - target[inner]).max() < 1.0
+    flat_fit = apply_affine(similarity_matrix(mesh[:468], target[:468]), mesh)
+    assert np.abs(flat_fit[inner] - target[inner]).max() > 8.0  # what the 2-D fit alone would have moved
+    other = mesh.copy()
+    eye_points = sorted({i for loop in mesh_topology()["eyes"] for i in loop})
+    other[eye_points, 1] -= 12.0
+    moved = transfer_shape(other, astronaut_depth, target, 1.0, 0.15, 0.25)
+    assert (target[eye_points, 1] - moved[eye_points, 1]).mean() > 6.0
+    assert np.abs(moved[eye_points, 0] - target[eye_points, 0]).mean() < 2.0
 
 
 def _narrowed(mesh: np.ndarray, share: float) -> np.ndarray:

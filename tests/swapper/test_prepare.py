@@ -37,9 +37,20 @@ def test_the_prepared_source_is_the_source_prepared_on_the_fly(ctx):
     assert again.report() == fresh.report() == report["source_face"]
     assert report["embedding"] == pytest.approx(fresh.embedding.tolist(), abs=1e-6) and len(report["embedding"]) == 128
     for template in PREPARED_TEMPLATES:  # stored, not recomputed
-        assert template in again._meshes and template in again._clean
+        assert template in again._meshes and template in again._clean and template in again._depths
         assert np.array_equal(again.clean(template), fresh.clean(template))
         assert np.array_equal(again.mesh(template), fresh.mesh(template))
+        assert np.array_equal(again.depth(template), fresh.depth(template))
+
+
+def test_a_source_prepared_before_depths_were_kept_measures_them_on_first_use(ctx):
+    arrays, _ = prepared(ctx, photo("matsui"))
+    older = {key: value for key, value in arrays.items() if not key.startswith("depth-")}
+    source, fresh = source_from_arrays(older), prepare_source(photo("matsui"))
+    template = PREPARED_TEMPLATES[0]
+    assert template not in source._depths
+    assert np.array_equal(source.depth(template), fresh.depth(template))
+    assert np.array_equal(source.mesh(template), arrays[f"mesh-{template}"])  # the stored mesh is kept
 
 
 def test_a_swap_from_the_prepared_source_equals_a_swap_from_the_portrait(ctx):

@@ -19,7 +19,8 @@ import pytest
 
 from shared.errors import InvalidInput
 from shared.faces import RealismThresholds
-from tests.data.realism.make_variants import CROSS_SPECS, FULL_BODY_SPECS, SIZE_SPECS, SPECS, build, measure
+from tests.data.realism.make_variants import (CROSS_SPECS, FULL_BODY_SPECS, SIZE_SPECS, SPECS, TURNED_SPECS, build,
+                                              measure)
 from tests.swapper.conftest import run_swap
 
 BARS = RealismThresholds()  # the issue's bars (the settings' defaults)
@@ -32,8 +33,9 @@ WARNING_FOR = {"teeth_added": {"teeth-added"}, "sharpness_ratio": {"soft-face", 
                "tone_gap_delta_e": {"tone-mismatch"}, "dark_patches": {"dark-patches"},
                "identity": {"identity-not-transferred"}}
 PASSING_FLOOR = 13  # full-face pairs meeting all five (measured: 14 of the 20 swapped; 6 covered sources refused;
-# the count differs by a pair or two between machines, whose OpenCV paths round differently; casar→biden, 0.017
-# nearer the source since the shade on the whites darkens the iris too, is inside the 0.03 margin)
+# the count differs by a pair or two between machines, whose OpenCV paths round differently; obama→biden is
+# nearer the source inside the 0.03 margin since the portrait is turned to the photo's head pose for its shape,
+# which took casar→biden past it: bench/README.md)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,23 @@ def test_a_face_cut_by_the_frame_is_left_unchanged_with_the_reason(ctx, spec):
 
 @pytest.mark.parametrize("spec", MID_SIZES, ids=[s.name.replace("→", ">") for s in MID_SIZES])
 def test_a_face_between_full_body_and_upper_body_size_meets_all_five_criteria(ctx, spec):
+    pair = build(spec)
+    output = run_swap(ctx, pair.target, pair.source, engine="classical")
+    result = measure(spec, pair, output.image, BARS)
+    assert result["passed"], (result["criteria"], result["figures"])
+
+
+TURNED = [spec for spec in TURNED_SPECS if spec.target_variant == ""
+          and spec.name in ("astronaut→c001035", "ocasio_cortez→c001127", "astronaut→g000559")]
+
+
+@pytest.mark.parametrize("spec", TURNED, ids=[s.name.replace("→", ">") for s in TURNED])
+def test_a_head_turned_from_the_camera_takes_the_portrait_s_likeness(ctx, spec):
+    """Three-quarter faces (yaw proxy 0.21–0.30 from a frontal portrait's): the shape transfer stood down at
+    such a turn, so the photo's proportions stayed and SFace found the original (astronaut→c001035 0.53
+    against 0.54, ocasio_cortez→c001127 0.55 against 0.54); the portrait is now turned to the photo's pose
+    first. g000559's over-sharpened skin was read as a glasses bridge, so his eyes were kept (0.23
+    against 0.90)."""
     pair = build(spec)
     output = run_swap(ctx, pair.target, pair.source, engine="classical")
     result = measure(spec, pair, output.image, BARS)

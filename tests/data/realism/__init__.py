@@ -35,6 +35,16 @@ PHOTOS: dict[str, dict] = {
     "khanna": {"file": "khanna.jpg", "sex": "m", "skin": "medium", "mouth": "teeth", "tags": ()},
     "casar": {"file": "casar.jpg", "sex": "m", "skin": "medium", "mouth": "teeth", "tags": ("beard",)},
     "biden": {"file": "biden.jpg", "sex": "m", "skin": "light", "mouth": "closed", "tags": ("full-body",)},
+    # heads turned from the camera (three-quarter views, as shop photos often are), named by bioguide id
+    "c001035": {"file": "c001035.jpg", "sex": "f", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
+    "c001130": {"file": "c001130.jpg", "sex": "f", "skin": "dark", "mouth": "teeth", "tags": ("turned",)},
+    "c001127": {"file": "c001127.jpg", "sex": "f", "skin": "dark", "mouth": "teeth", "tags": ("turned",)},
+    "s001218": {"file": "s001218.jpg", "sex": "f", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
+    "l000397": {"file": "l000397.jpg", "sex": "f", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
+    "h001095": {"file": "h001095.jpg", "sex": "m", "skin": "dark", "mouth": "teeth", "tags": ("turned",)},
+    "f000459": {"file": "f000459.jpg", "sex": "m", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
+    "g000559": {"file": "g000559.jpg", "sex": "m", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
+    "b001257": {"file": "b001257.jpg", "sex": "m", "skin": "light", "mouth": "teeth", "tags": ("turned",)},
 }
 
 

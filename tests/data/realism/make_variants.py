@@ -292,6 +292,14 @@ FULL_BODY_SPECS: tuple[PairSpec, ...] = tuple(
     if source != target)
 
 
+# Heads turned from the camera (`bench/realism.py --turned`, not tuned on): the same two portraits on nine
+# official portraits taken in three-quarter view, as they are and on a shop canvas.
+TURNED_TARGETS = ("c001035", "c001130", "c001127", "s001218", "l000397", "h001095", "f000459", "g000559", "b001257")
+TURNED_SPECS: tuple[PairSpec, ...] = tuple(
+    PairSpec("turned", source, target, target_variant=variant)
+    for source in CROSS_SOURCES for target in TURNED_TARGETS for variant in ("", "shop"))
+
+
 def _source_variant(name: str, variant: str) -> np.ndarray:
     image = photo(name)
     if variant == "":
