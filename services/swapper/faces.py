@@ -39,6 +39,9 @@ MOUTH_CORNER_POINTS = (61, 291)  # MediaPipe face-mesh mouth corners
 SOURCE_LIPS_GROW = 0.2  # × face edge width around the source's lips and mouth, which never travel
 SOURCE_LID_MARGIN = 0.6  # × face edge width around the eye outlines: the lids, which always travel
 SOURCE_BROW_MARGIN = 0.25  # × face edge width around the mesh's brow outlines: the whole brow travels
+SOURCE_RIM = 0.5  # × face edge width inside the face outline, below the eyes, that never travels: the cheek's edge
+# against the portrait's hair or backdrop, stretched over a turned head's near cheek, was a grey block or a light
+# oval with a dark rim there (a fresh review of nine turned heads)
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which YuNet's box reads as 22–24 px
@@ -75,7 +78,8 @@ class SourceFace:
 
     def clean(self, template: str) -> np.ndarray:
         """Bool crop mask of the source face pixels that may be transferred: inside the face outline
-        and the portrait, not under hair, a hat, a hand or another occluder."""
+        and the portrait, not under hair, a hat, a hand or another occluder, and not the outline's rim
+        below the eyes (`SOURCE_RIM`), where the cheek turns against the portrait's hair or backdrop."""
         aligned, mesh = self.aligned(template), self.mesh(template)
         with self._lock:
             if template not in self._clean:
@@ -118,7 +122,9 @@ class SourceFace:
                 covered |= grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_GROW * edge))))
                 covered |= mouth_corners(mesh, size, edge)
                 covered |= grown(~inside, reach)
-                self._clean[template] = oval & ~covered
+                rim = cv2.distanceTransform(oval.astype(np.uint8), cv2.DIST_L2, 3) <= SOURCE_RIM * edge
+                rim[:int(mesh[list(EYE_CORNERS), 1].mean())] = False
+                self._clean[template] = oval & ~covered & ~rim
             return self._clean[template]
 
     def report(self) -> dict:
@@ -367,11 +373,11 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
 
 
 # ---- a prepared source kept with its virtual model -------------------------------------------------------
-PREPARED_FORMAT = 3  # the layout of `prepared_arrays`; a reader refuses another
+PREPARED_FORMAT = 4  # the layout of `prepared_arrays`; a reader refuses another
 # Layouts a reader still takes, each with the arrays whose meaning has changed since, which it computes
 # again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed;
-# 2: from before the whole brow travelled, SOURCE_BROW_MARGIN).
-OLDER_FORMATS = {1: ("clean",), 2: ("clean",)}
+# 2: from before the whole brow travelled, SOURCE_BROW_MARGIN; 3: from before the rim stayed, SOURCE_RIM).
+OLDER_FORMATS = {1: ("clean",), 2: ("clean",), 3: ("clean",)}
 
 
 def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:
