@@ -457,13 +457,25 @@ def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, w
     return lab_to_bgr(lab_face)
 
 
-def borrow_texture(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, sigma: float) -> np.ndarray:
+def borrow_texture(face: np.ndarray, photo_fine: np.ndarray, skin: np.ndarray, sigma: float) -> np.ndarray:
     """`face` (BGR uint8) whose fine skin texture (lightness above a Gaussian of σ `sigma` px: pores, fine
-    lines, the camera's grain) is the photo's (same size) where the float `skin` is 1, mixed in proportion
-    below. An upscaled portrait has plausible outlines but no pores of its own: super-resolution invents a
-    texture there which the sharpness match then raises into crackle (a fresh reviewer's third defect, 25 of
-    82 results), and grain alone leaves it airbrushed."""
-    return add_lightness(face, (fine_lightness(photo, sigma) - fine_lightness(face, sigma)) * skin)
+    lines, the camera's grain) is `photo_fine` (the photo's, `fine_lightness` at the same σ, H×W float32)
+    where the float `skin` is 1, mixed in proportion below. An upscaled portrait has plausible outlines but no
+    pores of its own: super-resolution invents a texture there which the sharpness match then raises into
+    crackle (a fresh reviewer's third defect, 25 of 82 results), and grain alone leaves it airbrushed."""
+    return add_lightness(face, (photo_fine - fine_lightness(face, sigma)) * skin)
+
+
+def without_edges(fine: np.ndarray, zone: np.ndarray, skin: np.ndarray, level: float, grow: int) -> np.ndarray:
+    """`fine` (H×W float32 fine lightness) with, inside the bool `zone`, every pixel within `grow` px of one
+    beyond `level` × its robust spread over the bool `skin` (1.4826 × the median absolute deviation) set to
+    0: pores and grain stay, the edges of the photo's own shapes there (nose wings, nostril rims) go."""
+    values = fine[skin]
+    if values.size < 16:
+        return np.where(zone, 0.0, fine).astype(np.float32)
+    spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    strong = grown(np.abs(fine) > level * max(spread, 0.5), grow)
+    return np.where(zone & strong, 0.0, fine).astype(np.float32)
 
 
 def lift_specks(face: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:

@@ -26,7 +26,8 @@ from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
                                     eye_weight, fade_in_fill, fine_lightness, forehead_taper, inner_face_weight,
                                     lift_specks, lower_face_weight, match_grain, match_skin_colour, mouth_keep_weight,
-                                    nostril_weight, outline_weight, smile_fold_weight, transfer_tone, unsharp_at)
+                                    nostril_weight, outline_weight, smile_fold_weight, transfer_tone, unsharp_at,
+                                    without_edges)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, grown, identity_embedding, paste_back, realism_figures,
                           realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -47,7 +48,8 @@ TEXTURE_SIGMA = 0.12  # × face edge width: the photo's skin texture is its ligh
 TEXTURE_FEATHER = 0.3  # × face edge width
 TEXTURE_BEFORE_GAIN = 0.5  # share of the photo's fine skin texture a face softer than the photo takes before the
 # unsharp mask (a whole share moved SFace 0.02–0.03 towards the original on several pairs)
-NOSE_TEXTURE_MARGIN = 0.5  # × face edge width round both noses where the photo lends no texture
+NOSE_TEXTURE_MARGIN = 0.5  # × face edge width round both noses where the photo lends no edges
+NOSE_EDGE_LEVEL = 3.5  # × the photo's skin texture spread: finer detail round the noses is pores and grain
 TEXTURE_WHOLE_BELOW = 0.5  # a portrait face under this share of the photo's takes the photo's skin texture whole
 SKIN_COLOUR_ERODE = 1.0  # × face edge width inside the outline where the cheeks' colour match begins
 SKIN_COLOUR_FEATHER = 2.0  # × face edge width over which it fades in
@@ -161,18 +163,19 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         bare = _feathered(target_skin & swapped_skin & ~feature_mask(mesh, size),
                           max(1, int(round(TEXTURE_FEATHER * edge))))
         # the photo's nose wings and nostril rims are its own shape, not texture: borrowed onto a narrower
-        # portrait's nose they drew a second, wider nose round it (a fresh review of turned heads: 18 of 36)
+        # portrait's nose they drew a second, wider nose round it (a fresh review of turned heads: 18 of 36),
+        # so round both noses the photo lends its pores and grain but not its edges
         noses = grown((region_mask(mesh, "nose", size, 0.0) > 0.5) | (region_mask(swapped.mesh, "nose", size, 0.0) > 0.5),
                       max(1, int(round(NOSE_TEXTURE_MARGIN * edge))))
-        textured = _feathered(target_skin & swapped_skin & ~feature_mask(mesh, size) & ~noses,
-                              max(1, int(round(TEXTURE_FEATHER * edge))))
+        photo_fine = without_edges(fine_lightness(aligned.crop, TEXTURE_SIGMA * edge), noses, (bare > 0.5) & ~noses,
+                                   NOSE_EDGE_LEVEL, max(1, int(round(TEXTURE_SIGMA * edge))))
         borrowed = 0.0
         if blend > 0 and source.detail_px < target.face.width:
             # the portrait had fewer real pixels than the photo's face: its skin's fine texture, invented by
             # upscaling and crackled by the sharpness match, gives way to the photo's, in proportion to what
             # is missing and wholly from TEXTURE_WHOLE_BELOW
             borrowed = min(1.0, (1.0 - source.detail_px / target.face.width) / (1.0 - TEXTURE_WHOLE_BELOW))
-            crop[box] = borrow_texture(crop[box], aligned.crop[box], borrowed * textured[box], TEXTURE_SIGMA * edge)
+            crop[box] = borrow_texture(crop[box], photo_fine[box], borrowed * bare[box], TEXTURE_SIGMA * edge)
         cheeks = (region_mask(mesh, "blush", size, 0.0) > 0.5) & target_skin & swapped_skin & (weight > 0.5)
         if color_matched and int(cheeks[box].sum()) >= MIN_SKIN_PIXELS:
             interior = face_oval_mask(mesh, size, SKIN_COLOUR_ERODE * edge, SKIN_COLOUR_FEATHER * edge)
@@ -182,8 +185,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         # an upscaled portrait is not sharpened as far as the photo: what is raised there is the photo's
         # texture and super-resolution's, into a crack network (it warns low-source-detail)
         low_detail = blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width
-        crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight,
-                                                texture_weight=TEXTURE_BEFORE_GAIN * (1.0 - borrowed) * textured,
+        crop, detail_gain = _at_photo_sharpness(out, original, crop, target, weight, photo_fine,
+                                                texture_weight=TEXTURE_BEFORE_GAIN * (1.0 - borrowed) * bare,
                                                 least=UPSCALED_SHARPNESS if low_detail else SHARPNESS_TARGET[0],
                                                 skin=bare)
     paste_back(out, crop, aligned, weight, inplace=True)
@@ -245,7 +248,7 @@ def yaw_degrees(proxy: float) -> float:
 
 
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
-                        weight: np.ndarray, texture_weight: np.ndarray | None = None,
+                        weight: np.ndarray, photo_fine: np.ndarray, texture_weight: np.ndarray | None = None,
                         least: float = SHARPNESS_TARGET[0],
                         skin: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """`crop` sharpened or softened until, pasted, the face is as sharp as the photo was there
@@ -253,8 +256,8 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     paste, because aligning and pasting back each resample the face and soften it; returns the crop and the
     amount (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged).
 
-    A face softer than the photo first takes the photo's fine skin texture where the float `texture_weight`
-    says (added to its own, `blend.add_lightness`), then unsharp masking: a retouched portrait on an
+    A face softer than the photo first takes the photo's fine skin texture (`photo_fine`, H×W float32) where
+    the float `texture_weight` says (added to its own, `blend.add_lightness`), then unsharp masking: a retouched portrait on an
     unretouched photo had needed gains up to 5.6, which drew its brows as outlined stencils and its lash
     lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare skin, the float `skin`,
     takes no more than blend.SKIN_DETAIL_GAIN of it (`blend.unsharp_at`)."""
@@ -281,7 +284,7 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
         return crop, 0.0
     if measured < low and texture_weight is not None and texture_weight.any():
         edge = face_edge_px(target.mesh)
-        crop = add_lightness(crop, fine_lightness(target.aligned.crop, TEXTURE_SIGMA * edge) * texture_weight)
+        crop = add_lightness(crop, photo_fine * texture_weight)
         unsharp = unsharp_at(crop, skin)
         measured = ratio(0.0)
         if measured is None or low <= measured <= high:

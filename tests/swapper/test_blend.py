@@ -311,7 +311,7 @@ def test_an_upscaled_portrait_s_invented_texture_gives_way_to_the_photo_s():
     photo = cv2.cvtColor(np.clip(140 + pores, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     weight = np.zeros((SIZE, SIZE), np.float32)
     weight[:, : SIZE // 2] = 1.0
-    result = blend.borrow_texture(portrait, photo, weight, sigma=2.0)
+    result = blend.borrow_texture(portrait, blend.fine_lightness(photo, 2.0), weight, sigma=2.0)
     fine = blend.fine_lightness(result, 2.0)
     inner = (slice(8, -8), slice(8, SIZE // 2 - 8))
     photo_fine, portrait_fine = blend.fine_lightness(photo, 2.0)[inner], blend.fine_lightness(portrait, 2.0)[inner]
@@ -321,6 +321,22 @@ def test_an_upscaled_portrait_s_invented_texture_gives_way_to_the_photo_s():
     coarse = cv2.GaussianBlur(cv2.cvtColor(result, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 6.0)
     assert np.abs(coarse[inner] - shading[inner]).mean() < 2.0
     assert np.array_equal(result[:, SIZE // 2 + 8:], portrait[:, SIZE // 2 + 8:])
+
+
+def test_texture_without_edges_keeps_pores_and_drops_a_shape_s_edge():
+    """Round the noses the photo lends its pores but not its nose wings' edges (`compose`): inside the zone a
+    pixel near one far beyond the skin's spread is 0; the pores there and everything outside the zone stay."""
+    rng = np.random.default_rng(5)
+    pores = cv2.GaussianBlur(rng.normal(0, 4, (SIZE, SIZE)).astype(np.float32), (0, 0), 0.6)
+    fine = pores.copy()
+    fine[SIZE // 2 - 1:SIZE // 2 + 1, :] -= 40.0  # a crease across the whole image
+    zone = np.zeros((SIZE, SIZE), bool)
+    zone[:, : SIZE // 2] = True
+    kept = blend.without_edges(fine, zone, ~zone, level=3.5, grow=2)
+    assert np.all(kept[SIZE // 2 - 1:SIZE // 2 + 1, : SIZE // 2] == 0.0)
+    assert np.array_equal(kept[:, SIZE // 2:], fine[:, SIZE // 2:])  # outside the zone the crease stays
+    far = (slice(0, SIZE // 2 - 8), slice(0, SIZE // 2))
+    assert np.mean(kept[far] == fine[far]) > 0.9  # the pores away from it stay
 
 
 def test_a_light_portrait_s_nostril_on_a_darker_photo_keeps_its_ratio_to_the_skin():
