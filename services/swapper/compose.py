@@ -165,7 +165,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         # the photo's nose wings and nostril rims are its own shape, not texture: borrowed onto a narrower
         # portrait's nose they drew a second, wider nose round it (a fresh review of turned heads: 18 of 36),
         # so round both noses the photo lends its pores and grain but not its edges
-        noses = grown((region_mask(mesh, "nose", size, 0.0) > 0.5) | (region_mask(swapped.mesh, "nose", size, 0.0) > 0.5),
+        noses = grown((region_mask(mesh, "nose", size, 0.0) > 0.5)
+                      | (region_mask(swapped.mesh, "nose", size, 0.0) > 0.5),
                       max(1, int(round(NOSE_TEXTURE_MARGIN * edge))))
         photo_fine = without_edges(fine_lightness(aligned.crop, TEXTURE_SIGMA * edge), noses, (bare > 0.5) & ~noses,
                                    NOSE_EDGE_LEVEL, max(1, int(round(TEXTURE_SIGMA * edge))))
@@ -257,9 +258,9 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     amount (> 0 unsharp-mask gain, < 0 blur σ, 0 unchanged).
 
     A face softer than the photo first takes the photo's fine skin texture (`photo_fine`, H×W float32) where
-    the float `texture_weight` says (added to its own, `blend.add_lightness`), then unsharp masking: a retouched portrait on an
-    unretouched photo had needed gains up to 5.6, which drew its brows as outlined stencils and its lash
-    lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare skin, the float `skin`,
+    the float `texture_weight` says (added to its own, `blend.add_lightness`), then unsharp masking: a
+    retouched portrait on an unretouched photo had needed gains up to 5.6, which drew its brows as outlined
+    stencils and its lash lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare skin, the float `skin`,
     takes no more than blend.SKIN_DETAIL_GAIN of it (`blend.unsharp_at`)."""
     meter = SharpnessMeter(original, target.aligned.to_image(target.mesh))
     x0, y0, x1, y1 = change_box(target.face, out.shape)

@@ -395,7 +395,8 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
     """The prepared source as named arrays (stored as one `.npz` with its virtual model): the pixels it
     uses (super-resolved around the face when it was small), the face as found and as used, the SFace
     embedding, and for each of `templates` the 478-point mesh, its depths and the clean-skin mask (`clean`),
-    so a swap computes none of them again (a source stored without depths measures them on first use). `source_from_arrays` gives back a SourceFace equal in every field."""
+    so a swap computes none of them again (a source stored without depths measures them on first use).
+    `source_from_arrays` gives back a SourceFace equal in every field."""
     arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
               "detail_px": np.array(source.detail_px, np.float64), "super_resolved": np.array(source.super_resolved),
               **_face_arrays("face", source.face)}

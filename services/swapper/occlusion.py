@@ -162,7 +162,7 @@ def hand_mask(image: np.ndarray, face, aligned) -> np.ndarray:
 BRIDGE_LINE = 0.6  # × face edge width: the tallest frame bar the horizontal-line filter finds
 BRIDGE_CONTRAST = 15.0  # grey levels of black-hat/top-hat response that a frame bar reaches
 BRIDGE_SPAN = 0.5  # a bar must cross this share of the gap between the inner eye corners (glasses: 0.60–0.91 on
-# the development set and a fresh user's shop canvases; faces without: up to 0.43)
+# the development set and a fresh user's shop canvases; faces without: up to 0.47, a turned head)
 BRIDGE_ABOVE_EYES = 0.5  # × face edge width: how far above the eyes' top the bar is looked for
 BRIDGE_BROW_MARGIN = 0.6  # × face edge width around the brows: their lines, and the skin under them, are no frame's
 BRIDGE_MIN_RUN = 0.3  # × face edge width: the shortest horizontal run of bar response that counts (a noisy or

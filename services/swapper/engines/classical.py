@@ -30,7 +30,7 @@ SHAPE_RAMP = 0.08  # fade the shape transfer over this fraction of the face size
 # moved less: the gap to the original rose on 58 of 84 such pairs; by eye no texture stretches at the outline)
 SHAPE_TURN_BLEND = 0.25  # yaw-proxy gap over which the shape fit passes from 2-D to the portrait turned to the
 # photo's pose (a 2-D fit alone stood down at this gap, so three-quarter faces kept the photo's shape: on nine turned
-# heads, 20 of 36 pairs nearer the portrait by the 0.03 margin, 24 with the turned fit)
+# heads, 20 of 36 pairs nearer the portrait by the 0.03 margin, 25 with the turned fit)
 BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
 BROW_FILL_GROW = 1.0  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
