@@ -21,7 +21,7 @@ from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair
 from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_zone, keep_out_weight,
                                         lens_openings, wears_glasses)
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NoFaceFound
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
                                     eye_weight, fade_in_fill, fine_lightness, forehead_taper, inner_face_weight,
@@ -29,8 +29,8 @@ from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA
                                     nostril_weight, outline_weight, smile_fold_weight, transfer_tone, unsharp_at,
                                     without_edges)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
-                          face_edge_px, face_oval_mask, grown, identity_embedding, paste_back, realism_figures,
-                          realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
+                          face_edge_px, face_oval_mask, grown, identity_embedding, image_face_mesh, paste_back,
+                          realism_figures, realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
 
 CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
@@ -197,7 +197,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                           occluded=float(occluders.sum()) / oval_area, result_embedding=embedding)
     report["detail_gain"] = round(float(detail_gain), 2)
     report["realism"] = realism_figures(original, out, aligned.to_image(mesh), target.face, source.embedding,
-                                        result_embedding=embedding, result_mesh=aligned.to_image(swapped.mesh))
+                                        result_embedding=embedding, result_mesh=_features_shown(out, target.face,
+                                                                                                aligned, swapped))
     report["realism"]["occluded_fraction"] = report["occluded_fraction"]
     warnings = realism_warnings(report["realism"], thresholds)
     if blend > 0 and source.detail_px < LOW_DETAIL_RATIO * target.face.width:
@@ -246,6 +247,17 @@ def left_alone(face: Face, reason: str) -> dict:
 def yaw_degrees(proxy: float) -> float:
     """The yaw proxy (nose tip between the face edges, ±0.5 in profile) as an approximate angle."""
     return float(np.degrees(np.arcsin(np.clip(2.0 * proxy, -1.0, 1.0))))
+
+
+def _features_shown(out: np.ndarray, face: Face, aligned: AlignedFace, swapped: EngineOutput) -> np.ndarray:
+    """(478, 2) image mesh of the face the result shows, as an independent judge finds it (MediaPipe on the
+    result, `image_face_mesh`); where it finds none, the geometry the engine warped to. Its brows and eyes are
+    features, not dark patches: on a turned head they sit off the warped geometry's, and measured there two
+    shop canvases read 0.015 and 0.024 of dark patches where the judge's reading was 0.041 and 0.033."""
+    try:
+        return image_face_mesh(out, face)
+    except NoFaceFound:
+        return aligned.to_image(swapped.mesh)
 
 
 def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray, target: TargetFace,
