@@ -60,7 +60,7 @@ SKIN_LIGHTNESS_SHIFT = 5.0  # L*: the most the cheeks' lightness is moved toward
 COLOURLESS_SKIN_CHROMA = 4.0  # skin chroma below which a photo is black and white (real skin shows 14 and more)
 SKIN_CHROMA_GAIN = 1.2  # the most the face's chroma is scaled by (or divided by) towards the photo's cheeks
 FRINGE_TIPS_REACH = 1.2  # × face edge width: a fringe's stray tips lie this close to it, above the eyes
-_BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
+BROW_TOPS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # upper brow outline on MediaPipe's mesh
 
 
 def masked_lowpass(lab: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -522,7 +522,7 @@ def forehead_taper(mesh: np.ndarray, size: int) -> np.ndarray:
 
     The upper forehead carries little identity and is where fringes, hairlines and hat brims meet the
     skin, so it keeps the target's own pixels."""
-    brows = float(mesh[list(_BROW_TOPS), 1].mean())
+    brows = float(mesh[list(BROW_TOPS), 1].mean())
     top = float(mesh[mesh_topology()["oval"][0], 1].min())
     height = max(brows - top, 1.0)
     start, stop = brows - FOREHEAD_KEEP[0] * height, brows - FOREHEAD_KEEP[1] * height

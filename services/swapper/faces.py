@@ -15,7 +15,8 @@ import numpy as np
 
 import cv2
 
-from services.swapper.blend import EYE_CORNERS, lips_and_opening
+from services.swapper.blend import BROW_TOPS, EYE_CORNERS, lips_and_opening
+from services.swapper.meshwarp import piecewise_affine
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, disk, face_edge_px, face_mesh, face_oval_mask,
@@ -42,6 +43,15 @@ SOURCE_BROW_MARGIN = 0.25  # × face edge width around the mesh's brow outlines:
 SOURCE_RIM = 0.5  # × face edge width inside the face outline, below the eyes, that never travels: the cheek's edge
 # against the portrait's hair or backdrop, stretched over a turned head's near cheek, was a grey block or a light
 # oval with a dark rim there (a fresh review of nine turned heads)
+MIRROR_TONE_SIGMAS = (2.0, 1.0, 0.5, 0.25)  # × face edge width, coarse to fine: the scales at which the mirrored
+# side takes this side's light
+MIRROR_KNOWN_SHARE = 0.3  # share of a scale's neighbourhood showing bare skin on both sides from which it holds whole
+MIRROR_RIM = 1.5  # × face edge width inside the outline, below the eyes, that is not filled from the other side: a
+# cheek's side turning from the light, mirrored there and stretched over a turned head's near cheek, drew a dark line
+MIRROR_STRAND_GROW = 0.15  # × face edge width round a strand on the lids that is filled, and round the eye that is not
+MIRROR_BROW_SHARE = 0.2  # share of a brow under hair from which it is filled whole from the other side
+NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's midline there
+MIRROR_GAIN_LIMITS = (0.6, 1.6)  # the most a mirrored pixel's colour is scaled by to meet this side's light
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which YuNet's box reads as 22–24 px
@@ -68,6 +78,7 @@ class SourceFace:
     _meshes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _depths: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _mirrored: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def aligned(self, template: str) -> AlignedFace:
@@ -79,7 +90,9 @@ class SourceFace:
     def clean(self, template: str) -> np.ndarray:
         """Bool crop mask of the source face pixels that may be transferred: inside the face outline
         and the portrait, not under hair, a hat, a hand or another occluder, and not the outline's rim
-        below the eyes (`SOURCE_RIM`), where the cheek turns against the portrait's hair or backdrop."""
+        below the eyes (`SOURCE_RIM`), where the cheek turns against the portrait's hair or backdrop.
+        Below the brows, what hair or the portrait's border covers on one side, but for the eye and its lids,
+        travels from the other side where that is bare, mirrored (`crop`, `mirror_filled`)."""
         aligned, mesh = self.aligned(template), self.mesh(template)
         with self._lock:
             if template not in self._clean:
@@ -112,20 +125,56 @@ class SourceFace:
                 hanging = np.zeros(count, bool)
                 hanging[np.unique(strands[from_outside[labels]])] = True
                 hanging[0] = False
-                covered = grown(from_outside[labels] | hanging[strands], reach)
-                covered |= grown(bearded_area(beard(masses > 0, mesh, oval, edge)), reach)
                 # Eyes, lids, brows and nose carry the identity: they travel, whatever lies next to them.
-                covered &= ~features(mesh, size)
+                feature_area = features(mesh, size)
+                beyond = grown(~inside, reach)
+                strands_on_face = from_outside[labels] | hanging[strands]
+                under_hair = grown(strands_on_face, reach) | beyond
+                hair = (under_hair & ~feature_area) | beyond
                 # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
                 # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
-                # creases as dark strokes.
-                covered |= grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_GROW * edge))))
-                covered |= mouth_corners(mesh, size, edge)
-                covered |= grown(~inside, reach)
-                rim = cv2.distanceTransform(oval.astype(np.uint8), cv2.DIST_L2, 3) <= SOURCE_RIM * edge
-                rim[:int(mesh[list(EYE_CORNERS), 1].mean())] = False
-                self._clean[template] = oval & ~covered & ~rim
+                # creases as dark strokes. Nor does a beard, mirrored or not.
+                kept = grown(bearded_area(beard(masses > 0, mesh, oval, edge)), reach) & ~feature_area
+                kept |= grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_GROW * edge))))
+                kept |= mouth_corners(mesh, size, edge)
+                below_eyes = np.zeros((size, size), bool)
+                below_eyes[int(mesh[list(EYE_CORNERS), 1].mean()):] = True
+                inset = cv2.distanceTransform(oval.astype(np.uint8), cv2.DIST_L2, 3)  # px inside the outline
+                rim = below_eyes & (inset <= SOURCE_RIM * edge)
+                clean = oval & ~hair & ~kept & ~rim
+                # What hair covers is filled from the face's other side where that is bare. Of the features, which
+                # travel as they are, only the strands on the lids are (a strand left there, at full weight beside
+                # the filled temple, read as a liner's wing): mirrored round them, a lid's crease or a brow
+                # beside its own was doubled, and a mirrored iris looks the other way. Nor is the cheek's side
+                # below the eyes (`MIRROR_RIM`), or the forehead between the brows' ends: it carries little of the
+                # likeness, and a fringe's edge mirrored there brought its shade onto the photo's forehead. (Cut
+                # level across the temples too, the fill's top was a straight edge beside the eye.)
+                eyes = region_mask(mesh, "eyes", size, feather_px=0) > 0.5
+                strand_grow = max(1, int(round(MIRROR_STRAND_GROW * edge)))
+                on_lids = grown(eyes, max(1, int(round(SOURCE_LID_MARGIN * edge)))) & grown(strands_on_face,
+                                                                                           strand_grow)
+                fillable = oval & under_hair & ~kept & (~feature_area | on_lids) & ~grown(eyes, strand_grow) \
+                    & ~(below_eyes & (inset <= MIRROR_RIM * edge))
+                brow_ends = np.sort(mesh[[BROW_TOPS[0], BROW_TOPS[-1]], 0]).astype(int)
+                fillable[:int(mesh[list(BROW_TOPS), 1].mean()), brow_ends[0]:brow_ends[1] + 1] = False
+                fillable |= covered_brows(mesh, size, edge, under_hair)
+                self._mirrored[template] = mirror_filled(aligned.crop, mesh, clean & ~under_hair, fillable)
+                self._clean[template] = clean | self._mirrored[template][0]
             return self._clean[template]
+
+    def mirrored(self, template: str) -> np.ndarray:
+        """Bool crop mask of the pixels `crop` fills from the face's other side (a part of `clean`)."""
+        self.clean(template)
+        return self._mirrored[template][0]
+
+    def crop(self, template: str) -> np.ndarray:
+        """The aligned crop (H×W×3 uint8) with what the portrait's hair or border covers on one side of the
+        face filled from the other side, mirrored (`mirror_filled`): the pixels `clean` lets travel."""
+        self.clean(template)
+        mask, pixels = self._mirrored[template]
+        crop = self.aligned(template).crop.copy()
+        crop[mask] = pixels
+        return crop
 
     def report(self) -> dict:
         """The source face as found in the portrait, and what preparing it did."""
@@ -209,6 +258,68 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
         while len(_sources) > SOURCE_CACHE_SIZE:
             _sources.popitem(last=False)
     return source
+
+
+def covered_brows(mesh: np.ndarray, size: int, edge: float, under_hair: np.ndarray) -> np.ndarray:
+    """Bool crop mask of each brow (grown by SOURCE_BROW_MARGIN) that hair covers in more than MIRROR_BROW_SHARE
+    of: it is filled whole from the other side, or not at all. Part mirrored and part its own, a brow was two
+    strokes one beside the other, and its own left to end at the hair's edge a blunt, cut-off tail."""
+    brows = grown(region_mask(mesh, "brows", size, feather_px=0) > 0.5, max(1, int(round(SOURCE_BROW_MARGIN * edge))))
+    columns = np.arange(size)[None, :]
+    covered = np.zeros((size, size), bool)
+    for side in (columns < mesh[NOSE_BRIDGE, 0], columns >= mesh[NOSE_BRIDGE, 0]):
+        brow = brows & side
+        if brow.any() and (brow & under_hair).sum() > MIRROR_BROW_SHARE * brow.sum():
+            covered |= brow
+    return covered
+
+
+def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray,
+                  fillable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, pixels): the pixels of `fillable` (bool crop mask: skin the portrait's hair or border covers)
+    that the face's other side shows bare (`bare`, bool: skin that may travel and nothing covers), and their
+    colours ((N, 3) uint8), mirrored.
+
+    The issue's answer to a source's fringe or side hair: fill it from the symmetric side of the face. The
+    crop is flipped and meshed again, and the flipped face is warped onto the face's own mesh point by point
+    (MediaPipe's points keep their meaning on a mirrored face, so no symmetry table is needed). A face is
+    seldom lit alike on both sides: the mirrored pixels are scaled by the ratio of the two sides' colours where
+    both show bare skin (normalised convolutions at MIRROR_TONE_SIGMAS, within MIRROR_GAIN_LIMITS).
+    Left unfilled, the photo's own pixels showed there: its lash tips or brow's tail beside the portrait's eye."""
+    nothing = np.zeros(fillable.shape, bool), np.zeros((0, 3), np.uint8)
+    if not fillable.any():
+        return nothing
+    size = crop.shape[0]
+    flipped = np.ascontiguousarray(crop[:, ::-1])
+    try:
+        flipped_mesh = face_mesh(flipped).astype(np.float64)
+    except NoFaceFound:
+        return nothing
+    mirrored, inside = piecewise_affine(np.dstack([flipped, np.ascontiguousarray(bare[:, ::-1]).astype(np.uint8)
+                                                   * 255]), flipped_mesh, mesh, size)
+    shown = inside & (mirrored[..., 3] > 127)
+    given = fillable & shown
+    if not given.any():
+        return nothing
+    edge = face_edge_px(mesh)
+    pad = int(np.ceil(4 * max(MIRROR_TONE_SIGMAS) * edge)) + 1
+    rows, cols = np.nonzero(given)
+    box = (slice(max(0, rows.min() - pad), rows.max() + pad + 1), slice(max(0, cols.min() - pad), cols.max() + pad + 1))
+    # The two sides' colours are compared where both show bare skin and the ratio carried into the fill by
+    # normalised convolution, coarse to fine: each finer scale takes over where enough of its neighbourhood is
+    # known, so along the seam the fill meets this side's own shading and deep inside it the face's light.
+    both = (bare & shown)[box].astype(np.float32)
+    gain = np.ones(both.shape + (3,), np.float32)  # no bare skin on both sides nearby: the mirrored side as it is
+    for scale in MIRROR_TONE_SIGMAS:
+        sigma = scale * edge
+        known = cv2.GaussianBlur(both, (0, 0), sigma)
+        own = cv2.GaussianBlur(crop[box].astype(np.float32) * both[..., None], (0, 0), sigma)
+        theirs = cv2.GaussianBlur(mirrored[box][..., :3].astype(np.float32) * both[..., None], (0, 0), sigma)
+        share = np.clip(known / MIRROR_KNOWN_SHARE, 0.0, 1.0)[..., None]
+        gain = share * np.clip(own / np.maximum(theirs, 1.0), *MIRROR_GAIN_LIMITS) + (1.0 - share) * gain
+    inner = given[box]
+    pixels = np.clip(np.round(mirrored[box][..., :3][inner] * gain[inner]), 0, 255).astype(np.uint8)
+    return given, pixels
 
 
 def dark_masses(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -373,11 +484,12 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
 
 
 # ---- a prepared source kept with its virtual model -------------------------------------------------------
-PREPARED_FORMAT = 4  # the layout of `prepared_arrays`; a reader refuses another
+PREPARED_FORMAT = 5  # the layout of `prepared_arrays`; a reader refuses another
 # Layouts a reader still takes, each with the arrays whose meaning has changed since, which it computes
 # again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed;
-# 2: from before the whole brow travelled, SOURCE_BROW_MARGIN; 3: from before the rim stayed, SOURCE_RIM).
-OLDER_FORMATS = {1: ("clean",), 2: ("clean",), 3: ("clean",)}
+# 2: from before the whole brow travelled, SOURCE_BROW_MARGIN; 3: from before the rim stayed, SOURCE_RIM;
+# 4: from before a covered side was filled from the other, `mirror_filled`).
+OLDER_FORMATS = {1: ("clean",), 2: ("clean",), 3: ("clean",), 4: ("clean",)}
 
 
 def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:
@@ -394,8 +506,9 @@ def _face_from(arrays, prefix: str) -> Face:
 def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The prepared source as named arrays (stored as one `.npz` with its virtual model): the pixels it
     uses (super-resolved around the face when it was small), the face as found and as used, the SFace
-    embedding, and for each of `templates` the 478-point mesh, its depths and the clean-skin mask (`clean`),
-    so a swap computes none of them again (a source stored without depths measures them on first use).
+    embedding, and for each of `templates` the 478-point mesh, its depths, the clean-skin mask (`clean`) and
+    the mirrored fill's mask and pixels (`mirrormask`, `mirrorpixels`: `SourceFace.crop`), so a swap
+    computes none of them again (a source stored without depths measures them on first use).
     `source_from_arrays` gives back a SourceFace equal in every field."""
     arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
               "detail_px": np.array(source.detail_px, np.float64), "super_resolved": np.array(source.super_resolved),
@@ -406,6 +519,7 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
         arrays[f"mesh-{template}"] = source.mesh(template)
         arrays[f"depth-{template}"] = source.depth(template)
         arrays[f"clean-{template}"] = source.clean(template)
+        arrays[f"mirrormask-{template}"], arrays[f"mirrorpixels-{template}"] = source._mirrored[template]
     return arrays
 
 
@@ -429,4 +543,5 @@ def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
             source._depths[template] = value
         elif kind == "clean" and "clean" not in outdated:
             source._clean[template] = value
+            source._mirrored[template] = arrays[f"mirrormask-{template}"], arrays[f"mirrorpixels-{template}"]
     return source

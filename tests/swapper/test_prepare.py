@@ -38,7 +38,9 @@ def test_the_prepared_source_is_the_source_prepared_on_the_fly(ctx):
     assert report["embedding"] == pytest.approx(fresh.embedding.tolist(), abs=1e-6) and len(report["embedding"]) == 128
     for template in PREPARED_TEMPLATES:  # stored, not recomputed
         assert template in again._meshes and template in again._clean and template in again._depths
+        assert template in again._mirrored
         assert np.array_equal(again.clean(template), fresh.clean(template))
+        assert np.array_equal(again.crop(template), fresh.crop(template))
         assert np.array_equal(again.mesh(template), fresh.mesh(template))
         assert np.array_equal(again.depth(template), fresh.depth(template))
 
@@ -94,17 +96,21 @@ def test_a_portrait_that_cannot_make_a_clean_source_is_refused_with_the_reason(c
     assert words in caught.value.message and caught.value.details.get("role") == "source"
 
 
-@pytest.mark.parametrize("layout", [1, 2, 3])
+@pytest.mark.parametrize("layout", [1, 2, 3, 4])
 def test_a_source_prepared_in_an_older_layout_gets_its_clean_masks_made_again(ctx, layout):
     """Layout 1's clean masks predate the brows travelling and the lips staying, layout 2's the whole
-    brow travelling, layout 3's the rim below the eyes staying: they are made again."""
+    brow travelling, layout 3's the rim below the eyes staying, layout 4's the covered side filled from the
+    other (it stored no fill): they are made again."""
     arrays, _ = prepared(ctx, photo("matsui"))
     current = source_from_arrays(arrays)
-    older = dict(arrays, format=np.array(layout))
-    older.update({key: np.zeros_like(value) for key, value in arrays.items() if key.startswith("clean-")})
+    older = {key: value for key, value in arrays.items() if not key.startswith("mirror")}
+    older.update({key: np.zeros_like(value) for key, value in arrays.items() if key.startswith("clean-")},
+                 format=np.array(layout))
     source = source_from_arrays(older)
     template = next(key for key in arrays if key.startswith("clean-")).partition("-")[2]
     assert np.array_equal(source.clean(template), current.clean(template))
+    assert np.array_equal(source.crop(template), current.crop(template))
+    assert current.mirrored(template).any()  # her hair covers one side more than the other
 
 
 def test_a_prepared_source_of_another_layout_is_refused(ctx):

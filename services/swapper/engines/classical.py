@@ -51,7 +51,7 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
     # The source's clean-skin mask travels with its pixels, so its fringe, glasses or image border
     # never reach the target face.
     clean = source.clean(template).astype(np.uint8) * 255
-    stacked = np.dstack([source.aligned(template).crop, clean])
+    stacked = np.dstack([source.crop(template), clean])
     warped, covered = piecewise_affine(stacked, source_mesh, geometry, size)
     valid = covered & (warped[..., 3] > 127)
     crop = np.ascontiguousarray(warped[..., :3])
