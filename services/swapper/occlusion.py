@@ -21,6 +21,10 @@ CHROMA_LIMIT = 4.0  # robust z-distance in (a, b) beyond which a pixel is not sk
 LIGHTNESS_LIMIT = 5.0  # robust z-distance in L beyond which a pixel is not skin
 DARKER_LIMIT = 4.0  # with the cheek model: z-distance below the cheeks' L beyond which a pixel is a cover
 MIN_OCCLUDER_FRACTION = 0.01  # of the face-oval area, outside the features
+EYE_MAKEUP_REACH = 1.2  # × face edge width round the eye outlines: a dark blob within it is the eye's make-up (a
+# fashion model's false lashes and smoky shadow had been kept as a cover, and with them the photo's eye); a lens
+# reaches 2–3 face edges beyond the eye
+EYE_MAKEUP_SPILL = 0.05  # share of a blob's pixels off the features that may lie beyond EYE_MAKEUP_REACH
 OCCLUDER_FLOOR = np.array([3.0, 3.0, 3.0])
 OCCLUDER_LIMIT = 3.0
 INLIER_Z = 2.5
@@ -85,11 +89,15 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
     count, labels = cv2.connectedComponents(not_skin, connectivity=8)
     min_area = MIN_OCCLUDER_FRACTION * oval.sum()
     found = occluders[box]
+    round_eyes = grown(region_mask(mesh, "eyes", size, feather_px=0) > 0.5,
+                       max(1, int(round(EYE_MAKEUP_REACH * face_edge_px(mesh)))))[box]
     for k in range(1, count):
         blob = labels == k
         outside = blob & ~features
         if outside.sum() < min_area:
             continue  # nostrils, freckles, the features themselves
+        if (outside & ~round_eyes).sum() < EYE_MAKEUP_SPILL * outside.sum():
+            continue  # false lashes, liner and eye shadow: the eye's own make-up, swapped with the eye
         found |= outside
         inside = blob & features
         if inside.any():

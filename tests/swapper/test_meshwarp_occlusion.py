@@ -10,7 +10,7 @@ from services.swapper.meshwarp import (EYES, IRIS_CLEARANCE, delaunay_triangles,
                                        transfer_shape, yaw_proxy)
 from services.swapper.occlusion import keep_out_weight, occluder_mask
 from shared.errors import InvalidInput
-from shared.faces import (align_face, apply_affine, face_mesh, face_oval_mask, largest_face, mesh_topology,
+from shared.faces import (align_face, apply_affine, face_mesh, face_oval_mask, largest_face, mesh_topology, region_mask,
                           similarity_matrix)
 from tests.data import astronaut, load_image, sample
 
@@ -188,3 +188,23 @@ def test_glasses_in_the_test_set_are_found():
     lenses &= face_oval_mask(mesh, 512, 0, 0) > 0.5
     assert lenses.sum() > 1000
     assert occluder_mask(aligned.crop, mesh)[lenses].mean() > 0.95
+
+
+def test_a_fashion_model_s_false_lashes_and_eye_shadow_are_no_cover(monkeypatch):
+    """On a shop canvas c001130's false lashes and smoky shadow reached past the features' margin and were kept
+    as a cover (911 px of her 384-px crop), and with them the photo's own eye and lashes beside the portrait's.
+    A dark blob within EYE_MAKEUP_REACH of the eyes is their make-up and is swapped with them; a lens reaches
+    further (`test_glasses_in_the_test_set_are_found`)."""
+    from services.swapper import occlusion
+    from services.swapper.faces import composite_template, find_targets, prepare_target
+    from shared.faces import FaceSelection
+    from tests.data.realism.make_variants import TURNED_SPECS, build
+
+    image = build(next(s for s in TURNED_SPECS if s.name == "astronaut→c001130+shop")).target
+    face = find_targets(image, FaceSelection(), None)[0]  # as the stage finds it
+    target = prepare_target(image, face, composite_template(face))
+    eyes = region_mask(target.mesh, "eyes", target.aligned.size, feather_px=0) > 0.5
+    near_eyes = cv2.dilate(eyes.astype(np.uint8), np.ones((41, 41), np.uint8)) > 0
+    assert occluder_mask(target.aligned.crop, target.mesh)[near_eyes].sum() == 0
+    monkeypatch.setattr(occlusion, "EYE_MAKEUP_SPILL", -1.0)  # every dark blob a cover, as before
+    assert occluder_mask(target.aligned.crop, target.mesh)[near_eyes].sum() > 500
