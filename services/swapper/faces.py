@@ -49,6 +49,7 @@ MIRROR_KNOWN_SHARE = 0.3  # share of a scale's neighbourhood showing bare skin o
 MIRROR_RIM = 1.5  # × face edge width inside the outline, below the eyes, that is not filled from the other side: a
 # cheek's side turning from the light, mirrored there and stretched over a turned head's near cheek, drew a dark line
 MIRROR_STRAND_GROW = 0.15  # × face edge width round a strand on the lids that is filled, and round the eye that is not
+MIRROR_PAINT_RADIUS = 0.3  # × face edge width: the inpainting radius for strands on the lids
 MIRROR_BROW_SHARE = 0.2  # share of a brow under hair from which it is filled whole from the other side
 NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's midline there
 MIRROR_GAIN_LIMITS = (0.6, 1.6)  # the most a mirrored pixel's colour is scaled by to meet this side's light
@@ -91,8 +92,8 @@ class SourceFace:
         """Bool crop mask of the source face pixels that may be transferred: inside the face outline
         and the portrait, not under hair, a hat, a hand or another occluder, and not the outline's rim
         below the eyes (`SOURCE_RIM`), where the cheek turns against the portrait's hair or backdrop.
-        Below the brows, what hair or the portrait's border covers on one side, but for the eye and its lids,
-        travels from the other side where that is bare, mirrored (`crop`, `mirror_filled`)."""
+        What hair or the portrait's border covers on one side (but for the features, the forehead and the
+        cheek's side) travels from the other side where that is bare, mirrored (`crop`, `mirror_filled`)."""
         aligned, mesh = self.aligned(template), self.mesh(template)
         with self._lock:
             if template not in self._clean:
@@ -142,23 +143,23 @@ class SourceFace:
                 inset = cv2.distanceTransform(oval.astype(np.uint8), cv2.DIST_L2, 3)  # px inside the outline
                 rim = below_eyes & (inset <= SOURCE_RIM * edge)
                 clean = oval & ~hair & ~kept & ~rim
-                # What hair covers is filled from the face's other side where that is bare. Of the features, which
-                # travel as they are, only the strands on the lids are (a strand left there, at full weight beside
-                # the filled temple, read as a liner's wing): mirrored round them, a lid's crease or a brow
-                # beside its own was doubled, and a mirrored iris looks the other way. Nor is the cheek's side
-                # below the eyes (`MIRROR_RIM`), or the forehead between the brows' ends: it carries little of the
-                # likeness, and a fringe's edge mirrored there brought its shade onto the photo's forehead. (Cut
-                # level across the temples too, the fill's top was a straight edge beside the eye.)
+                # What hair covers is filled from the face's other side where that is bare, but for the features,
+                # which travel as they are: mirrored round them, a lid's crease or a brow beside its own was doubled,
+                # and a mirrored iris looks the other way. A brow mostly under hair is mirrored whole
+                # (`covered_brows`); strands on the lids are painted over with the skin round them (`mirror_filled`).
+                # Not the cheek's side below the eyes (`MIRROR_RIM`), nor the forehead between the brows' ends: it
+                # carries little of the likeness, and a fringe's edge mirrored there brought its shade onto the
+                # photo's forehead (cut level across the temples too, the fill's top was a straight edge by the eye).
                 eyes = region_mask(mesh, "eyes", size, feather_px=0) > 0.5
                 strand_grow = max(1, int(round(MIRROR_STRAND_GROW * edge)))
                 on_lids = grown(eyes, max(1, int(round(SOURCE_LID_MARGIN * edge)))) & grown(strands_on_face,
                                                                                            strand_grow)
-                fillable = oval & under_hair & ~kept & (~feature_area | on_lids) & ~grown(eyes, strand_grow) \
-                    & ~(below_eyes & (inset <= MIRROR_RIM * edge))
+                fillable = oval & under_hair & ~kept & ~feature_area & ~(below_eyes & (inset <= MIRROR_RIM * edge))
                 brow_ends = np.sort(mesh[[BROW_TOPS[0], BROW_TOPS[-1]], 0]).astype(int)
                 fillable[:int(mesh[list(BROW_TOPS), 1].mean()), brow_ends[0]:brow_ends[1] + 1] = False
                 fillable |= covered_brows(mesh, size, edge, under_hair)
-                self._mirrored[template] = mirror_filled(aligned.crop, mesh, clean & ~under_hair, fillable)
+                self._mirrored[template] = mirror_filled(aligned.crop, mesh, clean & ~under_hair, fillable,
+                                                         oval & on_lids & ~grown(eyes, strand_grow))
                 self._clean[template] = clean | self._mirrored[template][0]
             return self._clean[template]
 
@@ -274,11 +275,11 @@ def covered_brows(mesh: np.ndarray, size: int, edge: float, under_hair: np.ndarr
     return covered
 
 
-def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray,
-                  fillable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray, fillable: np.ndarray,
+                  strands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mask, pixels): the pixels of `fillable` (bool crop mask: skin the portrait's hair or border covers)
-    that the face's other side shows bare (`bare`, bool: skin that may travel and nothing covers), and their
-    colours ((N, 3) uint8), mirrored.
+    that the face's other side shows bare (`bare`, bool: skin that may travel and nothing covers), and of
+    `strands` (bool: hair on the lids), with their colours ((N, 3) uint8): mirrored, and the strands painted over.
 
     The issue's answer to a source's fringe or side hair: fill it from the symmetric side of the face. The
     crop is flipped and meshed again, and the flipped face is warped onto the face's own mesh point by point
@@ -287,21 +288,21 @@ def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray,
     both show bare skin (normalised convolutions at MIRROR_TONE_SIGMAS, within MIRROR_GAIN_LIMITS).
     Left unfilled, the photo's own pixels showed there: its lash tips or brow's tail beside the portrait's eye."""
     nothing = np.zeros(fillable.shape, bool), np.zeros((0, 3), np.uint8)
-    if not fillable.any():
+    if not (fillable.any() or strands.any()):
         return nothing
     size = crop.shape[0]
     flipped = np.ascontiguousarray(crop[:, ::-1])
     try:
         flipped_mesh = face_mesh(flipped).astype(np.float64)
     except NoFaceFound:
-        return nothing
+        return _with_strands_painted(crop, np.zeros_like(fillable), strands, face_edge_px(mesh))
     mirrored, inside = piecewise_affine(np.dstack([flipped, np.ascontiguousarray(bare[:, ::-1]).astype(np.uint8)
                                                    * 255]), flipped_mesh, mesh, size)
     shown = inside & (mirrored[..., 3] > 127)
     given = fillable & shown
-    if not given.any():
-        return nothing
     edge = face_edge_px(mesh)
+    if not given.any():
+        return _with_strands_painted(crop, given, strands, edge)
     pad = int(np.ceil(4 * max(MIRROR_TONE_SIGMAS) * edge)) + 1
     rows, cols = np.nonzero(given)
     box = (slice(max(0, rows.min() - pad), rows.max() + pad + 1), slice(max(0, cols.min() - pad), cols.max() + pad + 1))
@@ -317,9 +318,21 @@ def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray,
         theirs = cv2.GaussianBlur(mirrored[box][..., :3].astype(np.float32) * both[..., None], (0, 0), sigma)
         share = np.clip(known / MIRROR_KNOWN_SHARE, 0.0, 1.0)[..., None]
         gain = share * np.clip(own / np.maximum(theirs, 1.0), *MIRROR_GAIN_LIMITS) + (1.0 - share) * gain
-    inner = given[box]
-    pixels = np.clip(np.round(mirrored[box][..., :3][inner] * gain[inner]), 0, 255).astype(np.uint8)
-    return given, pixels
+    filled = crop.copy()
+    filled[box][given[box]] = np.clip(np.round(mirrored[box][..., :3][given[box]] * gain[given[box]]), 0,
+                                      255).astype(np.uint8)
+    return _with_strands_painted(filled, given, strands, edge)
+
+
+def _with_strands_painted(filled: np.ndarray, given: np.ndarray, strands: np.ndarray,
+                          edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, pixels) of `given` and `strands` (bool) in `filled`, the strands painted over from the skin round
+    them (Telea's fast-marching inpainting, OpenCV): mirrored, a strand on the lids brought the other eye's lash
+    line with it as a liner's wing, and left as it was it read as one too."""
+    if strands.any():
+        filled = cv2.inpaint(filled, strands.astype(np.uint8), MIRROR_PAINT_RADIUS * edge, cv2.INPAINT_TELEA)
+    mask = given | strands
+    return mask, filled[mask]
 
 
 def dark_masses(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

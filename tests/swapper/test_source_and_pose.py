@@ -145,6 +145,36 @@ def test_a_lock_of_hair_down_one_side_of_the_source_travels_as_the_other_side_mi
                                                                       np.median(drawn[lock]))
 
 
+def test_a_strand_of_hair_across_the_source_s_lid_is_painted_over_with_skin():
+    """A strand from a lock down obama's temple crosses his upper lid. Lids never travel mirrored (a mirrored lid's
+    crease beside his own is a second crease), and the strand, left as it was or mirrored with the other eye's
+    lash line, read as a liner's wing beside a filled temple (a blind review). It is painted over from the skin
+    round it: median L* 36 where he has 42 under it, drawn 17."""
+    from services.swapper.faces import SOURCE_LID_MARGIN
+    from shared.faces import face_edge_px, face_oval_mask, image_face_mesh
+
+    portrait = photo("obama")
+    mesh = image_face_mesh(portrait, largest_face(portrait))
+    edge = face_edge_px(mesh)
+    lock, strand = np.zeros(portrait.shape[:2], np.uint8), np.zeros(portrait.shape[:2], np.uint8)
+    cv2.polylines(lock, [mesh[[251, 389, 356, 454, 323, 361]].astype(np.int32)], False, 1, thickness=int(5 * edge))
+    cv2.line(strand, tuple(mesh[356].astype(int)), tuple(mesh[386].astype(int)), 1, thickness=max(2, int(0.6 * edge)))
+    covered = portrait.copy()
+    covered[((lock | strand) > 0) & (face_oval_mask(mesh, portrait.shape[:2], 0, 0) > 0.5)] = (30, 38, 52)
+    source = prepare_source(covered)
+    template = "ffhq512"
+    aligned, crop_mesh = source.aligned(template), source.mesh(template)
+    eyes = (region_mask(crop_mesh, "eyes", aligned.size, feather_px=0) > 0.5).astype(np.uint8)
+    reach = int(2 * SOURCE_LID_MARGIN * face_edge_px(crop_mesh)) | 1
+    lids = cv2.dilate(eyes, np.ones((reach, reach), np.uint8)) > cv2.dilate(eyes, np.ones((7, 7), np.uint8))
+    on_lid = lids & (cv2.warpAffine(strand, aligned.matrix, (aligned.size,) * 2, flags=cv2.INTER_NEAREST) > 0)
+    assert on_lid.sum() > 50 and source.mirrored(template)[on_lid].mean() > 0.9
+    lightness = {name: float(np.median(bgr_to_lab(crop)[..., 0][on_lid])) for name, crop in (
+        ("drawn", aligned.crop), ("painted", source.crop(template)),
+        ("his", align_face(portrait, source.face, template).crop))}
+    assert abs(lightness["painted"] - lightness["his"]) < 10 < lightness["his"] - lightness["drawn"], lightness
+
+
 def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
     target = photo("khanna")
     face, mesh = _face_and_mesh("khanna")
