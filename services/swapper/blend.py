@@ -39,6 +39,9 @@ SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pi
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
 MOUTH_FEATHER = 0.5  # × face edge width
+OPENING_GROW = 0.15  # × face edge width: the target's mouth opening alone is kept with this margin
+OPENING_FEATHER = 0.2  # × face edge width (Gaussian σ)
+MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FOREHEAD_KEEP = (0.4, 0.9)  # the blend fades from this fraction of the brow→hairline height to that one
 SHARPNESS_TARGET = (0.85, 1.4)  # the pasted face's Laplacian variance ÷ the photo's is brought into this band
 SHARPEN_WINDOW = 5  # px (aligned crop): the neighbourhood whose range limits sharpening
@@ -507,9 +510,22 @@ def lips_and_opening(mesh: np.ndarray, size: int) -> np.ndarray:
     return (region_mask(mesh, "lips", size, 0.0) > 0.5) | (region_mask(mesh, "mouth", size, 0.0) > 0.5)
 
 
-def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
+def mouth_open(mesh: np.ndarray) -> bool:
+    """True when the lips are apart by more than MOUTH_OPEN × the face's height (closed mouths on the
+    development set measure ≤ 0.001, smiles showing teeth 0.04–0.08)."""
+    height = float(np.linalg.norm(mesh[10] - mesh[152]))  # forehead top to chin
+    return float(np.linalg.norm(mesh[13] - mesh[14])) > MOUTH_OPEN * height  # inner lips' midpoints
+
+
+def mouth_keep_weight(mesh: np.ndarray, size: int, edge: float, opening_only: bool = False) -> np.ndarray:
     """1 over the target's lips and mouth opening (grown a little), feathered to 0: the target's mouth
-    state wins, so a smiling source never puts teeth or lip fragments into closed lips."""
+    state wins, so a smiling source never puts teeth or lip fragments into closed lips. `opening_only`:
+    the opening alone (its teeth or the dark between the lips), where the portrait's lips travel
+    (`faces.lips_travel`)."""
+    if opening_only:
+        opening = grown(region_mask(mesh, "mouth", size, 0.0) > 0.5,
+                        max(1, int(round(OPENING_GROW * edge)))).astype(np.float32)
+        return np.maximum(opening, cv2.GaussianBlur(opening, (0, 0), max(0.5, OPENING_FEATHER * edge)))
     lips = lips_and_opening(mesh, size)
     grow = max(1, int(round(MOUTH_GROW * edge)))
     around = grown(lips, grow).astype(np.float32)

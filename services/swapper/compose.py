@@ -18,7 +18,7 @@ import numpy as np
 
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
-from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair
+from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair, lips_travel
 from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_zone, keep_out_weight,
                                         lens_openings, wears_glasses)
 from shared.errors import InvalidInput, NoFaceFound
@@ -26,8 +26,8 @@ from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
                                     eye_weight, fade_in_fill, fine_lightness, forehead_taper, inner_face_weight,
                                     lift_specks, lower_face_weight, match_grain, match_skin_colour, mouth_keep_weight,
-                                    nostril_weight, outline_weight, smile_fold_weight, transfer_tone, unsharp_at,
-                                    without_edges)
+                                    mouth_open, nostril_weight, outline_weight, smile_fold_weight, transfer_tone,
+                                    unsharp_at, without_edges)
 from shared.faces import (AlignedFace, Face, RealismThresholds, SharpnessMeter, apply_affine, cosine_similarity,
                           face_edge_px, face_oval_mask, grown, identity_embedding, image_face_mesh, paste_back,
                           realism_figures, realism_warnings, region_mask, seam_delta_e, warp_mask_to_image)
@@ -54,7 +54,6 @@ TEXTURE_WHOLE_BELOW = 0.5  # a portrait face under this share of the photo's tak
 SKIN_COLOUR_ERODE = 1.0  # × face edge width inside the outline where the cheeks' colour match begins
 SKIN_COLOUR_FEATHER = 2.0  # × face edge width over which it fades in
 FRINGE_TIPS_SIGMA = 0.3  # × face edge width: a fringe's stray tips are the lightness below a Gaussian this wide
-MOUTH_OPEN = 0.02  # lips apart by this share of the face's height: an open mouth
 FILL_FEATHER = 0.4  # × face edge width (Gaussian σ): the brow fill fades into the re-lit portrait over this
 VALID_FEATHER = 0.5  # × face edge width: the blend fades in from where the source's clean skin ends
 
@@ -121,8 +120,10 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
     weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
     # The photo's lips and mouth stay: teeth must not land in closed lips, and lips warped onto other lips
-    # tear at their edges (the mesh has no points inside the mouth; tried on the development set).
-    weight *= (1.0 - keep_out) * (1.0 - mouth_keep_weight(mesh, size, edge)) * forehead_taper(mesh, size)
+    # tear at their edges (the mesh has no points inside the mouth; tried on the development set). On a face
+    # of a full-body shot, with both mouths open or both closed, only the opening stays (`lips_travel`).
+    kept_mouth = mouth_keep_weight(mesh, size, edge, opening_only=lips_travel(target, source))
+    weight *= (1.0 - keep_out) * (1.0 - kept_mouth) * forehead_taper(mesh, size)
     weight *= blend * _change_box_weight(target.face, aligned)
 
     crop, color_matched, detail_gain = swapped.crop, False, 0.0
@@ -227,13 +228,6 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
 def smile_on_closed_mouth(source: SourceFace, mesh: np.ndarray, template: str) -> bool:
     """True when the portrait's mouth is open (a smile showing teeth) and the photo's face's is closed."""
     return mouth_open(source.mesh(template)) and not mouth_open(mesh)
-
-
-def mouth_open(mesh: np.ndarray) -> bool:
-    """True when the lips are apart by more than MOUTH_OPEN × the face's height (closed mouths on the
-    development set measure ≤ 0.001, smiles showing teeth 0.04–0.08)."""
-    height = float(np.linalg.norm(mesh[10] - mesh[152]))  # forehead top to chin
-    return float(np.linalg.norm(mesh[13] - mesh[14])) > MOUTH_OPEN * height  # inner lips' midpoints
 
 
 def left_alone(face: Face, reason: str) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 
 import cv2
 
-from services.swapper.blend import BROW_TOPS, EYE_CORNERS, lips_and_opening
+from services.swapper.blend import BROW_TOPS, EYE_CORNERS, lips_and_opening, mouth_open
 from services.swapper.meshwarp import piecewise_affine
 from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
@@ -53,6 +53,7 @@ MIRROR_PAINT_RADIUS = 0.3  # × face edge width: the inpainting radius for stran
 MIRROR_BROW_SHARE = 0.2  # share of a brow under hair from which it is filled whole from the other side
 NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's midline there
 MIRROR_GAIN_LIMITS = (0.6, 1.6)  # the most a mirrored pixel's colour is scaled by to meet this side's light
+LIPS_TRAVEL_BELOW_PX = 64  # a photo's face narrower than this takes the portrait's lips (`lips_travel`)
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which YuNet's box reads as 22–24 px
@@ -80,6 +81,7 @@ class SourceFace:
     _depths: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _mirrored: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _lips: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def aligned(self, template: str) -> AlignedFace:
@@ -132,17 +134,21 @@ class SourceFace:
                 strands_on_face = from_outside[labels] | hanging[strands]
                 under_hair = grown(strands_on_face, reach) | beyond
                 hair = (under_hair & ~feature_area) | beyond
-                # The photo's own lips and mouth stay (compose), so the source's never travel: its lipstick's
+                # The photo's own lips and mouth stay (compose), so the source's do not travel: its lipstick's
                 # edge or a fuller lip would land beside the photo's lips as specks, its smile's corner
-                # creases as dark strokes. Nor does a beard, mirrored or not.
-                kept = grown(bearded_area(beard(masses > 0, mesh, oval, edge)), reach) & ~feature_area
-                kept |= grown(lips_and_opening(mesh, size), max(1, int(round(SOURCE_LIPS_GROW * edge))))
-                kept |= mouth_corners(mesh, size, edge)
+                # creases as dark strokes (but on a small face, `lips`). Nor does a beard, mirrored or not.
+                bearded = grown(bearded_area(beard(masses > 0, mesh, oval, edge)), reach) & ~feature_area
+                lips_grow = max(1, int(round(SOURCE_LIPS_GROW * edge)))
+                lips = grown(lips_and_opening(mesh, size), lips_grow)
+                corners = mouth_corners(mesh, size, edge)
+                kept = bearded | lips | corners
                 below_eyes = np.zeros((size, size), bool)
                 below_eyes[int(mesh[list(EYE_CORNERS), 1].mean()):] = True
                 inset = cv2.distanceTransform(oval.astype(np.uint8), cv2.DIST_L2, 3)  # px inside the outline
                 rim = below_eyes & (inset <= SOURCE_RIM * edge)
                 clean = oval & ~hair & ~kept & ~rim
+                opening = grown(region_mask(mesh, "mouth", size, feather_px=0) > 0.5, lips_grow)
+                self._lips[template] = oval & (lips | corners) & ~opening & ~bearded & ~hair & ~rim
                 # What hair covers is filled from the face's other side where that is bare, but for the features,
                 # which travel as they are: mirrored round them, a lid's crease or a brow beside its own was doubled,
                 # and a mirrored iris looks the other way. A brow mostly under hair is mirrored whole
@@ -162,6 +168,13 @@ class SourceFace:
                                                          oval & on_lids & ~grown(eyes, strand_grow))
                 self._clean[template] = clean | self._mirrored[template][0]
             return self._clean[template]
+
+    def lips(self, template: str) -> np.ndarray:
+        """Bool crop mask of the portrait's lips with the skin just round them and the mouth's corners, not the
+        opening between them: what the classical engine carries besides `clean` onto a face narrower than
+        LIPS_TRAVEL_BELOW_PX, on the photo's lip outline (`lips_travel`)."""
+        self.clean(template)
+        return self._lips[template]
 
     def mirrored(self, template: str) -> np.ndarray:
         """Bool crop mask of the pixels `crop` fills from the face's other side (a part of `clean`)."""
@@ -259,6 +272,19 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
         while len(_sources) > SOURCE_CACHE_SIZE:
             _sources.popitem(last=False)
     return source
+
+
+def lips_travel(target: "TargetFace", source: SourceFace) -> bool:
+    """True when the photo's face is narrower than LIPS_TRAVEL_BELOW_PX and both mouths are open or both
+    closed: the portrait's lips, which the engine warps onto the photo's lip outline at that size, are kept, and
+    only the photo's mouth opening (its teeth or the dark between the lips) stays; otherwise the photo's whole
+    mouth stays. At a full-body shot's size the lips are a few pixels, no lip edge tears there, and the lips and
+    the skin round them are part of the likeness SFace reads (full-body set: 48 → 49 of 84 meet all five, the
+    gap to the original up on 49 pairs, down on 15, +0.012 on average). The opening stays the photo's: a wider
+    smile's teeth over its lips were teeth added (8 of 84 when the opening travelled too)."""
+    template = target.aligned.template
+    return (target.face.width < LIPS_TRAVEL_BELOW_PX
+            and mouth_open(source.mesh(template)) == mouth_open(target.mesh))
 
 
 def covered_brows(mesh: np.ndarray, size: int, edge: float, under_hair: np.ndarray) -> np.ndarray:
@@ -520,7 +546,8 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
     """The prepared source as named arrays (stored as one `.npz` with its virtual model): the pixels it
     uses (super-resolved around the face when it was small), the face as found and as used, the SFace
     embedding, and for each of `templates` the 478-point mesh, its depths, the clean-skin mask (`clean`) and
-    the mirrored fill's mask and pixels (`mirrormask`, `mirrorpixels`: `SourceFace.crop`), so a swap
+    the mirrored fill's mask and pixels (`mirrormask`, `mirrorpixels`: `SourceFace.crop`) and the lips'
+    (`lips`: `SourceFace.lips`), so a swap
     computes none of them again (a source stored without depths measures them on first use).
     `source_from_arrays` gives back a SourceFace equal in every field."""
     arrays = {"format": np.array(PREPARED_FORMAT), "pixels": source.pixels, "embedding": source.embedding,
@@ -533,6 +560,7 @@ def prepared_arrays(source: SourceFace, templates: tuple[str, ...]) -> dict[str,
         arrays[f"depth-{template}"] = source.depth(template)
         arrays[f"clean-{template}"] = source.clean(template)
         arrays[f"mirrormask-{template}"], arrays[f"mirrorpixels-{template}"] = source._mirrored[template]
+        arrays[f"lips-{template}"] = source.lips(template)
     return arrays
 
 
@@ -557,4 +585,5 @@ def source_from_arrays(arrays: dict[str, np.ndarray]) -> SourceFace:
         elif kind == "clean" and "clean" not in outdated:
             source._clean[template] = value
             source._mirrored[template] = arrays[f"mirrormask-{template}"], arrays[f"mirrorpixels-{template}"]
+            source._lips[template] = arrays[f"lips-{template}"]
     return source

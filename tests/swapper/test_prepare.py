@@ -41,6 +41,7 @@ def test_the_prepared_source_is_the_source_prepared_on_the_fly(ctx):
         assert template in again._mirrored
         assert np.array_equal(again.clean(template), fresh.clean(template))
         assert np.array_equal(again.crop(template), fresh.crop(template))
+        assert template in again._lips and np.array_equal(again.lips(template), fresh.lips(template))
         assert np.array_equal(again.mesh(template), fresh.mesh(template))
         assert np.array_equal(again.depth(template), fresh.depth(template))
 
@@ -103,7 +104,7 @@ def test_a_source_prepared_in_an_older_layout_gets_its_clean_masks_made_again(ct
     other (it stored no fill): they are made again."""
     arrays, _ = prepared(ctx, photo("matsui"))
     current = source_from_arrays(arrays)
-    older = {key: value for key, value in arrays.items() if not key.startswith("mirror")}
+    older = {key: value for key, value in arrays.items() if not key.startswith(("mirror", "lips"))}
     older.update({key: np.zeros_like(value) for key, value in arrays.items() if key.startswith("clean-")},
                  format=np.array(layout))
     source = source_from_arrays(older)

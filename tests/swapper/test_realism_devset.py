@@ -350,3 +350,26 @@ def test_an_upscaled_portrait_is_sharpened_less_far_than_the_photo_and_still_mee
     monkeypatch.setattr(compose, "UPSCALED_SHARPNESS", compose.SHARPNESS_TARGET[0])
     chased = run_swap(ctx, pair.target, pair.source, engine="classical")
     assert output.report["faces"][0]["detail_gain"] < chased.report["faces"][0]["detail_gain"]
+
+
+@pytest.mark.parametrize("name", ["sewell→matsui+shop30", "obama→gluesenkamp_perez+shop24"])
+def test_a_full_body_face_takes_the_portrait_s_lips_and_keeps_its_mouth_opening(ctx, monkeypatch, name):
+    """Both mouths open, the face 24–30 px wide: the portrait's lips travel on the photo's lip outline
+    (`faces.lips_travel`), and the photo's opening, its teeth, stays. Before, the photo's whole mouth stayed."""
+    from services.swapper import faces
+    from shared.faces import image_face_mesh, largest_face, region_mask
+
+    pair = build(next(s for s in FULL_BODY_SPECS if s.name == name))
+    mesh = image_face_mesh(pair.target, largest_face(pair.target, min_face_px=16))
+    shape = pair.target.shape[:2]
+    lips, opening = (region_mask(mesh, "lips", shape, 0.0) > 0.5), (region_mask(mesh, "mouth", shape, 0.0) > 0.5)
+
+    def change(region: np.ndarray, image: np.ndarray) -> float:
+        return float(np.abs(image.astype(np.float32) - pair.target.astype(np.float32))[region].mean())
+
+    travelled = run_swap(ctx, pair.target, pair.source, engine="classical").image
+    monkeypatch.setattr(faces, "LIPS_TRAVEL_BELOW_PX", 0)  # the photo's whole mouth stays, as before
+    stayed = run_swap(ctx, pair.target, pair.source, engine="classical").image
+    assert lips.sum() >= 8 and opening.sum() >= 2
+    assert change(lips, travelled) > 2 * change(lips, stayed) + 3, (change(lips, travelled), change(lips, stayed))
+    assert change(opening, travelled) < 0.5 * change(lips, travelled)  # the teeth are the photo's

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 
 from services.swapper.engines import REGISTRY, EngineOutput
-from services.swapper.faces import SourceFace, TargetFace, composite_template
+from services.swapper.faces import LIPS_TRAVEL_BELOW_PX, SourceFace, TargetFace, composite_template
 from services.swapper.meshwarp import keep_eye_opening, piecewise_affine, transfer_shape
 from services.swapper.occlusion import feature_mask
 from shared.engines import Device
-from shared.faces import Face, face_edge_px, face_oval_mask, grown, region_mask
+from shared.faces import Face, face_edge_px, face_oval_mask, grown, mesh_topology, region_mask
 from shared.stage import StageContext
 from shared.weights import ModelStore
 
@@ -31,6 +31,8 @@ SHAPE_RAMP = 0.08  # fade the shape transfer over this fraction of the face size
 SHAPE_TURN_BLEND = 0.25  # yaw-proxy gap over which the shape fit passes from 2-D to the portrait turned to the
 # photo's pose (a 2-D fit alone stood down at this gap, so three-quarter faces kept the photo's shape: on nine turned
 # heads, 20 of 36 pairs nearer the portrait by the 0.03 margin, 25 with the turned fit)
+LIP_POINTS = sorted({point for key in ("lips_outer", "lips_inner") for loop in mesh_topology()[key]
+                     for point in loop})  # MediaPipe's lip outlines, where the portrait's lips follow the photo's
 BROW_FILL_FADE = 0.3  # × face edge width over which the fill fades into the photo's pixels around the strip
 BROW_FILL_GROW = 1.0  # × face edge width around the photo's brows that the fill covers
 BROW_FILL_SIGMA = 1.0  # × face edge width: how far the fill's colour is gathered from the photo's forehead
@@ -50,7 +52,14 @@ def swap_one(target: TargetFace, source: SourceFace) -> EngineOutput:
                                                SHAPE_RAMP, SHAPE_TURN_BLEND), target.mesh)
     # The source's clean-skin mask travels with its pixels, so its fringe, glasses or image border
     # never reach the target face.
-    clean = source.clean(template).astype(np.uint8) * 255
+    clean = source.clean(template)
+    if target.face.width < LIPS_TRAVEL_BELOW_PX:
+        # A small face's lips travel on the photo's lip outline, so no fuller lip lands beside the photo's; the
+        # composite keeps the photo's mouth opening, or its whole mouth when one mouth is open and the other
+        # closed (`faces.lips_travel`). Left out, they were a hole round which the photo's mouth showed through.
+        geometry[LIP_POINTS] = target.mesh[LIP_POINTS]
+        clean = clean | source.lips(template)
+    clean = clean.astype(np.uint8) * 255
     stacked = np.dstack([source.crop(template), clean])
     warped, covered = piecewise_affine(stacked, source_mesh, geometry, size)
     valid = covered & (warped[..., 3] > 127)
