@@ -48,7 +48,8 @@ MIRROR_TONE_SIGMAS = (2.0, 1.0, 0.5, 0.25)  # × face edge width, coarse to fine
 MIRROR_KNOWN_SHARE = 0.3  # share of a scale's neighbourhood showing bare skin on both sides from which it holds whole
 MIRROR_RIM = 1.5  # × face edge width inside the outline, below the eyes, that is not filled from the other side: a
 # cheek's side turning from the light, mirrored there and stretched over a turned head's near cheek, drew a dark line
-MIRROR_STRAND_GROW = 0.15  # × face edge width round a strand on the lids that is filled, and round the eye that is not
+MIRROR_STRAND_GROW = 0.15  # × face edge width round a strand on the lids that is painted over, and round the eye
+# that is not
 MIRROR_PAINT_RADIUS = 0.3  # × face edge width: the inpainting radius for strands on the lids
 MIRROR_BROW_SHARE = 0.2  # share of a brow under hair from which it is filled whole from the other side
 NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's midline there
