@@ -29,6 +29,8 @@ SUPER_RESOLVE_BELOW_PX = 112  # source faces narrower than this are super-resolv
 SUPER_RESOLVE_REGION = 1.4  # × face box: the region around the source face that is super-resolved
 SUPER_RESOLVE_GAN_SHARE = 0.5  # Real-ESRGAN's share of the upscaled source; the rest is a bicubic upscale
 SOURCE_MAX_CUT = 0.12  # a source face with more of its box than this outside the image is refused
+SOURCE_EYE_MARGIN = 0.25  # × face width: a source eye's centre at least this far inside the image (an eye nearer
+# its border has its outer corner cut, and the lids round it masked out as beyond the portrait: a broken eye)
 SOURCE_OCCLUDER_GROW = 0.4  # × face edge width around the source's hair, glasses or hands
 SOURCE_BEARD_SHARE = 0.3  # of the face below the nose: dark masses this large are a beard
 SOURCE_LIPS_MARGIN = 0.3  # × face edge width around the lips, not part of a beard
@@ -260,6 +262,11 @@ def prepare_source(pixels: np.ndarray) -> SourceFace:
     if cut > SOURCE_MAX_CUT:
         raise InvalidInput(f"the source portrait's face is cut by the image border ({cut:.0%} of its box is "
                            f"outside the picture): use a portrait that shows the whole face", role="source")
+    margin = eye_margin(face, pixels.shape)
+    if margin < SOURCE_EYE_MARGIN:
+        raise InvalidInput(f"the source portrait is cut beside an eye (its centre {margin:.2f} face widths from the "
+                           f"image border, at least {SOURCE_EYE_MARGIN} needed): use a portrait that shows the whole "
+                           f"face with some room around it", role="source")
     source = _super_resolved(pixels, face, identity_embedding(pixels, face))
     # Frames lie over the eyes: carried over they paste glasses onto every photo, painted out they leave
     # smudges, and left out they take the eyes (most of the identity) with them; so such a portrait
@@ -478,6 +485,14 @@ def outside_fraction(face: Face, shape: tuple[int, ...]) -> float:
     inside, _ = cv2.intersectConvexConvex(corners, np.array([[0, 0], [width, 0], [width, height], [0, height]],
                                                             np.float32))
     return float(np.clip(1.0 - inside / area, 0.0, 1.0))
+
+
+def eye_margin(face: Face, shape: tuple[int, ...]) -> float:
+    """The distance of the eye centre nearest the image border from it, in face widths."""
+    height, width = shape[:2]
+    eyes = face.landmarks5[:2]
+    nearest = float(np.min([eyes[:, 0], eyes[:, 1], width - eyes[:, 0], height - eyes[:, 1]]))
+    return nearest / max(face.width, 1e-6)
 
 
 def cut_by_frame(face: Face, shape: tuple[int, ...]) -> bool:
