@@ -290,7 +290,6 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     if measured is None or low <= measured <= high:
         return crop, 0.0
     if measured < low and texture_weight is not None and texture_weight.any():
-        edge = face_edge_px(target.mesh)
         crop = add_lightness(crop, photo_fine * texture_weight)
         unsharp = unsharp_at(crop, skin)
         measured = ratio(0.0)

@@ -58,6 +58,7 @@ NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's mid
 MIRROR_GAIN_LIMITS = (0.6, 1.6)  # the most a mirrored pixel's colour is scaled by to meet this side's light
 LIPS_TRAVEL_BELOW_PX = 64  # a photo's face narrower than this takes the portrait's lips (`lips_travel`)
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
+TARGET_EYE_MARGIN = 0.02  # × face width: a target eye's centre nearer the photo's border than this is outside it
 GLASSES_CHECK_TEMPLATE = "ffhq512"
 MIN_TARGET_FACE_PX = 20  # full-body shop photos have faces from about 24 px, which YuNet's box reads as 22–24 px
 # The crops a target face is composited on, smallest first. Steps of 1.5 and 1.33 rather than 2: the
@@ -498,12 +499,7 @@ def eye_margin(face: Face, shape: tuple[int, ...]) -> float:
 def cut_by_frame(face: Face, shape: tuple[int, ...]) -> bool:
     """True when the face is not an identifiable portrait in this photo: an eye outside it, or much of
     the face box beyond the frame (shop photos often cut the head above the nose)."""
-    height, width = shape[:2]
-    eyes = face.landmarks5[:2]
-    margin = 0.02 * face.width
-    eyes_out = ((eyes[:, 0] < margin) | (eyes[:, 1] < margin) | (eyes[:, 0] > width - margin)
-                | (eyes[:, 1] > height - margin)).any()
-    return bool(eyes_out or outside_fraction(face, shape) > TARGET_MAX_CUT)
+    return bool(eye_margin(face, shape) < TARGET_EYE_MARGIN or outside_fraction(face, shape) > TARGET_MAX_CUT)
 
 
 def find_targets(image: np.ndarray, selection: FaceSelection, reference_embedding: np.ndarray | None) -> list[Face]:

@@ -119,13 +119,7 @@ def test_a_lock_of_hair_down_one_side_of_the_source_travels_as_the_other_side_mi
     from shared.faces import face_edge_px, face_oval_mask, image_face_mesh
 
     portrait = photo(name)
-    mesh = image_face_mesh(portrait, largest_face(portrait))
-    lock = np.zeros(portrait.shape[:2], np.uint8)
-    cv2.polylines(lock, [mesh[[251, 389, 356, 454, 323, 361]].astype(np.int32)], False, 1,
-                  thickness=int(5 * face_edge_px(mesh)))
-    lock &= (face_oval_mask(mesh, portrait.shape[:2], 0, 0) > 0.5)
-    covered = portrait.copy()
-    covered[lock > 0] = (30, 38, 52)
+    covered, lock, _ = _with_a_lock(portrait, image_face_mesh(portrait, largest_face(portrait)))
     source = prepare_source(covered)
     template = "ffhq512"
     aligned, crop_mesh = source.aligned(template), source.mesh(template)
@@ -151,16 +145,10 @@ def test_a_strand_of_hair_across_the_source_s_lid_is_painted_over_with_skin():
     lash line, read as a liner's wing beside a filled temple (a blind review). It is painted over from the skin
     round it: median L* 36 where he has 42 under it, drawn 17."""
     from services.swapper.faces import SOURCE_LID_MARGIN
-    from shared.faces import face_edge_px, face_oval_mask, image_face_mesh
+    from shared.faces import face_edge_px, image_face_mesh
 
     portrait = photo("obama")
-    mesh = image_face_mesh(portrait, largest_face(portrait))
-    edge = face_edge_px(mesh)
-    lock, strand = np.zeros(portrait.shape[:2], np.uint8), np.zeros(portrait.shape[:2], np.uint8)
-    cv2.polylines(lock, [mesh[[251, 389, 356, 454, 323, 361]].astype(np.int32)], False, 1, thickness=int(5 * edge))
-    cv2.line(strand, tuple(mesh[356].astype(int)), tuple(mesh[386].astype(int)), 1, thickness=max(2, int(0.6 * edge)))
-    covered = portrait.copy()
-    covered[((lock | strand) > 0) & (face_oval_mask(mesh, portrait.shape[:2], 0, 0) > 0.5)] = (30, 38, 52)
+    covered, _, strand = _with_a_lock(portrait, image_face_mesh(portrait, largest_face(portrait)), strand_to=386)
     source = prepare_source(covered)
     template = "ffhq512"
     aligned, crop_mesh = source.aligned(template), source.mesh(template)
@@ -173,6 +161,25 @@ def test_a_strand_of_hair_across_the_source_s_lid_is_painted_over_with_skin():
         ("drawn", aligned.crop), ("painted", source.crop(template)),
         ("his", align_face(portrait, source.face, template).crop))}
     assert abs(lightness["painted"] - lightness["his"]) < 10 < lightness["his"] - lightness["drawn"], lightness
+
+
+def _with_a_lock(portrait: np.ndarray, mesh: np.ndarray,
+                 strand_to: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(covered portrait, lock, strand): a dark lock of hair drawn down the face's temple and cheek (5 face edges
+    wide along the outline's points 251–361), inside the face outline, and optionally a strand from its middle
+    (point 356) to mesh point `strand_to`; lock and strand as uint8 masks, the lock clipped to the outline."""
+    from shared.faces import face_edge_px, face_oval_mask
+
+    edge = face_edge_px(mesh)
+    lock, strand = np.zeros(portrait.shape[:2], np.uint8), np.zeros(portrait.shape[:2], np.uint8)
+    cv2.polylines(lock, [mesh[[251, 389, 356, 454, 323, 361]].astype(np.int32)], False, 1, thickness=int(5 * edge))
+    if strand_to is not None:
+        cv2.line(strand, tuple(mesh[356].astype(int)), tuple(mesh[strand_to].astype(int)), 1,
+                 thickness=max(2, int(0.6 * edge)))
+    inside = (face_oval_mask(mesh, portrait.shape[:2], 0, 0) > 0.5).astype(np.uint8)
+    covered = portrait.copy()
+    covered[((lock | strand) & inside) > 0] = (30, 38, 52)
+    return covered, lock & inside, strand
 
 
 def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
