@@ -371,6 +371,30 @@ def test_sharpening_takes_a_dark_line_on_a_darker_face_no_lower_than_a_share_of_
     assert sharpened.min() < int(image.min())  # still sharpened
 
 
+def test_sharpening_a_lash_line_on_a_warm_skin_keeps_its_hue():
+    """A photo's blue channel is its noisiest and, after chroma subsampling, its edges sit off the others'.
+    Sharpened channel by channel, the red of a warm skin then fell beside a dark lash line while the blue
+    rose, and the line turned blue-grey (b* down to −24 on blunt_rochester's 128-px face, where the photo's
+    own darkest pixel had −1): an eye shadow the portrait never wore. Sharpened on its grey level, the line
+    darkens and every pixel keeps its hue."""
+    lab = np.zeros((64, 64, 3), np.float32)
+    lab[...] = (62.0, 16.0, 26.0)  # a warm, medium skin
+    lab[:, 28:34] = (20.0, 5.0, 8.0)  # a dark brown lash line
+    image = cv2.GaussianBlur(lab_to_bgr(lab), (0, 0), 1.0)
+    image[..., 0] = np.roll(image[..., 0], 1, axis=1)  # the blue channel's edge a pixel off
+    sharpened = blend.unsharp(image, 2.0)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    assert cv2.cvtColor(sharpened, cv2.COLOR_BGR2GRAY).min() < grey.min() - 2  # sharpened
+    before, after = bgr_to_lab(image).astype(np.float32), bgr_to_lab(sharpened).astype(np.float32)
+    assert after[..., 2].min() > before[..., 2].min() - 1.0  # channel by channel: −15 against −3
+
+    def hue(lab: np.ndarray) -> np.ndarray:
+        return np.degrees(np.arctan2(lab[..., 2], lab[..., 1]))
+
+    coloured = np.hypot(before[..., 1], before[..., 2]) > 5.0
+    assert (np.abs((hue(after) - hue(before) + 180.0) % 360.0 - 180.0)[coloured]).max() < 8.0  # it was 32°
+
+
 def test_a_portrait_s_strong_shadow_on_the_face_s_sides_takes_the_photo_s_light():
     """A portrait's cheek turning from the light is shaded near its outline; set on a wider, evenly lit face it
     was a dark bar in front of the ear. Where `photo_shading` is 1 the portrait's shading (the modelling band)
