@@ -25,6 +25,8 @@ TONE_SIGMA = 1.5  # × face edge width (√oval area / 20): the scale above whic
 EYE_LIGHT_SHARE = 0.4  # share of the tone difference between the faces that the whites of the eyes take on
 WHITES_HEADROOM = 6.0  # L* the portrait's whites may stand above the photo's own whites
 IRIS_L, SCLERA_L = 35.0, 65.0  # L* of the source's eye pixels: at or below IRIS_L none of that light, from SCLERA_L all
+HIGHLIGHT_QUANTILE = 0.99  # the photo's brightest skin: this quantile of its skin's L*
+HIGHLIGHT_HEADROOM = 3.0  # L*: how far above it the face's highlights may roll off
 SCLERA_SHARE = 0.2  # the brightest share of the pixels inside an eye's outline read as its white
 MIN_SCLERA_PIXELS = 12  # fewer whites than this (a closed or tiny eye): no colour cast is read
 SCLERA_CHROMA = 0.75  # a white's chroma is at most this share of the skin's
@@ -101,7 +103,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
                   eyes: np.ndarray | None = None, photo_modelling: np.ndarray | None = None,
                   photo_shading: np.ndarray | None = None,
                   photo_eyes: np.ndarray | None = None, shade_lift: np.ndarray | None = None,
-                  shadow_ratio: np.ndarray | None = None) -> np.ndarray:
+                  shadow_ratio: np.ndarray | None = None,
+                  photo_nostrils: np.ndarray | None = None) -> np.ndarray:
     """BGR uint8: the target's skin low-pass (CIELAB) plus the source's detail above its own skin low-pass.
 
     `source` is the source face already warped onto the target's geometry, same size as `target`;
@@ -113,7 +116,8 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     `photo_modelling` is 1 the shading is the photo's and the portrait's creases lifted, where `photo_shading`
     is 1 only the shading is the photo's (`match_modelling`); where `shade_lift` is 1 the source's
     detail darker than its skin is lifted (the shade a cover cast on the portrait, `cover_shade_weights`); where
-    `shadow_ratio` is 1 a shadow on a darker photo keeps its ratio to the skin, not its depth (`nostril_weight`)."""
+    `shadow_ratio` is 1 a shadow on a darker photo keeps its ratio to the skin, not its depth (`nostril_weight`),
+    and falls no deeper than the photo's own nostrils' where `photo_nostrils` (their zone) is given."""
     lab_source = bgr_to_lab(source).astype(np.float32)
     lab_target = bgr_to_lab(target).astype(np.float32)
     base_source = masked_lowpass(lab_source, source_skin, sigma)
@@ -135,6 +139,10 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
         ratio = np.clip((base_target[..., 0] + LAB_L_OFFSET) / (base_source[..., 0] + LAB_L_OFFSET), 0.0, 1.0)
         shadow = np.minimum(detail[..., 0], 0.0)
         detail[..., 0] -= shadow_ratio * (1.0 - ratio) * shadow
+        if photo_nostrils is not None:  # and its depth follows the photo's light (`shadow_depth_gain`)
+            gain = shadow_depth_gain(detail[..., 0], shadow_ratio, lab_target[..., 0] - base_target[..., 0],
+                                     photo_nostrils)
+            detail[..., 0] -= shadow_ratio * (1.0 - gain) * np.minimum(detail[..., 0], 0.0)
     # Chroma detail is the source's own pigmentation (and, on a darker skin, greyer shading): damped,
     # so a dark source does not leave grey-blue patches on a light face, nor a light one pink blotches.
     chroma = detail[..., 1:]
@@ -148,6 +156,34 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
         lab = lab * (1 - w) + eye_colours(lab_source, eyes, source_skin, lab_target, photo_eyes, target_skin,
                                           base_target - base_source) * w
     return lab_to_bgr(lab)
+
+
+def shadow_depth_gain(detail: np.ndarray, zone: np.ndarray, photo_detail: np.ndarray,
+                      photo_zone: np.ndarray) -> float:
+    """The share of the portrait's shadow depth under its nose to keep, from NOSTRIL_LEAST_GAIN to 1: the photo's
+    nostril depth over the portrait's, each the NOSTRIL_DEPTH_QUANTILE of the L* detail (H×W: lightness less its
+    low-pass) where its float weight (`zone`, `photo_zone`) is over a half. How deep a nostril's shadow falls is
+    the light's hardness: a portrait lit hard from above (ocasio_cortez's nostrils 35 L* below her skin) set on a
+    softly lit photo (19) drew its far nostril as a black scribble. At least NOSTRIL_LEAST_GAIN stays: a photo's
+    nostrils can hide under a turned nose, and a nose without any read as a blur."""
+    mine, theirs = detail[zone > 0.5], photo_detail[photo_zone > 0.5]
+    if mine.size < 16 or theirs.size < 16:
+        return 1.0
+    depth = -float(np.quantile(mine, NOSTRIL_DEPTH_QUANTILE))
+    photo_depth = max(0.0, -float(np.quantile(theirs, NOSTRIL_DEPTH_QUANTILE)))
+    return 1.0 if depth <= photo_depth else float(np.clip(photo_depth / depth, NOSTRIL_LEAST_GAIN, 1.0))
+
+
+def below_highlights(lightness: np.ndarray, photo_skin: np.ndarray) -> np.ndarray:
+    """L* (H×W float32) whose values above the photo's brightest skin (the HIGHLIGHT_QUANTILE of `photo_skin`,
+    its skin pixels' L*) roll off within HIGHLIGHT_HEADROOM above it, as a camera's shoulder does. A light skin
+    leaves a face's highlights no room: lifted to gluesenkamp_perez's cheeks (L* 89, her brightest skin 93),
+    the astronaut's lit cheek reached L* 96–100, a white, colourless patch."""
+    if photo_skin.size < 16:
+        return lightness
+    ceiling = float(np.quantile(photo_skin, HIGHLIGHT_QUANTILE))
+    over = np.maximum(lightness - ceiling, 0.0)
+    return np.where(over > 0, ceiling + HIGHLIGHT_HEADROOM * np.tanh(over / HIGHLIGHT_HEADROOM), lightness)
 
 
 def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
@@ -210,13 +246,40 @@ def eye_colours(lab_source: np.ndarray, eyes: np.ndarray, source_skin: np.ndarra
         # shade): they are lit no brighter than the photo's, within WHITES_HEADROOM, and the shade that takes
         # them down falls on the whole eye, as shading scales L* + 16: an iris kept at its own level in a
         # shaded socket glowed amber (casar's on biden, a fresh reviewer's second defect kind)
-        lit = sclera_colour(out, eyes, source_skin)
-        if lit is not None and float(lit[0] - photo_white[0]) > WHITES_HEADROOM:
-            ratio = (float(photo_white[0]) + WHITES_HEADROOM + LAB_L_OFFSET) / (float(lit[0]) + LAB_L_OFFSET)
-            unshaded = out[..., 0].copy()
-            out[..., 0] = (unshaded + LAB_L_OFFSET) * ratio - LAB_L_OFFSET
-            out[..., 1:] *= shade_chroma(out[..., 0], unshaded)
+        _shade_whites(out, eyes, source_skin, float(photo_white[0]))
+    elif photo_eyes is not None and int((photo_eyes > 0.5).sum()) * SCLERA_SHARE >= MIN_SCLERA_PIXELS \
+            and int((eyes > 0.5).sum()) * SCLERA_SHARE >= MIN_SCLERA_PIXELS:
+        # The photo's eye shows no white to read (a full-body face's eye a few pixels wide, softened into its
+        # lids; an eye in deep shade): its whole eye is the reference. The portrait's eye takes its mean a*b*,
+        # so its cast and the lids' light scattered into it: kept neutral, a dark eye read blue-grey on a warm
+        # face (a*b* 5, 6 against the photo's eye at 16, 23 on blunt_rochester's 36-px face). And its whites
+        # are lit no brighter than the photo eye's brightest share (its lids, or whites in shade), within
+        # WHITES_HEADROOM: left alone they glowed on a head turned into shade (l000397).
+        photo_eye = lab_target[photo_eyes > 0.5]
+        _shade_whites(out, eyes, source_skin, float(np.quantile(photo_eye[:, 0], 1.0 - SCLERA_SHARE)),
+                      require_white=False)
+        out[..., 1:] += (photo_eye[:, 1:].mean(axis=0) - out[eyes > 0.5][:, 1:].mean(axis=0)) * eyes[..., None]
     return out
+
+
+def _shade_whites(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray, ceiling: float,
+                  require_white: bool = True) -> None:
+    """Shade the eye `lab` (H×W×3 float32 L*a*b*, in place) so that its whites (`sclera_colour`; without
+    `require_white`, the brightest SCLERA_SHARE of the pixels inside the outlines whatever their colour)
+    stand no more than WHITES_HEADROOM L* above `ceiling`; the shade falls on the whole eye by a ratio of
+    L* + 16, its chroma following (`shade_chroma`)."""
+    if require_white:
+        lit = sclera_colour(lab, eyes, skin)
+        level = None if lit is None else float(lit[0])
+    else:
+        inside = lab[eyes > 0.5][:, 0]
+        level = float(np.median(inside[inside >= np.quantile(inside, 1.0 - SCLERA_SHARE)]))
+    if level is None or level - ceiling <= WHITES_HEADROOM:
+        return
+    ratio = (ceiling + WHITES_HEADROOM + LAB_L_OFFSET) / (level + LAB_L_OFFSET)
+    unshaded = lab[..., 0].copy()
+    lab[..., 0] = (unshaded + LAB_L_OFFSET) * ratio - LAB_L_OFFSET
+    lab[..., 1:] *= shade_chroma(lab[..., 0], unshaded)
 
 
 def shade_chroma(lightness: np.ndarray, lit: np.ndarray) -> np.ndarray:
@@ -310,6 +373,8 @@ def eye_weight(mesh: np.ndarray, size: int, edge: float) -> np.ndarray:
 
 
 NOSTRIL_GROW = 0.3  # × face edge width around the nose's outline, and above its tip, that the nostrils' weight reaches
+NOSTRIL_DEPTH_QUANTILE = 0.03  # the nostrils' darkest pixels below their skin measure their shadow's depth
+NOSTRIL_LEAST_GAIN = 0.5  # the least share of the portrait's nostril depth kept on a softer-lit photo
 NOSTRIL_TIP = 1  # MediaPipe mesh: the nose tip; the nostrils lie below it
 
 
@@ -450,12 +515,14 @@ def add_lightness(image: np.ndarray, change: np.ndarray) -> np.ndarray:
     return np.clip(image.astype(np.float32) + change[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
-def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, weight: np.ndarray,
+                      skin: np.ndarray | None = None) -> np.ndarray:
     """`face` (BGR uint8, the composited crop) with its L* shifted and its chroma scaled so that, over the bool
     `cheeks` mask, its median lightness and colour are the photo's (same size), within SKIN_LIGHTNESS_SHIFT
     and SKIN_CHROMA_GAIN (all the way to grey in a black-and-white photo), in proportion to the float
     `weight` (the face's interior: at its outline the tone transfer already meets the photo, and a whole-face
-    shift drew a seam there); the hue is kept.
+    shift drew a seam there); the hue is kept. Where the bool `skin` (the photo's skin pixels) is given, the
+    result's lightness rolls off above the photo's brightest skin (`below_highlights`).
 
     The cheeks' skin is the body's colour, not the portrait's, and every step after the tone transfer (texture,
     specks, grain, sharpening) works on lightness alone, which on a saturated skin greys it: a fresh reviewer
@@ -470,6 +537,8 @@ def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, w
     least = 0.0 if photo_chroma < COLOURLESS_SKIN_CHROMA else 1.0 / SKIN_CHROMA_GAIN
     gain = float(np.clip(photo_chroma / max(float(np.hypot(*face_median[1:])), 1e-3), least, SKIN_CHROMA_GAIN))
     lab_face[..., 0] += shift * weight
+    if skin is not None:
+        lab_face[..., 0] = below_highlights(lab_face[..., 0], lab_photo[..., 0][skin])
     lab_face[..., 1:] *= (1.0 + (gain - 1.0) * weight)[..., None]
     return lab_to_bgr(lab_face)
 

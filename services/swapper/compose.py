@@ -147,7 +147,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                                       photo_shading=sides,
                                       photo_eyes=eye_weight(mesh, size, edge)[box],
                                       shade_lift=None if shade is None else shade[box],
-                                      shadow_ratio=nostril_weight(swapped.mesh, size, edge)[box])
+                                      shadow_ratio=nostril_weight(swapped.mesh, size, edge)[box],
+                                      photo_nostrils=nostril_weight(mesh, size, edge)[box])
             color_matched = True
             if swapped.from_photo is not None and swapped.from_photo[box].any():  # already the photo's tone
                 crop[box] = fade_in_fill(crop[box], swapped.photo_fill[box], swapped.from_photo[box],
@@ -181,7 +182,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         cheeks = (region_mask(mesh, "blush", size, 0.0) > 0.5) & target_skin & swapped_skin & (weight > 0.5)
         if color_matched and int(cheeks[box].sum()) >= MIN_SKIN_PIXELS:
             interior = face_oval_mask(mesh, size, SKIN_COLOUR_ERODE * edge, SKIN_COLOUR_FEATHER * edge)
-            crop[box] = match_skin_colour(crop[box], aligned.crop[box], cheeks[box], interior[box])
+            crop[box] = match_skin_colour(crop[box], aligned.crop[box], cheeks[box], interior[box], target_skin[box])
         inner = (face_oval_mask(mesh, size, 2 * edge, 0) > 0.5) & (weight > 0.5)
         crop[box] = match_grain(crop[box], aligned.crop[box], (target_skin & inner)[box], seed=size)
         # an upscaled portrait is not sharpened as far as the photo: what is raised there is the photo's

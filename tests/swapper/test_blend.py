@@ -147,6 +147,31 @@ def test_the_eyes_take_the_photo_s_colour_cast_off_its_whites_and_irises_keep_th
     assert iris[1] > 4.0 and iris[2] > 10.0  # still brown
 
 
+def test_an_eye_whose_whites_the_photo_does_not_show_takes_the_photo_eye_s_colour_and_light():
+    """A full-body face's eye, a few pixels wide, is softened into its lids: the photo shows no white to read
+    its cast off. The portrait's crisp eye then stayed neutral and bright, and read blue-grey on a warm face (or
+    glowed on a head in shade). It takes the mean a*b* of the photo's eye, and its whites stand no more than
+    WHITES_HEADROOM above the brightest share of the photo's eye."""
+    source = _flat_lab((SIZE, SIZE), (60.0, 14.0, 20.0))
+    target = _flat_lab((SIZE, SIZE), (58.0, 17.0, 26.0))
+    eyes = np.zeros((SIZE, SIZE), np.float32)
+    eyes[96:160, 40:180] = 1.0
+    source[96:160, 40:180] = (82.0, 0.0, 2.0)  # the portrait's neutral whites
+    source[112:144, 90:130] = (25.0, 2.0, 3.0)  # and a dark, near-neutral iris
+    target[96:160, 40:180] = (40.0, 16.0, 23.0)  # the photo's eye: a warm, soft blob, no white in it
+    skin = eyes == 0
+
+    def eye(photo_eyes: np.ndarray | None) -> np.ndarray:
+        return bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                              eyes=eyes, photo_eyes=photo_eyes)).astype(np.float32)[eyes > 0.5]
+
+    shown, unread = eye(eyes), eye(None)
+    assert np.abs(shown[:, 1:].mean(axis=0) - (16.0, 23.0)).max() < 2.0
+    assert np.hypot(*unread[:, 1:].mean(axis=0)) < 12.0  # without the photo's eye: near neutral
+    assert np.quantile(shown[:, 0], 0.9) <= 40.0 + blend.WHITES_HEADROOM + 1.0
+    assert np.quantile(unread[:, 0], 0.9) > 60.0
+
+
 def test_sharpening_raises_texture_but_leaves_no_halo_beside_an_edge():
     edge = np.full((64, 64, 3), 200, np.uint8)
     edge[:, 32:] = 60  # light skin beside a dark brow
@@ -447,6 +472,53 @@ def test_the_face_s_cheeks_take_the_photo_s_lightness_and_colour_within_limits()
     assert capped_cheek[0] == pytest.approx(40.0 + blend.SKIN_LIGHTNESS_SHIFT, abs=0.6)
     capped_chroma = float(np.hypot(*capped_cheek[1:]))
     assert capped_chroma == pytest.approx(float(np.hypot(8.0, 9.6)) * blend.SKIN_CHROMA_GAIN, abs=0.6)
+
+
+def test_a_face_lifted_to_a_light_photo_s_cheeks_keeps_its_highlights_below_white():
+    """On a light skin (cheeks at L* 89, the brightest skin at 93) the cheeks' lift carried the portrait's lit
+    cheek to L* 96–100, a white, colourless patch. Given the photo's skin, the lifted face rolls off within
+    HIGHLIGHT_HEADROOM above the photo's brightest skin; the cheeks still take the photo's median."""
+    photo = _flat_lab((SIZE, SIZE), (89.0, 8.0, 13.0))
+    photo[:, 200:] = (93.0, 6.0, 11.0)  # its brightest skin
+    face = _flat_lab((SIZE, SIZE), (85.0, 8.0, 13.0))
+    face[40:80, 100:160] = (95.0, 4.0, 8.0)  # the portrait's highlight
+    cheeks = np.zeros((SIZE, SIZE), bool)
+    cheeks[100:200, 40:180] = True
+    weight = np.ones((SIZE, SIZE), np.float32)
+    skin = np.ones((SIZE, SIZE), bool)
+
+    def matched(skin: np.ndarray | None) -> np.ndarray:
+        return bgr_to_lab(blend.match_skin_colour(lab_to_bgr(face), lab_to_bgr(photo), cheeks, weight, skin)) \
+            .astype(np.float32)
+
+    rolled, lifted = matched(skin), matched(None)
+    assert float(np.median(lifted[40:80, 100:160, 0])) > 98.0  # lifted whole: blown out
+    assert float(rolled[40:80, 100:160, 0].max()) <= 93.0 + blend.HIGHLIGHT_HEADROOM + 0.5
+    assert float(np.median(rolled[cheeks][:, 0])) == pytest.approx(89.0, abs=0.6)
+
+
+def test_a_portrait_s_nostril_shadow_falls_no_deeper_than_the_photo_s_own():
+    """How deep a nostril's shadow falls is the light's hardness: a portrait lit hard from above set on a softly lit
+    photo drew its far nostril as a black scribble. Its depth below the skin is brought to the photo's nostrils',
+    keeping at least NOSTRIL_LEAST_GAIN of it; on a photo whose nostrils are as deep nothing changes."""
+    nostrils = np.zeros((SIZE, SIZE), np.float32)
+    nostrils[140:180, 90:170] = 1.0
+
+    def depth(photo_depth: float, photo_nostrils: np.ndarray | None) -> float:
+        source = _flat_lab((SIZE, SIZE), (70.0, 14.0, 18.0))
+        source[150:162, 100:120] = source[150:162, 140:160] = (35.0, 10.0, 12.0)  # 35 L* below the skin
+        target = _flat_lab((SIZE, SIZE), (70.0, 14.0, 18.0))
+        target[150:162, 100:120] = target[150:162, 140:160] = (70.0 - photo_depth, 12.0, 15.0)
+        skin = np.ones((SIZE, SIZE), bool)
+        out = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin, sigma=SIGMA,
+                                             shadow_ratio=nostrils, photo_nostrils=photo_nostrils))
+        out = out.astype(np.float32)[..., 0]
+        return float(np.median(out[100:130, 40:80]) - np.median(out[152:160, 104:116]))
+
+    assert depth(24.0, None) > 27.0  # the portrait's nostrils, deeper than the photo's 24 L*
+    assert depth(24.0, nostrils) == pytest.approx(24.0, abs=3.0)
+    assert depth(40.0, nostrils) == pytest.approx(depth(40.0, None), abs=0.5)  # the photo's are as deep
+    assert depth(5.0, nostrils) == pytest.approx(blend.NOSTRIL_LEAST_GAIN * depth(5.0, None), abs=1.5)
 
 
 def test_the_portrait_s_whites_are_lit_no_brighter_than_the_photo_s_own():
