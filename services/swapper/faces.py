@@ -55,6 +55,8 @@ MIRROR_STRAND_GROW = 0.15  # × face edge width round a strand on the lids that 
 MIRROR_PAINT_RADIUS = 0.3  # × face edge width: the inpainting radius for strands on the lids
 MIRROR_BROW_SHARE = 0.2  # share of a brow under hair from which it is filled whole from the other side
 NOSE_BRIDGE = 168  # MediaPipe face-mesh point between the brows: the face's midline there
+MIRROR_ABOVE_BROWS = 0.8  # × face edge width above the brows' top outline beyond which the temples are not
+# filled: a fill reaching up the temple into a fringe stood as a light fin with a hard side on a turned head
 MIRROR_GAIN_LIMITS = (0.6, 1.6)  # the most a mirrored pixel's colour is scaled by to meet this side's light
 LIPS_TRAVEL_BELOW_PX = 64  # a photo's face narrower than this takes the portrait's lips (`lips_travel`)
 TARGET_MAX_CUT = 0.2  # a target face with more of its box than this outside the photo is left alone
@@ -167,6 +169,7 @@ class SourceFace:
                 fillable = oval & under_hair & ~kept & ~feature_area & ~(below_eyes & (inset <= MIRROR_RIM * edge))
                 brow_ends = np.sort(mesh[[BROW_TOPS[0], BROW_TOPS[-1]], 0]).astype(int)
                 fillable[:int(mesh[list(BROW_TOPS), 1].mean()), brow_ends[0]:brow_ends[1] + 1] = False
+                fillable &= ~above_brows(mesh, size, MIRROR_ABOVE_BROWS * edge)
                 fillable |= covered_brows(mesh, size, edge, under_hair)
                 self._mirrored[template] = mirror_filled(aligned.crop, mesh, clean & ~under_hair, fillable,
                                                          oval & on_lids & ~grown(eyes, strand_grow))
@@ -308,6 +311,15 @@ def covered_brows(mesh: np.ndarray, size: int, edge: float, under_hair: np.ndarr
         if brow.any() and (brow & under_hair).sum() > MIRROR_BROW_SHARE * brow.sum():
             covered |= brow
     return covered
+
+
+def above_brows(mesh: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """Bool crop mask of what lies more than `margin` px above the brows' top outline (BROW_TOPS, joined
+    point to point and carried level beyond its ends)."""
+    tops = mesh[list(BROW_TOPS)]
+    tops = tops[np.argsort(tops[:, 0])]
+    ceiling = np.interp(np.arange(size), tops[:, 0], tops[:, 1]) - margin
+    return np.arange(size)[:, None] < ceiling[None, :]
 
 
 def mirror_filled(crop: np.ndarray, mesh: np.ndarray, bare: np.ndarray, fillable: np.ndarray,
@@ -535,12 +547,13 @@ def prepare_target(image: np.ndarray, face: Face, template: str) -> TargetFace:
 
 
 # ---- a prepared source kept with its virtual model -------------------------------------------------------
-PREPARED_FORMAT = 5  # the layout of `prepared_arrays`; a reader refuses another
+PREPARED_FORMAT = 6  # the layout of `prepared_arrays`; a reader refuses another
 # Layouts a reader still takes, each with the arrays whose meaning has changed since, which it computes
 # again (1: clean masks from before the brows and lids travelled and the lips and mouth corners stayed;
 # 2: from before the whole brow travelled, SOURCE_BROW_MARGIN; 3: from before the rim stayed, SOURCE_RIM;
-# 4: from before a covered side was filled from the other, `mirror_filled`).
-OLDER_FORMATS = {1: ("clean",), 2: ("clean",), 3: ("clean",), 4: ("clean",)}
+# 4: from before a covered side was filled from the other, `mirror_filled`; 5: from before that fill stopped
+# just above the brows, MIRROR_ABOVE_BROWS).
+OLDER_FORMATS = {1: ("clean",), 2: ("clean",), 3: ("clean",), 4: ("clean",), 5: ("clean",)}
 
 
 def _face_arrays(prefix: str, face: Face) -> dict[str, np.ndarray]:

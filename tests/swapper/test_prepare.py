@@ -97,11 +97,11 @@ def test_a_portrait_that_cannot_make_a_clean_source_is_refused_with_the_reason(c
     assert words in caught.value.message and caught.value.details.get("role") == "source"
 
 
-@pytest.mark.parametrize("layout", [1, 2, 3, 4])
+@pytest.mark.parametrize("layout", [1, 2, 3, 4, 5])
 def test_a_source_prepared_in_an_older_layout_gets_its_clean_masks_made_again(ctx, layout):
     """Layout 1's clean masks predate the brows travelling and the lips staying, layout 2's the whole
     brow travelling, layout 3's the rim below the eyes staying, layout 4's the covered side filled from the
-    other (it stored no fill): they are made again."""
+    other (it stored no fill), layout 5's that fill kept below the temples' top: they are made again."""
     arrays, _ = prepared(ctx, photo("matsui"))
     current = source_from_arrays(arrays)
     older = {key: value for key, value in arrays.items() if not key.startswith(("mirror", "lips"))}

@@ -10,7 +10,7 @@ from services.swapper.faces import cut_by_frame, prepare_source
 from services.swapper.occlusion import wears_glasses
 from shared.errors import InvalidInput
 from shared.faces import align_face, bgr_to_lab, detect_faces, face_mesh, largest_face, region_mask
-from tests.data import load_image
+from tests.data import astronaut, load_image
 from tests.data.realism import photo
 from tests.data.realism.make_variants import _face_and_mesh, scaled, shop_canvas, with_fringe, with_glasses
 from tests.swapper.conftest import run_swap
@@ -137,6 +137,23 @@ def test_a_lock_of_hair_down_one_side_of_the_source_travels_as_the_other_side_mi
     drawn = np.linalg.norm(bgr_to_lab(aligned.crop).astype(np.float32) - bgr_to_lab(truth).astype(np.float32), axis=-1)
     assert np.median(distance[filled]) < 0.6 * np.median(drawn[lock]), (np.median(distance[filled]),
                                                                       np.median(drawn[lock]))
+
+
+def test_the_mirrored_fill_reaches_no_higher_up_the_temple_than_just_above_the_brow():
+    """The astronaut's side hair reaches under her fringe, and the fill from her other temple rose with it into the
+    fringe: a light fin, with the forehead cut's straight side, stood above the brow's tail on every photo and
+    showed on a head turned that way (h001095, a fresh reviewer). Nothing is filled more than MIRROR_ABOVE_BROWS
+    face edges above the brows' top outline (370 pixels were, 190 of them beyond twice that); the temple beside
+    the brow's tail still is."""
+    from services.swapper.faces import MIRROR_ABOVE_BROWS, above_brows
+    from shared.faces import face_edge_px
+
+    source = prepare_source(astronaut())
+    template = "ffhq512"
+    mesh, filled = source.mesh(template), source.mirrored(template)
+    edge = face_edge_px(mesh)
+    assert not (filled & above_brows(mesh, filled.shape[0], MIRROR_ABOVE_BROWS * edge)).any()
+    assert (filled & ~above_brows(mesh, filled.shape[0], -2 * edge)).sum() > 500  # beside and below the brows
 
 
 def test_a_strand_of_hair_across_the_source_s_lid_is_painted_over_with_skin():
