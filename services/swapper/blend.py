@@ -150,6 +150,7 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     # The skin's colour darkens with its lightness: a brow or lash line set on the photo's skin tone
     # keeps little of that skin's chroma (on a darker face it had turned maroon)
     lab = base_target + detail
+    lab[..., 0] = below_highlights(lab[..., 0], lab_target[..., 0][target_skin])
     lab[..., 1:] = base_target[..., 1:] * shade_chroma(lab[..., 0], base_target[..., 0]) + detail[..., 1:]
     if eyes is not None:
         w = eyes[..., None].astype(np.float32)
@@ -177,8 +178,9 @@ def shadow_depth_gain(detail: np.ndarray, zone: np.ndarray, photo_detail: np.nda
 def below_highlights(lightness: np.ndarray, photo_skin: np.ndarray) -> np.ndarray:
     """L* (H×W float32) whose values above the photo's brightest skin (the HIGHLIGHT_QUANTILE of `photo_skin`,
     its skin pixels' L*) roll off within HIGHLIGHT_HEADROOM above it, as a camera's shoulder does. A light skin
-    leaves a face's highlights no room: lifted to gluesenkamp_perez's cheeks (L* 89, her brightest skin 93),
-    the astronaut's lit cheek reached L* 96–100, a white, colourless patch."""
+    leaves a face's highlights no room: set on gluesenkamp_perez's cheeks (L* 89, her brightest skin 93), the
+    astronaut's lit cheek reached L* 99 and lost its colour to the sRGB gamut (a* −2 against the photo's 6), a
+    white-green patch, and the cheeks' lift carried more of the face there."""
     if photo_skin.size < 16:
         return lightness
     ceiling = float(np.quantile(photo_skin, HIGHLIGHT_QUANTILE))
@@ -479,16 +481,22 @@ def unsharp_at(image: np.ndarray, skin: np.ndarray | None = None) -> Callable[[f
 
 
 def with_lightness(colour: np.ndarray, grey: np.ndarray, lightness: np.ndarray) -> np.ndarray:
-    """BGR uint8 of `colour` (H×W×3 float32) whose grey level `grey` (H×W float32) becomes `lightness`, its
-    hue kept: darkened, the channels are scaled together (a shade of the same colour); lightened, each rises by
-    the same step (a highlight goes towards white). Sharpening each channel on its own moved the hue at every
-    edge between a saturated skin and a dark line: the red channel fell furthest beside a lash line on a warm
-    skin, which turned blue-grey, an eye shadow the portrait never wore."""
+    """BGR uint8 of `colour` (H×W×3 float32) whose grey level `grey` (H×W float32) becomes `lightness`, its hue
+    kept. Darkened, the channels are scaled together (a shade of the same colour). Lightened, each rises by the
+    same step as far as the brightest reaches white, and the rest of the change moves them towards white in
+    proportion to their headroom (a highlight whitens).
+
+    Sharpening each channel on its own moved the hue at every edge between a saturated skin and a dark line:
+    the red channel fell furthest beside a lash line on a warm skin, which turned blue-grey, an eye shadow the
+    portrait never wore. And a step past white clipped a light skin's red first, turning its highlights towards
+    yellow-green (19° of hue at L* 90 lifted by 20 grey levels)."""
     change = lightness - grey
-    darker = change < 0
-    ratio = (lightness + 1.0) / (grey + 1.0)
-    out = np.where(darker[..., None], colour * ratio[..., None], colour + change[..., None])
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    step = np.clip(change, 0.0, 255.0 - colour.max(axis=2))
+    rest = (change - step)[..., None]
+    lifted = colour + step[..., None]
+    lifted += (255.0 - lifted) * np.maximum(rest, 0.0) / np.maximum(255.0 - (grey + step)[..., None], 1.0)
+    shaded = colour * ((lightness + 1.0) / (grey + 1.0))[..., None]
+    return np.clip(np.where((change < 0)[..., None], shaded, lifted) + 0.5, 0, 255).astype(np.uint8)
 
 
 def match_grain(face: np.ndarray, photo: np.ndarray, skin: np.ndarray, seed: int) -> np.ndarray:
@@ -511,8 +519,10 @@ def fine_lightness(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def add_lightness(image: np.ndarray, change: np.ndarray) -> np.ndarray:
-    """BGR uint8 `image` with the H×W `change` (grey levels) added to every channel, rounded and clipped."""
-    return np.clip(image.astype(np.float32) + change[..., None] + 0.5, 0, 255).astype(np.uint8)
+    """BGR uint8 `image` with the H×W `change` (grey levels) added to its grey level, each pixel's hue kept
+    (`with_lightness`)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return with_lightness(image.astype(np.float32), grey, grey + change)
 
 
 def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, weight: np.ndarray,

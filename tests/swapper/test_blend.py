@@ -267,6 +267,7 @@ def test_a_cover_s_shade_on_the_portrait_is_lifted_and_its_light_detail_kept():
     source[60:200, 180:196] = (55.0, 10.0, 12.0)  # the shade beside the hair
     source[120:130, 150:160] = (80.0, 14.0, 18.0)  # a highlight inside the lifted zone
     target = _flat_lab((SIZE, SIZE), (60.0, 16.0, 20.0))
+    target[220:250, 20:60] = (80.0, 14.0, 18.0)  # the photo's own lit skin: room for the highlight
     skin = np.ones((SIZE, SIZE), bool)
     lift = np.zeros((SIZE, SIZE), np.float32)
     lift[:, 140:] = 1.0
@@ -495,6 +496,34 @@ def test_a_face_lifted_to_a_light_photo_s_cheeks_keeps_its_highlights_below_whit
     assert float(np.median(lifted[40:80, 100:160, 0])) > 98.0  # lifted whole: blown out
     assert float(rolled[40:80, 100:160, 0].max()) <= 93.0 + blend.HIGHLIGHT_HEADROOM + 0.5
     assert float(np.median(rolled[cheeks][:, 0])) == pytest.approx(89.0, abs=0.6)
+
+
+def test_a_portrait_s_highlight_on_a_light_skin_rolls_off_and_keeps_its_colour():
+    """The astronaut's lit cheek set on gluesenkamp_perez's light skin (cheeks L* 89, her brightest skin 93) reached
+    L* 99 and left the sRGB gamut: a white-green patch (a* −2 where the photo's is 6). It rolls off within
+    HIGHLIGHT_HEADROOM above the photo's brightest skin and keeps the skin's colour (without: L* 99.8, a* 0.3).
+    And a light skin's pixel lightened whitens without turning its hue (by the same step in every channel its red
+    clipped first: 19° towards yellow-green)."""
+    x = np.arange(SIZE, dtype=np.float32)
+    source = _flat_lab((SIZE, SIZE), (78.0, 9.0, 20.0))
+    source[..., 0] += 8.0 * np.sin(2 * np.pi * x / PERIOD)[None, :]
+    source[100:160, 100:160] = (95.0, 6.0, 14.0)  # the portrait's lit cheek
+    target = _flat_lab((SIZE, SIZE), (89.0, 6.5, 9.5))
+    target[..., 0] += 3.0 * np.sin(2 * np.pi * x / PERIOD)[None, :]
+    target[:, 220:] = (93.0, 5.5, 8.5)  # the photo's brightest skin
+    skin = np.ones((SIZE, SIZE), bool)
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin,
+                                            sigma=SIGMA)).astype(np.float32)
+    assert result[..., 0].max() <= 93.0 + blend.HIGHLIGHT_HEADROOM + 0.5
+    brightest = result[..., 0] >= np.quantile(result[..., 0], 0.995)
+    assert np.median(result[brightest][:, 1]) > 2.5
+
+    def hue(lab: np.ndarray) -> float:
+        return float(np.degrees(np.arctan2(lab[2], lab[1])))
+
+    light = lab_to_bgr(_flat_lab((8, 8), (90.0, 8.0, 12.0)))
+    lifted = bgr_to_lab(blend.add_lightness(light, np.full((8, 8), 20.0, np.float32))).astype(np.float32)[4, 4]
+    assert lifted[0] > 95.0 and abs(hue(lifted) - hue(bgr_to_lab(light).astype(np.float32)[4, 4])) < 5.0
 
 
 def test_a_portrait_s_nostril_shadow_falls_no_deeper_than_the_photo_s_own():
