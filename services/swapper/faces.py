@@ -161,7 +161,8 @@ class SourceFace:
                 # (`covered_brows`); strands on the lids are painted over with the skin round them (`mirror_filled`).
                 # Not the cheek's side below the eyes (`MIRROR_RIM`), nor the forehead between the brows' ends: it
                 # carries little of the likeness, and a fringe's edge mirrored there brought its shade onto the
-                # photo's forehead (cut level across the temples too, the fill's top was a straight edge by the eye).
+                # photo's forehead; on the temples, nothing higher than just above the brows (`above_brows`: cut
+                # level across them, the fill's top was a straight edge by the eye).
                 eyes = region_mask(mesh, "eyes", size, feather_px=0) > 0.5
                 strand_grow = max(1, int(round(MIRROR_STRAND_GROW * edge)))
                 on_lids = grown(eyes, max(1, int(round(SOURCE_LID_MARGIN * edge)))) & grown(strands_on_face,
