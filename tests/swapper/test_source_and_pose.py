@@ -143,7 +143,7 @@ def test_the_mirrored_fill_reaches_no_higher_up_the_temple_than_just_above_the_b
     """The astronaut's side hair reaches under her fringe, and the fill from her other temple rose with it into the
     fringe: a light fin, with the forehead cut's straight side, stood above the brow's tail on every photo and
     showed on a head turned that way (h001095, a fresh reviewer). Nothing is filled more than MIRROR_ABOVE_BROWS
-    face edges above the brows' top outline (370 pixels were, 190 of them beyond twice that); the temple beside
+    face edges above the brows' top outline (370 pixels were, 190 of them more than 1.5 edges); the temple beside
     the brow's tail still is."""
     from services.swapper.faces import MIRROR_ABOVE_BROWS, above_brows
     from shared.faces import face_edge_px
