@@ -195,9 +195,14 @@ def sclera_colour(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray) -> np.nda
     inside = lab[eyes > 0.5]
     if len(inside) * SCLERA_SHARE < MIN_SCLERA_PIXELS or not skin.any():
         return None
-    white = np.median(inside[inside[:, 0] >= np.quantile(inside[:, 0], 1.0 - SCLERA_SHARE)], axis=0)
+    white = _brightest_share(inside)
     skin_chroma = float(np.hypot(*np.median(lab[skin][::SKIN_SAMPLE_STEP, 1:], axis=0)))
     return white if float(np.hypot(*white[1:])) <= SCLERA_CHROMA * skin_chroma else None
+
+
+def _brightest_share(pixels: np.ndarray) -> np.ndarray:
+    """Median L*a*b* of the brightest SCLERA_SHARE of `pixels` (N×3 L*a*b*): an eye's white, where it shows one."""
+    return np.median(pixels[pixels[:, 0] >= np.quantile(pixels[:, 0], 1.0 - SCLERA_SHARE)], axis=0)
 
 
 def fade_in_fill(relit: np.ndarray, filled: np.ndarray, share: np.ndarray, outside: np.ndarray,
@@ -274,8 +279,7 @@ def _shade_whites(lab: np.ndarray, eyes: np.ndarray, skin: np.ndarray, ceiling: 
         lit = sclera_colour(lab, eyes, skin)
         level = None if lit is None else float(lit[0])
     else:
-        inside = lab[eyes > 0.5][:, 0]
-        level = float(np.median(inside[inside >= np.quantile(inside, 1.0 - SCLERA_SHARE)]))
+        level = float(_brightest_share(lab[eyes > 0.5])[0])
     if level is None or level - ceiling <= WHITES_HEADROOM:
         return
     ratio = (ceiling + WHITES_HEADROOM + LAB_L_OFFSET) / (level + LAB_L_OFFSET)
