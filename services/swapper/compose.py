@@ -19,8 +19,8 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair, lips_travel
-from services.swapper.occlusion import (bounding_slices, feature_mask, glasses_zone, keep_out_weight,
-                                        lens_openings, wears_glasses)
+from services.swapper.occlusion import (bounding_slices, feature_mask, frame_mask, keep_out_weight, lens_openings,
+                                        wears_glasses)
 from shared.errors import InvalidInput, NoFaceFound
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
@@ -36,7 +36,7 @@ CHANGE_BOX_SCALE = 1.5
 OVAL_ERODE = 0.5  # × face edge width: the blend reaches 0 at the face outline
 OVAL_FEATHER = 0.5
 OCCLUDER_MARGIN = 0.5  # × face edge width kept around occluders before the blend starts
-GLASSES_MARGIN = 0.6  # × face edge width over which the kept glasses zone fades into the swapped face
+GLASSES_MARGIN = 0.2  # × face edge width round the kept frames before the swapped face fades in
 MIN_SKIN_PIXELS = 64  # fewer visible skin pixels (a face mostly covered): no colour statistics
 UPSCALED_SHARPNESS = 0.75  # the sharpness ratio an upscaled portrait is brought to (the bar: 0.6)
 LOW_DETAIL_RATIO = 0.75  # a source face under this share of the target face's width lacks real detail for
@@ -104,13 +104,11 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if target.hands is not None:
             occluders |= target.hands
         if wears_glasses(aligned.crop, mesh, aligned.scale):
-            # The glasses zone (frames, lenses, the brows behind them) stays the photo's: frames are often
-            # patterned, skin-coloured or as thick as a brow, so no line filter outlines them whole. Only
-            # what each lens shows, the eye and its lids, is swapped, clear of the rims; the original
-            # model's eyes would otherwise stay recognisable behind the lenses.
+            # The frames (and what is as dark as them: brows, tinted lenses, shadows) stay the photo's; the
+            # skin they frame is swapped, and the eye and its lids inside each lens, clear of the rims.
             lenses = lens_openings(aligned.crop, mesh)
-            glasses = glasses_zone(mesh, size) & ~lenses
-    # The glasses zone follows the mesh, so it needs only a narrow fade (inside the lenses, over
+            glasses = frame_mask(aligned.crop, mesh, aligned.scale) & ~lenses
+    # The frames are outlined closely, so they need only a narrow fade (inside the lenses, over
     # LENS_FEATHER); the colour model's blobs get a wider margin.
     glasses_keep = (keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge))))
                     * (1.0 - _feathered(lenses, max(1, int(round(LENS_FEATHER * edge))))))
@@ -209,9 +207,9 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
     if blend > 0 and glasses.any():
         warnings.append({"code": "target-glasses", "message": (
-            "the face in the photo wears glasses: the frames and the brows behind them were kept as they are "
-            "and only the eyes seen through the lenses were swapped, so the face is less like the virtual "
-            "model than one without glasses")})
+            "the face in the photo wears glasses: the frames, and the brows and shadows as dark as them, were "
+            "kept as they are and the face round and behind them was swapped, so the face keeps some of the "
+            "original model's look and is less like the virtual model than one without glasses")})
     if smile_on_closed:
         warnings.append({"code": "expression-mismatch", "message": (
             "the virtual model's portrait smiles with an open mouth and this face's mouth is closed: the photo's "

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from services.swapper.faces import cut_by_frame, prepare_source
-from services.swapper.occlusion import wears_glasses
+from services.swapper.occlusion import glasses_zone, wears_glasses
 from shared.errors import InvalidInput
-from shared.faces import align_face, bgr_to_lab, detect_faces, face_mesh, largest_face, region_mask
+from shared.faces import (align_face, bgr_to_lab, detect_faces, face_mesh, face_oval_mask, grown, largest_face,
+                          region_mask)
 from tests.data import astronaut, load_image
 from tests.data.realism import photo
 from tests.data.realism.make_variants import _face_and_mesh, scaled, shop_canvas, with_fringe, with_glasses
@@ -210,6 +211,14 @@ def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
     assert (changed[frames] == 0).mean() > 0.98  # the frames are the photo's own pixels
     eyes = region_mask(mesh, "eyes", target.shape[:2], feather_px=0) > 0.5
     assert (changed[eyes] > 8).mean() > 0.5  # the eyes seen through the lenses are the virtual model's
+    # the skin the frames frame (round the eyes, under the lenses, the nose bridge) is the virtual model's too
+    height, width = target.shape[:2]
+    zone = glasses_zone(mesh, max(height, width))[:height, :width]
+    brows = region_mask(mesh, "brows", target.shape[:2], feather_px=0) > 0.5
+    inside = face_oval_mask(mesh, target.shape[:2], 0, 0) > 0.5
+    skin = zone & inside & ~grown(frames, 6) & ~grown(eyes, 12) & ~grown(brows, 6)
+    assert skin.sum() > 3000
+    assert (changed[skin] > 4).mean() > 0.5  # 0.68; none while the whole zone round the eyes stayed
     codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
     assert "target-glasses" in codes
 
