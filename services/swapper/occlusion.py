@@ -229,13 +229,14 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -
 GLASSES_ZONE = 3.2  # × face edge width around each eye, and across the nose bridge, where frames sit
 
 
-def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
-    """Bool crop mask of where a pair of glasses lies: around each eye and across the nose bridge."""
+def glasses_zone(mesh: np.ndarray, size: int, reach: float = GLASSES_ZONE) -> np.ndarray:
+    """Bool crop mask of where a pair of glasses lies: within `reach` × the face edge width of the eyes
+    and the nose bridge."""
     edge = face_edge_px(mesh)
     eyes = (region_mask(mesh, "eyes", size, feather_px=0) > 0.5).astype(np.uint8)
     bridge = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(bridge, cv2.convexHull(mesh[[133, 362, 168, 6]].astype(np.float32)).astype(np.int32), 1)
-    radius = max(2, int(round(GLASSES_ZONE * edge)))
+    radius = max(2, int(round(reach * edge)))
     # within `radius` of the eyes or the bridge: a distance transform, linear in the pixels where a
     # dilation by a disk this large costs its radius again
     distance = cv2.distanceTransform(((eyes | bridge) == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -243,6 +244,8 @@ def glasses_zone(mesh: np.ndarray, size: int) -> np.ndarray:
 
 
 
+FRAME_REACH = 4.5  # × face edge width round the eyes and the bridge where frames are looked for: large round
+# rims reach past GLASSES_ZONE, and only what looks like a frame is kept
 FRAME_THIN = 1.0  # × face edge width: the widest dark or light line (rim, hinge, pattern) the thin-line filter finds
 FRAME_THIN_CONTRAST = 20.0  # grey levels of black-hat/top-hat response that such a line reaches
 FRAME_MIN_AREA = 0.5  # × face edge width squared: smaller specks are the skin's own (pores, freckles)
@@ -263,10 +266,12 @@ def frame_mask(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -> n
     the whole zone instead (the first build) kept the cheeks under the lenses, the nose bridge and the
     skin round the eyes the photo's: the results stayed the original model (SFace likeness to her
     0.71–0.88 on the development set's five wearers, to the portrait 0.15–0.38; keeping the frames
-    alone, 0.54–0.78 and 0.15–0.51; a tinted lens, as on hopper, is kept whole)."""
+    alone, 0.59–0.81 and 0.17–0.49; a tinted lens, as on hopper, is kept whole). The frames are looked
+    for FRAME_REACH round the eyes: a large round rim's lower arc lies beyond GLASSES_ZONE and was
+    painted over, a gap in the rim."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
-    zone = glasses_zone(mesh, size)
+    zone = glasses_zone(mesh, size, FRAME_REACH)
     box = bounding_slices(zone)
     lab = bgr_to_lab(crop[box]).astype(np.float64)
     skin = (face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5) & ~feature_mask(mesh, size)
