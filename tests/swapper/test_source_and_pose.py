@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from services.swapper.faces import cut_by_frame, prepare_source
-from services.swapper.occlusion import glasses_zone, wears_glasses
+from services.swapper.faces import composite_template, cut_by_frame, prepare_source
+from services.swapper.occlusion import frame_mask, glasses_zone, wears_glasses
 from shared.errors import InvalidInput
 from shared.faces import (align_face, bgr_to_lab, detect_faces, face_mesh, face_oval_mask, grown, largest_face,
                           region_mask)
@@ -221,6 +221,27 @@ def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
     assert (changed[skin] > 4).mean() > 0.5  # 0.68; none while the whole zone round the eyes stayed
     codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
     assert "target-glasses" in codes
+
+
+def test_large_round_rims_are_found_whole():
+    """Large round frames reach further below the eyes than the zone where glasses were first looked
+    for; the swap painted over their lower arcs and left gaps in the rims (scholten+shop)."""
+    image = photo("khanna")
+    face = largest_face(image)
+    aligned = align_face(image, face, composite_template(face))
+    mesh = face_mesh(aligned.crop).astype(np.float64)
+    framed = aligned.crop.copy()
+    eye_width = abs(mesh[33, 0] - mesh[133, 0])
+    lower_arcs = np.zeros(framed.shape[:2], bool)
+    for outer, inner in ((33, 133), (263, 362)):
+        centre = tuple(int(v) for v in np.round((mesh[outer] + mesh[inner]) / 2.0))
+        radius = int(round(1.05 * eye_width))
+        cv2.circle(framed, centre, radius, (30, 28, 40), max(2, int(round(eye_width / 8))), cv2.LINE_AA)
+        ring = np.zeros(framed.shape[:2], np.uint8)
+        cv2.circle(ring, centre, radius, 1, 1)
+        lower_arcs |= (ring > 0) & (np.arange(framed.shape[0])[:, None] > centre[1] + 0.7 * radius)
+    assert lower_arcs.sum() > 40
+    assert frame_mask(framed, mesh, aligned.scale)[lower_arcs].mean() > 0.98
 
 
 @pytest.mark.parametrize("name", ["portrait_astronaut", "sewell", "blunt_rochester"])
