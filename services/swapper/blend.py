@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from services.swapper.occlusion import feature_mask
-from shared.faces import bgr_to_lab, face_oval_mask, grown, lab_to_bgr, mesh_topology, noise_sigma, region_mask
+from shared.faces import (LAB_L_OFFSET, bgr_to_lab, face_oval_mask, grown, lab_to_bgr, mesh_topology, noise_sigma,
+                          region_mask)
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
@@ -36,7 +37,6 @@ MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modell
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
 LOWER_FACE_FADE = 0.5  # × face edge width above the nose's base over which the lower face's weight fades in
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
-LAB_L_OFFSET = 16.0  # L* + 16 scales as the cube root of luminance (CIE 1976), so shading scales it by a ratio
 SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pixel loses chroma in proportion
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin

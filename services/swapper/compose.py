@@ -106,8 +106,8 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         if wears_glasses(aligned.crop, mesh, aligned.scale):
             # The frames (and what is as dark as them: brows, tinted lenses, shadows) stay the photo's; the
             # skin they frame is swapped, and the eye and its lids inside each lens, clear of the rims.
-            lenses = lens_openings(aligned.crop, mesh)
-            glasses = frame_mask(aligned.crop, mesh, aligned.scale) & ~lenses
+            lenses, hidden_eyes = lens_openings(aligned.crop, mesh)
+            glasses = (frame_mask(aligned.crop, mesh, aligned.scale) | hidden_eyes) & ~lenses
     # The frames are outlined closely, so they need only a narrow fade (inside the lenses, over
     # LENS_FEATHER); the colour model's blobs get a wider margin.
     glasses_keep = (keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge))))

@@ -18,7 +18,7 @@ layers below it (the import-linter layers contract in pyproject.toml):
 """
 from shared.faces.align import (FACESHIFTER_IDENTITY_SLICE, TEMPLATES, AlignedFace, align_face, apply_affine,
                                 similarity_matrix, template_points, warp_to_crop)
-from shared.faces.color import bgr_to_lab, lab_to_bgr, match_skin_color, skin_lab_stats
+from shared.faces.color import LAB_L_OFFSET, bgr_to_lab, lab_to_bgr, match_skin_color, skin_lab_stats
 from shared.faces.detect import DEFAULT_MIN_FACE_PX, DEFAULT_MIN_SCORE, detect_faces
 from shared.faces.identity import cosine_similarity, embedding_of_aligned, identity_embedding
 from shared.faces.masks import (REGIONS, disk, face_edge_px, face_oval_mask, grown, mesh_topology, person_mask,
@@ -39,6 +39,7 @@ from shared.faces.types import Face
 
 __all__ = [
     "CONVERTER_SIGNATURE", "CRITERIA", "DEFAULT_MIN_FACE_PX", "DEFAULT_MIN_SCORE", "FACESHIFTER_IDENTITY_SLICE",
+    "LAB_L_OFFSET",
     "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE", "RECOGNISER_SIGNATURE",
     "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks", "FaceParser", "FaceSelection",
     "Identity", "Occluder", "RealismThresholds", "SharpnessMeter", "align_face", "apply_affine", "bgr_to_lab",

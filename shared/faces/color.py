@@ -14,6 +14,7 @@ from shared.faces.types import check_bgr
 
 MIN_SKIN_PIXELS = 16
 STD_RATIO_LIMITS = (1 / 3, 3.0)  # a tiny or noisy mask must not blow up contrast
+LAB_L_OFFSET = 16.0  # L* + 16 scales as the cube root of luminance (CIE 1976): shading or a tint scales it by a ratio
 
 
 def bgr_to_lab(image: np.ndarray) -> np.ndarray:
