@@ -265,8 +265,8 @@ def _at_photo_sharpness(out: np.ndarray, original: np.ndarray, crop: np.ndarray,
     A face softer than the photo first takes the photo's fine skin texture (`photo_fine`, H×W float32) where
     the float `texture_weight` says (added to its own, `blend.add_lightness`), then unsharp masking: a
     retouched portrait on an unretouched photo had needed gains up to 5.6, which drew its brows as outlined
-    stencils and its lash lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare skin, the float `skin`,
-    takes no more than blend.SKIN_DETAIL_GAIN of it (`blend.unsharp_at`)."""
+    stencils and its lash lines as liner (a fresh reviewer); with half the photo's texture first, 2–3. Bare
+    skin, the float `skin`, takes no more than blend.SKIN_DETAIL_GAIN of it (`blend.unsharp_at`)."""
     meter = SharpnessMeter(original, target.aligned.to_image(target.mesh))
     x0, y0, x1, y1 = change_box(target.face, out.shape)
 

@@ -244,7 +244,6 @@ def glasses_zone(mesh: np.ndarray, size: int, reach: float = GLASSES_ZONE) -> np
     return distance <= radius
 
 
-
 FRAME_REACH = 4.5  # × face edge width round the eyes and the bridge where frames are looked for: large round
 # rims reach past GLASSES_ZONE, and only what looks like a frame is kept
 FRAME_THIN = 1.0  # × face edge width: the widest dark or light line (rim, hinge, pattern) the thin-line filter finds
@@ -303,6 +302,7 @@ def frame_mask(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -> n
     frame[box] = np.isin(labels, large[large > 0])
     return grown(frame, max(1, int(round(max(FRAME_GROW * edge, crop_scale)))))
 
+
 LENS_EYE_GROW = (0.4, 0.5)  # × face edge width (across, up and down): the eye and lids, inside a lens's rim
 LASH_BAND = 0.25  # × face edge width beyond the eye outline: lashes and liner, not a rim
 FRAME_LINE = 0.6  # × face edge width: the tallest rim line the horizontal-line filter finds
@@ -327,9 +327,8 @@ def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.nd
     L*) or its lids are dark behind a tinted lens (their upper quartile's L* + 16 below LENS_DARK_RATIO × the
     face's skin round the glasses). The eyes the development set's wearers show measure 23–50 in contrast
     (faces 24–340 px wide without glasses 8–72) and 0.96–1.16 in lids to skin (0.80–1.27); dark lenses
-    drawn on five faces 0 and 0.30–0.60. Before,
-    every eye was swapped: on a dark skin, whose colour model took a black lens for skin, the portrait's
-    eyes were painted onto the sunglasses."""
+    drawn on five faces 0 and 0.30–0.60. Before, every eye was swapped: on a dark skin, whose colour model
+    took a black lens for skin, the portrait's eyes were painted onto the sunglasses."""
     size = crop.shape[0]
     edge = face_edge_px(mesh)
     across, up_down = (max(1, int(round(share * edge))) for share in LENS_EYE_GROW)
@@ -356,9 +355,9 @@ def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.nd
             continue
         opening = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * across + 1, 2 * up_down + 1)))
         low, high = np.percentile(lightness[eye > 0], (10, 90))
-        lids = grown(eye, ring[1]) & ~grown(eye, ring[0])
-        if high - low < LENS_EYE_CONTRAST or \
-                np.percentile(lightness[lids], LIDS_QUANTILE) + LAB_L_OFFSET < LENS_DARK_RATIO * (skin_level + LAB_L_OFFSET):
+        lids = np.percentile(lightness[grown(eye, ring[1]) & ~grown(eye, ring[0])], LIDS_QUANTILE)
+        tinted = lids + LAB_L_OFFSET < LENS_DARK_RATIO * (skin_level + LAB_L_OFFSET)
+        if high - low < LENS_EYE_CONTRAST or tinted:
             hidden |= opening > 0
             continue
         x0, x1 = cols[0], cols[-1] + 1

@@ -39,8 +39,8 @@ from shared.faces.types import Face
 
 __all__ = [
     "CONVERTER_SIGNATURE", "CRITERIA", "DEFAULT_MIN_FACE_PX", "DEFAULT_MIN_SCORE", "FACESHIFTER_IDENTITY_SLICE",
-    "LAB_L_OFFSET",
-    "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE", "RECOGNISER_SIGNATURE",
+    "LAB_L_OFFSET", "MESH_POINTS", "MESH_TEMPLATE", "OCCLUDER_SIGNATURE", "PARSER_CLASSES", "PARSER_SIGNATURE",
+    "RECOGNISER_SIGNATURE",
     "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks", "FaceParser", "FaceSelection",
     "Identity", "Occluder", "RealismThresholds", "SharpnessMeter", "align_face", "apply_affine", "bgr_to_lab",
     "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces", "disk",
