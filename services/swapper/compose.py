@@ -19,8 +19,8 @@ import numpy as np
 from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair, lips_travel
-from services.swapper.occlusion import (bounding_slices, feature_mask, frame_mask, keep_out_weight, lens_openings,
-                                        wears_glasses)
+from services.swapper.occlusion import (FRAME_REACH, bounding_slices, eyes_behind_dark_lenses, feature_mask,
+                                        frame_mask, glasses_zone, keep_out_weight, lens_openings, wears_glasses)
 from shared.errors import InvalidInput, NoFaceFound
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
@@ -98,20 +98,30 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     aligned, mesh, size = target.aligned, target.mesh, target.aligned.size
     edge = face_edge_px(mesh)
     occluders = np.zeros((size, size), bool)
-    glasses = lenses = np.zeros((size, size), bool)
+    glasses = lenses = dark_lenses = np.zeros((size, size), bool)
+    sunglasses = False
     if keep_occlusions:
         occluders = target.covers | facial_hair(aligned.crop, mesh)
         if target.hands is not None:
             occluders |= target.hands
-        if wears_glasses(aligned.crop, mesh, aligned.scale):
+        sunglasses = any(eyes_behind_dark_lenses(aligned.crop, mesh, occluders))
+        if sunglasses or wears_glasses(aligned.crop, mesh, aligned.scale):
             # The frames (and what is as dark as them: brows, tinted lenses, shadows) stay the photo's; the
-            # skin they frame is swapped, and the eye and its lids inside each lens, clear of the rims.
-            lenses, hidden_eyes = lens_openings(aligned.crop, mesh)
-            glasses = (frame_mask(aligned.crop, mesh, aligned.scale) | hidden_eyes) & ~lenses
+            # skin they frame is swapped, and the eye and its lids inside each lens, clear of the rims. Dark
+            # lenses stay whole with all round the eyes, both of them where one hides its eye (the mesh can
+            # set the other eye astray behind its lens): where they end is not told from a dark skin.
+            glasses = frame_mask(aligned.crop, mesh, aligned.scale)
+            if sunglasses:
+                dark_lenses = glasses_zone(mesh, size, FRAME_REACH)
+            else:
+                lenses = lens_openings(aligned.crop, mesh)
+                glasses &= ~lenses
     # The frames are outlined closely, so they need only a narrow fade (inside the lenses, over
-    # LENS_FEATHER); the colour model's blobs get a wider margin.
-    glasses_keep = (keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge))))
+    # LENS_FEATHER); the colour model's blobs and the dark lenses' zone get a wider margin.
+    glasses_keep = (np.maximum(keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge)))),
+                               keep_out_weight(dark_lenses, max(1, int(round(OCCLUDER_MARGIN * edge)))))
                     * (1.0 - _feathered(lenses, max(1, int(round(LENS_FEATHER * edge))))))
+    glasses = glasses | dark_lenses
     keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))), glasses_keep)
     occluders |= glasses
 
@@ -205,7 +215,12 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
         warnings.append({"code": "low-source-detail", "message": (
             f"the virtual model's portrait has a {source.detail_px:.0f}-px face for a {target.face.width:.0f}-px "
             f"face in the photo: its detail was invented by upscaling; use a larger portrait")})
-    if blend > 0 and glasses.any():
+    if blend > 0 and sunglasses:
+        warnings.append({"code": "target-glasses", "message": (
+            "the face in the photo wears sunglasses: no eye is seen through them, so the glasses, the eyes "
+            "and brows behind and round them were kept as they are and only the rest of the face was swapped; "
+            "it is much less like the virtual model than one without glasses")})
+    elif blend > 0 and glasses.any():
         warnings.append({"code": "target-glasses", "message": (
             "the face in the photo wears glasses: the frames, and the brows and shadows as dark as them, were "
             "kept as they are and the face round and behind them was swapped, so the face keeps some of the "

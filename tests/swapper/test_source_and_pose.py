@@ -223,25 +223,31 @@ def test_behind_glasses_the_eyes_are_swapped_and_the_frames_stay(ctx):
     assert "target-glasses" in codes
 
 
-@pytest.mark.parametrize("name", ["sewell", "khanna"])
-def test_eyes_are_not_painted_onto_sunglasses(ctx, name):
+@pytest.mark.parametrize("name, bridge", [("sewell", "middle"), ("khanna", "middle"), ("khanna", "top"),
+                                          ("sewell", "top")])
+def test_eyes_are_not_painted_onto_sunglasses(ctx, name, bridge):
     """Behind dark lenses no eye is seen, so none may be swapped in: on a dark skin the colour model took a
-    black lens for skin, and the portrait's eyes were painted onto the sunglasses."""
+    black lens for skin, and the portrait's eyes were painted onto the sunglasses; and sunglasses whose bridge
+    joins the lenses' tops (no bar between the eyes) were not seen as glasses at all and painted over whole."""
     target = photo(name)
     _, mesh = _face_and_mesh(name)
     shaded = target.copy()
     lenses = np.zeros(target.shape[:2], np.uint8)
+    ends = []
     for outer, inner in ((33, 133), (263, 362)):
         centre = tuple(int(v) for v in np.round((mesh[outer] + mesh[inner]) / 2.0))
         axes = (int(0.85 * abs(mesh[outer, 0] - mesh[inner, 0])), int(0.6 * abs(mesh[outer, 0] - mesh[inner, 0])))
         cv2.ellipse(shaded, centre, axes, 0, 0, 360, (20, 22, 25), -1, cv2.LINE_AA)
         cv2.ellipse(lenses, centre, (axes[0] - 3, axes[1] - 3), 0, 0, 360, 1, -1)
-    cv2.line(shaded, tuple(int(v) for v in mesh[133]), tuple(int(v) for v in mesh[362]), (20, 22, 25), 6, cv2.LINE_AA)
+        ends.append((centre[0], centre[1] - axes[1]) if bridge == "top" else tuple(int(v) for v in mesh[inner]))
+    cv2.line(shaded, ends[0], ends[1], (20, 22, 25), 6, cv2.LINE_AA)
     output = run_swap(ctx, shaded, photo("ocasio_cortez"))
     changed = np.abs(output.image.astype(int) - shaded).max(axis=2)
-    assert (changed[lenses > 0] == 0).mean() > 0.98  # 0.70 on sewell before
+    assert (changed[lenses > 0] == 0).mean() > 0.98  # before: 0.70 on sewell, and a top bridge's lenses painted over
+    # where the colour model found the lenses they stay as something in front of the face, without the glasses'
+    # warning; the likeness's warning says the face is still the photo's model's
     codes = {w["code"] for f in output.report["faces"] for w in f["warnings"]}
-    assert "target-glasses" in codes
+    assert codes & {"target-glasses", "identity-not-transferred"}
 
 
 def test_large_round_rims_are_found_whole():
