@@ -41,6 +41,19 @@ def robust_lab_stats(pixels: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray,
     return chosen.mean(axis=0), np.maximum(chosen.std(axis=0), floor)
 
 
+def far_from_skin(z: np.ndarray) -> np.ndarray:
+    """Bool H×W: pixels whose robust z-distance (H×W×3, L*a*b* less the skin's median over its spread) puts
+    them off the skin, by CHROMA_LIMIT in (a, b) or LIGHTNESS_LIMIT in L."""
+    return (np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT)
+
+
+def line_response(grey: np.ndarray, element: np.ndarray) -> np.ndarray:
+    """uint8 H×W: how far each pixel of `grey` stands below or above its surroundings on lines thinner than
+    the structuring `element` (the larger of black-hat and top-hat): dark and light rims, bars, strands."""
+    return np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
+                      cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))
+
+
 def bounding_slices(mask: np.ndarray) -> tuple[slice, slice]:
     """Row and column slices of the smallest box holding every True pixel (empty when none)."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -85,7 +98,7 @@ def occluder_mask(crop: np.ndarray, mesh: np.ndarray, skin_from_cheeks: bool = F
         # there only what is darker than the skin counts (hair, a hat, a shadowing hand).
         not_skin = oval & (z[..., 0] < -DARKER_LIMIT)
     else:
-        not_skin = oval & ((np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT))
+        not_skin = oval & far_from_skin(z)
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
     count, labels = cv2.connectedComponents(not_skin, connectivity=8)
     min_area = MIN_OCCLUDER_FRACTION * oval.sum()
@@ -180,6 +193,13 @@ BRIDGE_SHARP_EDGE_PX = 3.2  # photo pixels of face edge width (a face about 64 p
 # its contrast; on smaller faces a frame 1–2 px thick is averaged with the skin beside it
 
 
+def small_face_contrast(contrast: float, edge: float, crop_scale: float) -> float:
+    """The grey-level `contrast` a thin line is asked for on a face of `edge` crop pixels of face edge width
+    at `crop_scale` crop pixels a photo pixel: in full from BRIDGE_SHARP_EDGE_PX photo pixels (a face about 64
+    px wide), less below, where the photo itself has averaged a line 1–2 px thick with the skin beside it."""
+    return contrast * min(1.0, edge / max(crop_scale, 1e-6) / BRIDGE_SHARP_EDGE_PX)
+
+
 def wears_glasses(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -> bool:
     """True when a frame bar crosses the nose bridge between the eyes (aligned, upright crop; `crop_scale`:
     crop pixels per photo pixel, `AlignedFace.scale`).
@@ -196,7 +216,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -
     development set's 23 photos, each as it is and with its face 28, 36, 48 and 96 px wide: wearers 0.53 or
     more, faces without glasses 0.47 or less, against 0.5 asked."""
     edge = face_edge_px(mesh)
-    contrast = BRIDGE_CONTRAST * min(1.0, edge / max(crop_scale, 1e-6) / BRIDGE_SHARP_EDGE_PX)
+    contrast = small_face_contrast(BRIDGE_CONTRAST, edge, crop_scale)
     inner_right, inner_left = mesh[133], mesh[362]
     eye_top = float(min(mesh[159, 1], mesh[386, 1]))
     eye_bottom = float(max(mesh[145, 1], mesh[374, 1]))
@@ -209,8 +229,7 @@ def wears_glasses(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     tall = max(3, 2 * int(round(BRIDGE_LINE * edge)) + 1)
     element = cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall))  # removes horizontal lines thinner than it
-    response = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
-                          cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element))[y0:y1, x0:x1]
+    response = line_response(grey, element)[y0:y1, x0:x1]
     strong = response > contrast
     # a frown draws the brows' inner ends down to eye level, where they and the strip of skin under them
     # make bars of their own
@@ -282,13 +301,10 @@ def frame_mask(crop: np.ndarray, mesh: np.ndarray, crop_scale: float = 1.0) -> n
         return zone  # no skin to tell frames from: the whole zone stays
     mean, spread = robust_lab_stats(lab[reference], SKIN_FLOOR)
     z = (lab - mean) / spread
-    not_skin = (np.hypot(z[..., 1], z[..., 2]) > CHROMA_LIMIT) | (np.abs(z[..., 0]) > LIGHTNESS_LIMIT)
+    not_skin = far_from_skin(z)
     grey = cv2.cvtColor(crop[box], cv2.COLOR_BGR2GRAY)
     element = disk(max(1, int(round(FRAME_THIN * edge / 2))))
-    # on a face under about 64 px wide the photo has averaged a thin rim with the skin beside it
-    contrast = FRAME_THIN_CONTRAST * min(1.0, edge / max(crop_scale, 1e-6) / BRIDGE_SHARP_EDGE_PX)
-    thin = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
-                      cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element)) > contrast
+    thin = line_response(grey, element) > small_face_contrast(FRAME_THIN_CONTRAST, edge, crop_scale)
     found = ((not_skin | thin) & zone[box]).astype(np.uint8)
     found = cv2.morphologyEx(found, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
@@ -370,8 +386,7 @@ def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(crop[band], cv2.COLOR_BGR2GRAY)  # the filter's work only around the eyes
     element = cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall))
     lines = np.zeros((size, size), bool)
-    lines[band] = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, element),
-                             cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, element)) > FRAME_CONTRAST
+    lines[band] = line_response(grey, element) > FRAME_CONTRAST
     clearance = max(1, int(round(FRAME_CLEARANCE * edge)))
     lashes = max(1, int(round(LASH_BAND * edge)))
     openings = np.zeros((size, size), np.uint8)
