@@ -20,7 +20,8 @@ from services.swapper.engines import EngineOutput
 from services.swapper.meshwarp import yaw_proxy
 from services.swapper.faces import SourceFace, TargetFace, face_box_corners, facial_hair, lips_travel
 from services.swapper.occlusion import (FRAME_REACH, bounding_slices, eyes_behind_dark_lenses, feature_mask,
-                                        frame_mask, glasses_zone, keep_out_weight, lens_openings, wears_glasses)
+                                        frame_mask, glasses_zone, keep_out_weight, lens_openings, strand_matte,
+                                        wears_glasses, without_strands)
 from shared.errors import InvalidInput, NoFaceFound
 from services.swapper.blend import (DETAIL_GAINS, GRAIN_SIGMAS, INNER_TONE_SIGMA, SHARPNESS_TARGET, SOFTEN_SIGMAS,
                                     TONE_SIGMA, add_grain, add_lightness, borrow_texture, cover_shade_weights,
@@ -99,11 +100,13 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     edge = face_edge_px(mesh)
     occluders = np.zeros((size, size), bool)
     glasses = lenses = dark_lenses = np.zeros((size, size), bool)
+    strands = np.zeros((size, size), np.float32)
     sunglasses = False
     if keep_occlusions:
-        occluders = target.covers | facial_hair(aligned.crop, mesh)
+        others = facial_hair(aligned.crop, mesh)  # and the hands: what stays whole, with its margin
         if target.hands is not None:
-            occluders |= target.hands
+            others |= target.hands
+        occluders = target.covers | others
         sunglasses = any(eyes_behind_dark_lenses(aligned.crop, mesh, occluders))
         if sunglasses or wears_glasses(aligned.crop, mesh, aligned.scale):
             # The frames (and what is as dark as them: brows, tinted lenses, shadows) stay the photo's; the
@@ -116,6 +119,10 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
             else:
                 lenses = lens_openings(aligned.crop, mesh)
                 glasses &= ~lenses
+        # Strands of hair over the face stay in front as a matte, and the skin between them is swapped: kept
+        # as a cover with its margin, strands over an eye kept that side of the face the photo's
+        strands = strand_matte(aligned.crop, mesh, target.covers, glasses | dark_lenses, aligned.scale)
+        occluders = without_strands(target.covers, strands, mesh) | others
     # The frames are outlined closely, so they need only a narrow fade (inside the lenses, over
     # LENS_FEATHER); the colour model's blobs and the dark lenses' zone get a wider margin.
     glasses_keep = (np.maximum(keep_out_weight(glasses, max(1, int(round(GLASSES_MARGIN * edge)))),
@@ -123,7 +130,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
                     * (1.0 - _feathered(lenses, max(1, int(round(LENS_FEATHER * edge))))))
     glasses = glasses | dark_lenses
     keep_out = np.maximum(keep_out_weight(occluders, max(1, int(round(OCCLUDER_MARGIN * edge)))), glasses_keep)
-    occluders |= glasses
+    occluders |= glasses | (strands > 0.5)
 
     usable = _feathered(swapped.valid, max(1, int(round(VALID_FEATHER * edge))))
     weight = face_oval_mask(mesh, size, OVAL_ERODE * edge, OVAL_FEATHER * edge) * usable
@@ -131,7 +138,7 @@ def composite(out: np.ndarray, original: np.ndarray, target: TargetFace, swapped
     # tear at their edges (the mesh has no points inside the mouth; tried on the development set). On a face
     # of a full-body shot, with both mouths open or both closed, only the opening stays (`lips_travel`).
     kept_mouth = mouth_keep_weight(mesh, size, edge, opening_only=lips_travel(target, source))
-    weight *= (1.0 - keep_out) * (1.0 - kept_mouth) * forehead_taper(mesh, size)
+    weight *= (1.0 - keep_out) * (1.0 - strands) * (1.0 - kept_mouth) * forehead_taper(mesh, size)
     weight *= blend * _change_box_weight(target.face, aligned)
 
     crop, color_matched, detail_gain = swapped.crop, False, 0.0

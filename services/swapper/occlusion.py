@@ -406,3 +406,148 @@ def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
         opening[min(rows[-1] + lashes, below[0] - clearance) if below else bottom:] = 0
         openings |= opening
     return openings > 0
+
+
+EYE_CORNERS_OUTER = (33, 263)  # MediaPipe mesh: the eyes' outer corners
+STRAND_WIDTH = 0.6  # × face edge width: the widest dark line (a strand or a lock of a few) the black-hat finds
+STRAND_CONTRAST = 30.0  # grey levels below the skin beside it that a strand's line reaches (a crease: 10–25)
+STRAND_SHADE = 0.4  # share of the skin's light beside it a strand's core takes away (drawn strands 0.5–0.86;
+# crow's feet and creases 0.24–0.30)
+STRAND_LENGTH = 1.5  # × face edge width: the shortest run of line a strand makes inside the face
+STRAND_HAIR_REACH = 0.3  # × face edge width: a strand starts this close to the hair it falls from
+STRAND_HAIR_RING = 1.0  # × face edge width outside the face outline where the head's hair is looked for
+STRAND_GAP = 0.15  # × face edge width: gaps in a strand's line (where strands cross) bridged when joining it
+STRAND_BREAK = 2.0  # × face edge width: a piece of strand this close to a strand found continues it (across a brow)
+STRAND_ROUNDS = 3  # how many times pieces are chained on to the strands found
+STRAND_FROM_MASS = 1.0  # × face edge width from the covers' mass (what a disk of STRAND_WIDTH fits in) where a
+# strand is still part of the cover
+STRAND_BROW_MARGIN = 0.5  # × face edge width round the mesh's brow outline: the brow's own hairs, not matted
+STRAND_FIRST_OFF = 0.5  # the share of a strand's first piece that may lie within STRAND_BROW_MARGIN of the brows
+# or EYE_MAKEUP_REACH of the eyes
+STRAND_MATTE_GAIN = 1.5  # × a pixel's depth over the strand's full depth: its matte (a pixel a hair half covers
+# stands half as deep; scaled up, the strand's soft edge keeps its width instead of thinning)
+
+
+def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames: np.ndarray,
+                 crop_scale: float = 1.0) -> np.ndarray:
+    """H×W float32 0..1: how much of each pixel of the face (upright aligned crop; `crop_scale` crop pixels a
+    photo pixel) is a strand of hair falling over it; 0 where there is none. `covers` (bool): what the colour
+    model found covering the face; `frames` (bool): glasses already kept, whose temples run to the hair too.
+
+    A strand is a line darker than the skin beside it by STRAND_CONTRAST grey levels (black-hat thinner than
+    STRAND_WIDTH; the contrast asked falls on faces under 64 px as the glasses' does) whose core takes away
+    STRAND_SHADE of the light beside it, at least STRAND_LENGTH long inside the face, starting at the hair: the
+    colour model's covers, or what is that dark in a ring round the face outline above the eyes. Creases,
+    crow's feet and smile folds are thin lines too, but shade the skin less and start at no hair. The eyes,
+    brows and lips join a strand's pieces across them but are not matted: their own lash lines and edges are
+    lines too. The matte is a pixel's depth below the skin beside it over the strand's full depth nearby, so
+    a pixel a hair half covers is about half strand (a colour-difference matte, Smith & Blinn 1996, with the
+    skin beside the line for the backing).
+
+    Why: kept as a cover with a margin, strands over one eye kept that eye and the skin between them the
+    photo's, a face split down the middle; strands the colour model missed (dark brown on a brown skin)
+    were painted over, and the hair in front of the face was gone."""
+    size = crop.shape[0]
+    edge = face_edge_px(mesh)
+    oval = face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5
+    ring = grown(oval, max(1, int(round(STRAND_HAIR_RING * edge))))
+    box = bounding_slices(ring)
+    grey = cv2.cvtColor(crop[box], cv2.COLOR_BGR2GRAY)
+    features = feature_mask(mesh, size)[box]
+    skin = oval[box] & ~features & ~covers[box]
+    matte = np.zeros((size, size), np.float32)
+    if skin.sum() < MIN_SKIN_PIXELS:
+        return matte
+    contrast = small_face_contrast(STRAND_CONTRAST, edge, crop_scale)
+    depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, disk(max(1, int(round(STRAND_WIDTH * edge / 2)))))
+    # how much of the light beside it a line takes away (the black-hat over the closing it is taken from)
+    shade = depth / np.maximum(depth.astype(np.float32) + grey, 1.0)
+    # A fringe's ragged edge is tips in its shade, not strands: within STRAND_FROM_MASS of the covers' mass they
+    # stay covers (matted alone, the tips stood as black specks on the lighter swapped forehead), and a strand
+    # from the fringe starts at that edge. A strand across an eye or brow is one line through it: they join
+    # its pieces, but none of them is matted.
+    near_mass = grown(covers_mass(covers, edge), max(1, int(round(STRAND_FROM_MASS * edge))))[box]
+    lines = (depth >= contrast) & ring[box] & ~near_mass \
+        & ~grown(frames, max(1, int(round(STRAND_HAIR_REACH * edge))))[box]
+    if not (lines & ~features).any():
+        return matte
+    # strands fall from the hair above the eyes (below them a dark backdrop or collar meets the jaw)
+    above = np.zeros((size, size), bool)
+    above[: int(np.ceil(mesh[list(EYE_CORNERS_OUTER), 1].max()))] = True
+    hair = covers[box] | near_mass | ((ring & ~oval & above)[box] & (grey <= float(np.median(grey[skin])) - contrast))
+    # where strands cross, the dark is wider than the filter: their pieces are joined across such gaps
+    joined = grown(lines, max(1, int(round(STRAND_GAP * edge))))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8), connectivity=8)
+    inside = oval[box] & ~features
+    round_features = (grown(region_mask(mesh, "brows", size, feather_px=0) > 0.5,
+                            max(1, int(round(STRAND_BROW_MARGIN * edge))))
+                      | grown(region_mask(mesh, "eyes", size, feather_px=0) > 0.5,
+                              max(1, int(round(EYE_MAKEUP_REACH * edge)))))[box]
+    candidates = []
+    for k in range(1, count):
+        if max(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) < STRAND_LENGTH * edge:
+            continue
+        line = (labels == k) & lines
+        rows, cols = np.nonzero(line & inside)
+        if rows.size and max(np.ptp(rows), np.ptp(cols)) >= STRAND_LENGTH * edge:
+            core = line & inside & (depth >= np.median(depth[line & inside]))
+            if np.median(shade[core]) >= STRAND_SHADE:
+                candidates.append(line)
+    # a strand starts at the hair; where it crosses a brow (as dark as it) its line breaks, and the piece
+    # beyond starts at the strand's first piece
+    strands = np.zeros(lines.shape, bool)
+    anchor, reach = hair, STRAND_HAIR_REACH
+    for _ in range(STRAND_ROUNDS):
+        near = grown(anchor, max(1, int(round(reach * edge))))
+        # a strand's first piece lies mostly off the brows and eyes: a fringe's tip on a brow, matted alone
+        # beside the portrait's brow, was a dark smudge; false lashes reach past a turned head's outline
+        found = [line for line in candidates if (line & near).any() and (reach != STRAND_HAIR_REACH
+                 or (line & inside & round_features).sum() < STRAND_FIRST_OFF * (line & inside).sum())]
+        if not found:
+            break
+        candidates = [line for line in candidates if not any(line is piece for piece in found)]
+        anchor = np.logical_or.reduce(found)
+        strands |= anchor
+        reach = STRAND_BREAK
+    if not strands.any():
+        return matte
+    # where strands cross, the dark is wider than the line filter: the matte reads the depth with a wider one,
+    # against the strand's own full depth nearby (a strand is shallower over a darker cheek than a lit brow)
+    # round the eyes and brows a line may be their own (lashes, liner, a brow's hairs above the mesh's outline,
+    # which matted alone stood as a dark smudge above the portrait's brow): there a strand is not matted
+    reach = grown(strands, max(1, int(round(STRAND_GAP * edge)), int(round(crop_scale)))) & ~round_features
+    wide_depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, disk(max(1, int(round(STRAND_WIDTH * edge)))))
+    full = cv2.dilate(np.where(strands, wide_depth, 0).astype(np.uint8), disk(max(1, int(round(STRAND_BREAK * edge)))))
+    share = STRAND_MATTE_GAIN * wide_depth.astype(np.float32) / np.maximum(full.astype(np.float32), contrast)
+    matte[box] = np.where(reach, np.clip(share, 0.0, 1.0), 0.0)
+    matte[~oval] = 0.0
+    return matte
+
+
+def covers_mass(covers: np.ndarray, edge: float) -> np.ndarray:
+    """Bool mask: the parts of `covers` (bool) a disk of STRAND_WIDTH face edges (`edge` px) fits in: hair's
+    mass, without its strands."""
+    return cv2.morphologyEx(covers.astype(np.uint8), cv2.MORPH_OPEN, disk(max(1, int(round(STRAND_WIDTH * edge))))) > 0
+
+
+def without_strands(covers: np.ndarray, strands: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    """Bool crop mask: `covers` less what `strand_matte` (`strands`, float) takes as strands away from the
+    covers' mass, and less what is then left too small off the features to be a cover (`occluder_mask`'s rule:
+    the iris and lash line a strand crossing an eye had joined to it). Within STRAND_FROM_MASS of the mass (a
+    fringe's ragged edge, its tips in its shade) the covers stay whole: matted alone there, the tips stood as
+    black fragments on the lighter swapped forehead."""
+    if not (strands > 0).any():
+        return covers
+    size = covers.shape[0]
+    edge = face_edge_px(mesh)
+    near_mass = grown(covers_mass(covers, edge), max(1, int(round(STRAND_FROM_MASS * edge))))
+    left = covers & (near_mass | ~grown(strands > 0, 1))
+    features = feature_mask(mesh, size)
+    oval_area = float((face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5).sum())
+    count, labels = cv2.connectedComponents(left.astype(np.uint8), connectivity=8)
+    kept = np.zeros(covers.shape, bool)
+    for k in range(1, count):
+        blob = labels == k
+        if (blob & ~features).sum() >= MIN_OCCLUDER_FRACTION * oval_area:
+            kept |= blob
+    return kept
