@@ -462,19 +462,24 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, disk(max(1, int(round(STRAND_WIDTH * edge / 2)))))
     # how much of the light beside it a line takes away (the black-hat over the closing it is taken from)
     shade = depth / np.maximum(depth.astype(np.float32) + grey, 1.0)
-    # A fringe's ragged edge is tips in its shade, not strands: within STRAND_FROM_MASS of the covers' mass they
-    # stay covers (matted alone, the tips stood as black specks on the lighter swapped forehead), and a strand
-    # from the fringe starts at that edge. A strand across an eye or brow is one line through it: they join
-    # its pieces, but none of them is matted.
-    near_mass = grown(covers_mass(covers, edge), max(1, int(round(STRAND_FROM_MASS * edge))))[box]
+    # Hair is the colour model's covers and, above the eyes, what is darker than the skin by the contrast or by
+    # STRAND_SHADE of its light (black hair on a dark skin stands 30 grey levels below it, not more); strands fall
+    # from it (below the eyes a dark backdrop or collar meets the jaw).
+    above = np.zeros((size, size), bool)
+    above[: int(np.ceil(mesh[list(EYE_CORNERS_OUTER), 1].max()))] = True
+    skin_level = float(np.median(grey[skin]))
+    dark = grey <= max(skin_level - contrast, skin_level * (1.0 - STRAND_SHADE))
+    # A fringe's ragged edge is tips in its shade, not strands: within STRAND_FROM_MASS of the hair's mass
+    # they are left as they were (matted alone, the tips stood as black squiggles on the lighter swapped
+    # forehead), and a strand from the fringe starts at that edge.
+    hair_mass = covers_mass(covers[box] | (dark & (ring & above)[box] & ~features), edge)
+    near_mass = grown(hair_mass, max(1, int(round(STRAND_FROM_MASS * edge))))
+    hair = covers[box] | near_mass | ((ring & ~oval & above)[box] & dark)
+    # A strand across an eye or brow is one line through it: they join its pieces, but none of them is matted.
     lines = (depth >= contrast) & ring[box] & ~near_mass \
         & ~grown(frames, max(1, int(round(STRAND_HAIR_REACH * edge))))[box]
     if not (lines & ~features).any():
         return matte
-    # strands fall from the hair above the eyes (below them a dark backdrop or collar meets the jaw)
-    above = np.zeros((size, size), bool)
-    above[: int(np.ceil(mesh[list(EYE_CORNERS_OUTER), 1].max()))] = True
-    hair = covers[box] | near_mass | ((ring & ~oval & above)[box] & (grey <= float(np.median(grey[skin])) - contrast))
     # where strands cross, the dark is wider than the filter: their pieces are joined across such gaps
     joined = grown(lines, max(1, int(round(STRAND_GAP * edge))))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8), connectivity=8)
@@ -515,6 +520,9 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     # against the strand's own full depth nearby (a strand is shallower over a darker cheek than a lit brow)
     # round the eyes and brows a line may be their own (lashes, liner, a brow's hairs above the mesh's outline,
     # which matted alone stood as a dark smudge above the portrait's brow): there a strand is not matted
+    # and a crease or smile fold a strand crosses joins its line, but not its matte: only pixels dark as hair,
+    # and a soft edge round them, are matted
+    strands &= shade >= STRAND_SHADE
     reach = grown(strands, max(1, int(round(STRAND_GAP * edge)), int(round(crop_scale)))) & ~round_features
     wide_depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, disk(max(1, int(round(STRAND_WIDTH * edge)))))
     full = cv2.dilate(np.where(strands, wide_depth, 0).astype(np.uint8), disk(max(1, int(round(STRAND_BREAK * edge)))))

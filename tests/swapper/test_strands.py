@@ -51,11 +51,11 @@ def _change(name: str, lines, width: int, ctx):
 OVER_ONE_EYE = [(-0.30, -0.10, -0.20, 0.95), (-0.20, -0.10, -0.05, 0.90), (-0.12, -0.10, -0.32, 0.85)]
 
 
-@pytest.mark.parametrize("name", ["matsui", "khanna"])
+@pytest.mark.parametrize("name", ["matsui", "khanna", "blunt_rochester"])
 def test_strands_over_one_eye_stay_and_the_face_between_them_is_swapped(ctx, name):
-    """matsui: strands the colour model found were a cover with its margin, so the eye and cheek between them
-    stayed the photo's (a face split down the middle). khanna: dark brown strands on his brown skin were not
-    found at all and were painted over."""
+    """matsui and blunt_rochester: strands the colour model found were a cover with its margin, so the eye and
+    cheek between them stayed the photo's (a face split down the middle). khanna: dark brown strands on his
+    brown skin were not found at all and were painted over."""
     mesh, changed, on_strands, bare = _change(name, OVER_ONE_EYE, 3, ctx)
     assert on_strands.sum() > 300
     assert (changed[on_strands] <= 12).mean() > 0.7  # the strands are the photo's (0.75–0.99; 0.07 on khanna before)
@@ -79,10 +79,13 @@ def test_see_through_bangs_stay_whole_on_the_swapped_forehead(ctx, name):
     assert (changed[on_strands] <= 12).mean() > 0.7
 
 
-@pytest.mark.parametrize("name", ["hopper", "clyburn", "obama", "biden", "khanna", "ocasio_cortez"])
+@pytest.mark.parametrize("name", ["hopper", "clyburn", "obama", "biden", "khanna", "ocasio_cortez", "g000559",
+                                  "c001130", "gluesenkamp_perez"])
 def test_creases_folds_and_glasses_are_no_strands(name):
     """Wrinkles, smile folds and glasses' rims are thin dark lines too; none of them starts at the hair (the
-    rims' temples do, but the frames are kept as glasses)."""
+    rims' temples do, but the frames are kept as glasses), and crow's feet (g000559) shade the skin less than
+    hair. A fringe's ragged edge (gluesenkamp_perez) is no strand either: its tips, matted alone on the swapped
+    forehead, were black squiggles."""
     image = photo(name)
     face = largest_face(image)
     target = prepare_target(image, face, composite_template(face))
@@ -90,4 +93,4 @@ def test_creases_folds_and_glasses_are_no_strands(name):
     frames = frame_mask(crop, mesh, scale) if wears_glasses(crop, mesh, scale) else np.zeros(crop.shape[:2], bool)
     matte = strand_matte(crop, mesh, target.covers, frames, scale)
     skin = (face_oval_mask(mesh, crop.shape[0], 0, 0) > 0.5) & ~feature_mask(mesh, crop.shape[0])
-    assert (matte[skin] > 0.5).mean() < 0.015
+    assert (matte[skin] > 0.5).mean() < 0.005  # gluesenkamp_perez 0.003: her own side hair at the outline
