@@ -450,7 +450,7 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     size = crop.shape[0]
     edge = face_edge_px(mesh)
     oval = face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5
-    ring = grown(oval, max(1, int(round(STRAND_HAIR_RING * edge))))
+    ring = _within(oval, STRAND_HAIR_RING * edge)
     box = bounding_slices(ring)
     grey = cv2.cvtColor(crop[box], cv2.COLOR_BGR2GRAY)
     features = feature_mask(mesh, size)[box]
@@ -473,7 +473,7 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     # they are left as they were (matted alone, the tips stood as black squiggles on the lighter swapped
     # forehead), and a strand from the fringe starts at that edge.
     hair_mass = covers_mass(covers[box] | (dark & (ring & above)[box] & ~features), edge)
-    near_mass = grown(hair_mass, max(1, int(round(STRAND_FROM_MASS * edge))))
+    near_mass = _within(hair_mass, STRAND_FROM_MASS * edge)
     hair = covers[box] | near_mass | ((ring & ~oval & above)[box] & dark)
     # A strand across an eye or brow is one line through it: they join its pieces, but none of them is matted.
     lines = (depth >= contrast) & ring[box] & ~near_mass \
@@ -484,10 +484,8 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     joined = grown(lines, max(1, int(round(STRAND_GAP * edge))))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined.astype(np.uint8), connectivity=8)
     inside = oval[box] & ~features
-    round_features = (grown(region_mask(mesh, "brows", size, feather_px=0) > 0.5,
-                            max(1, int(round(STRAND_BROW_MARGIN * edge))))
-                      | grown(region_mask(mesh, "eyes", size, feather_px=0) > 0.5,
-                              max(1, int(round(EYE_MAKEUP_REACH * edge)))))[box]
+    round_features = (_within(region_mask(mesh, "brows", size, feather_px=0)[box] > 0.5, STRAND_BROW_MARGIN * edge)
+                      | _within(region_mask(mesh, "eyes", size, feather_px=0)[box] > 0.5, EYE_MAKEUP_REACH * edge))
     candidates = []
     for k in range(1, count):
         if max(stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]) < STRAND_LENGTH * edge:
@@ -503,7 +501,7 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     strands = np.zeros(lines.shape, bool)
     anchor, reach = hair, STRAND_HAIR_REACH
     for _ in range(STRAND_ROUNDS):
-        near = grown(anchor, max(1, int(round(reach * edge))))
+        near = _within(anchor, reach * edge)
         # a strand's first piece lies mostly off the brows and eyes: a fringe's tip on a brow, matted alone
         # beside the portrait's brow, was a dark smudge; false lashes reach past a turned head's outline
         found = [line for line in candidates if (line & near).any() and (reach != STRAND_HAIR_REACH
@@ -524,12 +522,29 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     # and a soft edge round them, are matted
     strands &= shade >= STRAND_SHADE
     reach = grown(strands, max(1, int(round(STRAND_GAP * edge)), int(round(crop_scale)))) & ~round_features
-    wide_depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, disk(max(1, int(round(STRAND_WIDTH * edge)))))
-    full = cv2.dilate(np.where(strands, wide_depth, 0).astype(np.uint8), disk(max(1, int(round(STRAND_BREAK * edge)))))
+    if not reach.any():
+        return matte
+    # (read on the box round the strands, with the filters' reach: the values are those of the whole crop)
+    radius, half = max(1, int(round(STRAND_WIDTH * edge))), max(1, int(round(STRAND_BREAK * edge)))
+    rows, cols = bounding_slices(reach)
+    near = (slice(max(0, rows.start - radius - half), rows.stop + radius + half),
+            slice(max(0, cols.start - radius - half), cols.stop + radius + half))
+    wide_depth = cv2.morphologyEx(grey[near], cv2.MORPH_BLACKHAT, disk(radius))
+    # a square's maximum filter is separable, so fast at any size
+    full = cv2.dilate(np.where(strands[near], wide_depth, 0).astype(np.uint8), np.ones((2 * half + 1,) * 2, np.uint8))
     share = STRAND_MATTE_GAIN * wide_depth.astype(np.float32) / np.maximum(full.astype(np.float32), contrast)
-    matte[box] = np.where(reach, np.clip(share, 0.0, 1.0), 0.0)
+    matte[box][near] = np.where(reach[near], np.clip(share, 0.0, 1.0), 0.0)
     matte[~oval] = 0.0
     return matte
+
+
+def _within(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Bool mask: pixels within `radius` px of `mask` (bool); a distance transform, whose cost does not grow with
+    the radius as a disk's dilation does."""
+    if not mask.any():
+        return np.zeros(mask.shape, bool)
+    # + 0.5: the pixels a disk of that radius covers (`grown`), whose corners reach past it
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5) <= max(1, round(radius)) + 0.5
 
 
 def covers_mass(covers: np.ndarray, edge: float) -> np.ndarray:
@@ -548,7 +563,7 @@ def without_strands(covers: np.ndarray, strands: np.ndarray, mesh: np.ndarray) -
         return covers
     size = covers.shape[0]
     edge = face_edge_px(mesh)
-    near_mass = grown(covers_mass(covers, edge), max(1, int(round(STRAND_FROM_MASS * edge))))
+    near_mass = _within(covers_mass(covers, edge), STRAND_FROM_MASS * edge)
     left = covers & (near_mass | ~grown(strands > 0, 1))
     features = feature_mask(mesh, size)
     oval_area = float((face_oval_mask(mesh, size, erode_px=0, feather_px=0) > 0.5).sum())
