@@ -419,8 +419,8 @@ STRAND_HAIR_RING = 1.0  # × face edge width outside the face outline where the 
 STRAND_GAP = 0.15  # × face edge width: gaps in a strand's line (where strands cross) bridged when joining it
 STRAND_BREAK = 2.0  # × face edge width: a piece of strand this close to a strand found continues it (across a brow)
 STRAND_ROUNDS = 3  # how many times pieces are chained on to the strands found
-STRAND_FROM_MASS = 1.0  # × face edge width from the covers' mass (what a disk of STRAND_WIDTH fits in) where a
-# strand is still part of the cover
+STRAND_FROM_MASS = 1.0  # × face edge width from the hair's mass (what a disk of STRAND_WIDTH fits in) where a
+# line is its ragged edge, not a strand
 STRAND_BROW_MARGIN = 0.5  # × face edge width round the mesh's brow outline: the brow's own hairs, not matted
 STRAND_FIRST_OFF = 0.5  # the share of a strand's first piece that may lie within STRAND_BROW_MARGIN of the brows
 # or EYE_MAKEUP_REACH of the eyes
@@ -437,11 +437,13 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     A strand is a line darker than the skin beside it by STRAND_CONTRAST grey levels (black-hat thinner than
     STRAND_WIDTH; the contrast asked falls on faces under 64 px as the glasses' does) whose core takes away
     STRAND_SHADE of the light beside it, at least STRAND_LENGTH long inside the face, starting at the hair: the
-    colour model's covers, or what is that dark in a ring round the face outline above the eyes. Creases,
-    crow's feet and smile folds are thin lines too, but shade the skin less and start at no hair. The eyes,
-    brows and lips join a strand's pieces across them but are not matted: their own lash lines and edges are
-    lines too. The matte is a pixel's depth below the skin beside it over the strand's full depth nearby, so
-    a pixel a hair half covers is about half strand (a colour-difference matte, Smith & Blinn 1996, with the
+    colour model's covers, or what above the eyes, in a ring round the face outline, is that dark. Pieces
+    beyond a brow or eye within STRAND_BREAK continue it. Creases, crow's feet and smile folds are thin lines
+    too, but shade the skin less and start at no hair. Not matted: the features and what lies within
+    EYE_MAKEUP_REACH of the eyes and STRAND_BROW_MARGIN of the brows (lashes, liner and a brow's own hairs are
+    lines too; a strand is cut across them), and a fringe's ragged edge within STRAND_FROM_MASS of the hair's
+    mass. The matte is a pixel's depth below the skin beside it over the strand's full depth nearby, so a
+    pixel a hair half covers is about half strand (a colour-difference matte, Smith & Blinn 1996, with the
     skin beside the line for the backing).
 
     Why: kept as a cover with a margin, strands over one eye kept that eye and the skin between them the
@@ -475,7 +477,7 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     hair_mass = covers_mass(covers[box] | (dark & (ring & above)[box] & ~features), edge)
     near_mass = _within(hair_mass, STRAND_FROM_MASS * edge)
     hair = covers[box] | near_mass | ((ring & ~oval & above)[box] & dark)
-    # A strand across an eye or brow is one line through it: they join its pieces, but none of them is matted.
+    # (a strand across an eye or brow is one line through it: they join its pieces)
     lines = (depth >= contrast) & ring[box] & ~near_mass \
         & ~grown(frames, max(1, int(round(STRAND_HAIR_REACH * edge))))[box]
     if not (lines & ~features).any():
@@ -514,26 +516,25 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
         reach = STRAND_BREAK
     if not strands.any():
         return matte
-    # where strands cross, the dark is wider than the line filter: the matte reads the depth with a wider one,
-    # against the strand's own full depth nearby (a strand is shallower over a darker cheek than a lit brow)
-    # round the eyes and brows a line may be their own (lashes, liner, a brow's hairs above the mesh's outline,
-    # which matted alone stood as a dark smudge above the portrait's brow): there a strand is not matted
-    # and a crease or smile fold a strand crosses joins its line, but not its matte: only pixels dark as hair,
-    # and a soft edge round them, are matted
+    # A crease or smile fold a strand crosses joins its line but not its matte: only pixels as dark as hair,
+    # and a soft edge round them, are matted. Round the eyes and brows a line may be their own (a brow's hairs
+    # above the mesh's outline, matted alone, stood as a dark smudge above the portrait's brow): not matted.
     strands &= shade >= STRAND_SHADE
     reach = grown(strands, max(1, int(round(STRAND_GAP * edge)), int(round(crop_scale)))) & ~round_features
     if not reach.any():
         return matte
-    # (read on the box round the strands, with the filters' reach: the values are those of the whole crop)
+    # Where strands cross, the dark is wider than the line filter: the matte reads the depth with a wider one,
+    # against the strand's own full depth nearby (a strand is shallower over a darker cheek than a lit brow),
+    # on the box round the strands with the filters' reach (the values are those of the whole crop).
     radius, half = max(1, int(round(STRAND_WIDTH * edge))), max(1, int(round(STRAND_BREAK * edge)))
     rows, cols = bounding_slices(reach)
-    near = (slice(max(0, rows.start - radius - half), rows.stop + radius + half),
-            slice(max(0, cols.start - radius - half), cols.stop + radius + half))
-    wide_depth = cv2.morphologyEx(grey[near], cv2.MORPH_BLACKHAT, disk(radius))
+    around = (slice(max(0, rows.start - radius - half), rows.stop + radius + half),
+              slice(max(0, cols.start - radius - half), cols.stop + radius + half))
+    wide_depth = cv2.morphologyEx(grey[around], cv2.MORPH_BLACKHAT, disk(radius))
     # a square's maximum filter is separable, so fast at any size
-    full = cv2.dilate(np.where(strands[near], wide_depth, 0).astype(np.uint8), np.ones((2 * half + 1,) * 2, np.uint8))
+    full = cv2.dilate(np.where(strands[around], wide_depth, 0).astype(np.uint8), np.ones((2 * half + 1,) * 2, np.uint8))
     share = STRAND_MATTE_GAIN * wide_depth.astype(np.float32) / np.maximum(full.astype(np.float32), contrast)
-    matte[box][near] = np.where(reach[near], np.clip(share, 0.0, 1.0), 0.0)
+    matte[box][around] = np.where(reach[around], np.clip(share, 0.0, 1.0), 0.0)
     matte[~oval] = 0.0
     return matte
 
