@@ -16,7 +16,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from services.swapper.occlusion import feature_mask
+from services.swapper.occlusion import EYE_CORNERS, feature_mask
 from shared.faces import (LAB_L_OFFSET, bgr_to_lab, face_oval_mask, grown, lab_to_bgr, mesh_topology, noise_sigma,
                           region_mask)
 
@@ -60,7 +60,6 @@ COVER_SHADE_MOUTH = 1.0  # × face edge width round the lips: no cover there
 COVER_SHADE_SPARE = 0.1  # × face edge width round the eyes, brows and nose, whose own shading stays
 OUTLINE_SHADING = 2.5  # × face edge width inside the outline over which the shading becomes the photo's
 SIDE_SHADE_TOLERANCE = 5.0  # L*: how much darker than the photo's the portrait's shading may stay there
-EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners, whose line parts the face above the eyes from below
 SKIN_LIGHTNESS_SHIFT = 5.0  # L*: the most the cheeks' lightness is moved towards the photo's
 COLOURLESS_SKIN_CHROMA = 4.0  # skin chroma below which a photo is black and white (real skin shows 14 and more)
 SKIN_CHROMA_GAIN = 1.2  # the most the face's chroma is scaled by (or divided by) towards the photo's cheeks

@@ -15,9 +15,9 @@ import numpy as np
 
 import cv2
 
-from services.swapper.blend import BROW_TOPS, EYE_CORNERS, lips_and_opening, mouth_open
+from services.swapper.blend import BROW_TOPS, lips_and_opening, mouth_open
 from services.swapper.meshwarp import piecewise_affine
-from services.swapper.occlusion import hand_mask, occluder_mask, wears_glasses
+from services.swapper.occlusion import EYE_CORNERS, hand_mask, occluder_mask, wears_glasses
 from shared.errors import FaceTooSmall, InvalidInput, NoFaceFound, SourceCovered
 from shared.faces import (AlignedFace, Face, FaceSelection, align_face, disk, face_edge_px, face_mesh, face_oval_mask,
                           find_faces, grown, identity_embedding, region_mask, similarity_matrix, template_points)

@@ -16,6 +16,7 @@ from shared.faces import (LAB_L_OFFSET, bgr_to_lab, disk, face_edge_px, face_ova
                           region_mask)
 
 FEATURE_REGIONS = ("eyes", "brows", "lips", "mouth")
+EYE_CORNERS = (33, 263)  # MediaPipe mesh: the eyes' outer corners, whose line parts the face above the eyes from below
 FEATURE_GROW = 0.3  # features are grown by this × the face edge width
 SKIN_FLOOR = np.array([4.0, 2.0, 2.0])  # minimum spread of L, a, b in the skin model
 CHROMA_LIMIT = 4.0  # robust z-distance in (a, b) beyond which a pixel is not skin
@@ -408,7 +409,6 @@ def lens_openings(crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     return openings > 0
 
 
-EYE_CORNERS_OUTER = (33, 263)  # MediaPipe mesh: the eyes' outer corners
 STRAND_WIDTH = 0.6  # × face edge width: the widest dark line (a strand or a lock of a few) the black-hat finds
 STRAND_CONTRAST = 30.0  # grey levels below the skin beside it that a strand's line reaches (a crease: 10–25)
 STRAND_SHADE = 0.4  # share of the skin's light beside it a strand's core takes away (drawn strands 0.5–0.86;
@@ -468,7 +468,7 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     # STRAND_SHADE of its light (black hair on a dark skin stands 30 grey levels below it, not more); strands fall
     # from it (below the eyes a dark backdrop or collar meets the jaw).
     above = np.zeros((size, size), bool)
-    above[: int(np.ceil(mesh[list(EYE_CORNERS_OUTER), 1].max()))] = True
+    above[: int(np.ceil(mesh[list(EYE_CORNERS), 1].max()))] = True
     skin_level = float(np.median(grey[skin]))
     dark = grey <= max(skin_level - contrast, skin_level * (1.0 - STRAND_SHADE))
     # A fringe's ragged edge is tips in its shade, not strands: within STRAND_FROM_MASS of the hair's mass
@@ -501,19 +501,20 @@ def strand_matte(crop: np.ndarray, mesh: np.ndarray, covers: np.ndarray, frames:
     # a strand starts at the hair; where it crosses a brow (as dark as it) its line breaks, and the piece
     # beyond starts at the strand's first piece
     strands = np.zeros(lines.shape, bool)
-    anchor, reach = hair, STRAND_HAIR_REACH
-    for _ in range(STRAND_ROUNDS):
-        near = _within(anchor, reach * edge)
-        # a strand's first piece lies mostly off the brows and eyes: a fringe's tip on a brow, matted alone
-        # beside the portrait's brow, was a dark smudge; false lashes reach past a turned head's outline
-        found = [line for line in candidates if (line & near).any() and (reach != STRAND_HAIR_REACH
-                 or (line & inside & round_features).sum() < STRAND_FIRST_OFF * (line & inside).sum())]
+    anchor = hair
+    for round_ in range(STRAND_ROUNDS):
+        near = _within(anchor, (STRAND_BREAK if round_ else STRAND_HAIR_REACH) * edge)
+        found, rest = [], []
+        for line in candidates:
+            # a strand's first piece lies mostly off the brows and eyes: a fringe's tip on a brow, matted alone
+            # beside the portrait's brow, was a dark smudge; false lashes reach past a turned head's outline
+            starts = (line & near).any() and (round_ > 0 or (line & inside & round_features).sum()
+                                               < STRAND_FIRST_OFF * (line & inside).sum())
+            (found if starts else rest).append(line)
         if not found:
             break
-        candidates = [line for line in candidates if not any(line is piece for piece in found)]
-        anchor = np.logical_or.reduce(found)
+        candidates, anchor = rest, np.logical_or.reduce(found)
         strands |= anchor
-        reach = STRAND_BREAK
     if not strands.any():
         return matte
     # A crease or smile fold a strand crosses joins its line but not its matte: only pixels as dark as hair,
