@@ -16,6 +16,7 @@ report says `face-cut-by-frame`.
                             [--sizes]           # faces 48–128 px wide on shop canvases (make_variants.SIZE_SPECS)
                             [--full-body]       # faces 24–36 px wide (make_variants.FULL_BODY_SPECS)
                             [--turned]          # heads turned from the camera (make_variants.TURNED_SPECS)
+                            [--high-key]        # shop photos one and two stops over (make_variants.HIGH_KEY_SPECS)
 
 Sheets: `<out>/<kind>.png`, one row per pair: source | target | result | target face | result face,
 the figures under it (red: misses its bar). Each result and its stage report are kept under
@@ -45,14 +46,16 @@ from shared.settings import Settings  # noqa: E402
 from shared.stage import StageContext, StageInputs  # noqa: E402
 from shared.weights import ModelStore  # noqa: E402
 from tests.data.realism.make_variants import (CROSS_SPECS, FULL_BODY_SPECS, KINDS, SIZE_SPECS, SPECS,  # noqa: E402
-                                              TURNED_SPECS, PairSpec, build)
+                                              HIGH_KEY_SPECS, TURNED_SPECS, PairSpec, build)
 from tests.data.realism.make_variants import measure as measure_pair  # noqa: E402
 
-FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "teeth_added", "dark_patches",
-           "identity_to_source", "identity_to_original")
+FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "skin_colour_delta_e", "teeth_added",
+           "dark_patches", "identity_to_source", "identity_to_original")
 # the sets beside the development set, each chosen by its own flag and named by its pairs' kind
-WIDER_SETS = {"cross": CROSS_SPECS, "sizes": SIZE_SPECS, "full-body": FULL_BODY_SPECS, "turned": TURNED_SPECS}
+WIDER_SETS = {"cross": CROSS_SPECS, "sizes": SIZE_SPECS, "full-body": FULL_BODY_SPECS, "turned": TURNED_SPECS,
+              "high-key": HIGH_KEY_SPECS}
 SHORT = {"tone_gap_delta_e": "tone", "sharpness_ratio": "sharp", "seam_excess_delta_e": "seam",
+         "skin_colour_delta_e": "colour",
          "teeth_added": "teeth", "dark_patches": "dark", "identity_to_source": "id→src",
          "identity_to_original": "id→orig"}
 
@@ -220,6 +223,8 @@ def main() -> None:
                         help="five portraits on six shop canvases with faces 24, 30 and 36 px wide (kind 'full-body')")
     parser.add_argument("--turned", action="store_true",
                         help="two portraits on nine heads turned from the camera, as they are and on a shop canvas")
+    parser.add_argument("--high-key", action="store_true",
+                        help="two portraits on six shop canvases one and two stops over (kind 'high-key')")
     args = parser.parse_args()
     wider = next((kind for kind in WIDER_SETS if getattr(args, kind.replace("-", "_"))), None)
     kinds = (wider,) if wider else tuple(k for k in args.kinds.split(",") if k)

@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     realism_sharpness_min: float = 0.6  # Laplacian variance of the face, result / original
     realism_sharpness_max: float = 1.8
     realism_seam_excess_max: float = 3.0  # CIEDE2000 along the paste outline above the photo's own edge
+    realism_skin_colour_max: float = 5.0  # ΔE76 of the face skin's a*b* at equal lightness, result vs original
     realism_teeth_added_max: float = 0.03  # share of the mouth that became teeth-like
     realism_dark_patches_max: float = 0.03  # share of forehead + cheeks that became markedly darker
 

@@ -37,6 +37,12 @@ MODELLING_ENERGY = 2.0  # × σ: the neighbourhood over which each face's modell
 MODELLING_GAIN = (0.5, 2.0)  # the source's modelling is scaled by no less and no more than this
 LOWER_FACE_FADE = 0.5  # × face edge width above the nose's base over which the lower face's weight fades in
 CHROMA_DETAIL = 0.4  # share of the source's a*b* detail kept on the target's tone where it adds colour
+HIGHLIGHT_COLOUR_BIN = 2.0  # L*: the photo's skin colour by lightness is read in bins this wide
+HIGHLIGHT_COLOUR_SHARE = 0.005  # a bin holds at least this share of the skin pixels to be read
+HIGHLIGHT_SHOULDER_L = 80.0  # L*: the camera's shoulder, above which the skin's colour fades with its light (below,
+# a colour changing with lightness is the face's own, the lit forehead's and the ruddier cheeks', which the local
+# low-pass carries)
+HIGHLIGHT_COLOUR_SAMPLES = 20_000  # at most about this many skin pixels are read (a median needs no more)
 SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pixel loses chroma in proportion
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -124,10 +130,12 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     modelling = match_modelling(lab_source[..., 0], source_skin, base_source[..., 0],
                                 lab_target[..., 0], target_skin, base_target[..., 0], sigma, inner,
                                 photo_modelling, photo_shading)
-    if inner is not None and inner_sigma is not None:
-        w = inner[..., None].astype(np.float32)
-        base_source = base_source * (1 - w) + masked_lowpass(lab_source, source_skin, inner_sigma) * w
-        base_target = base_target * (1 - w) + masked_lowpass(lab_target, target_skin, inner_sigma) * w
+    inner_share = None if inner is None or inner_sigma is None else inner[..., None].astype(np.float32)
+    if inner_share is not None:
+        base_source = (base_source * (1 - inner_share)
+                       + masked_lowpass(lab_source, source_skin, inner_sigma) * inner_share)
+        base_target = (base_target * (1 - inner_share)
+                       + masked_lowpass(lab_target, target_skin, inner_sigma) * inner_share)
     detail = lab_source - base_source
     detail[..., 0] += modelling
     if shade_lift is not None:
@@ -151,6 +159,14 @@ def transfer_tone(source: np.ndarray, source_skin: np.ndarray, target: np.ndarra
     lab = base_target + detail
     lab[..., 0] = below_highlights(lab[..., 0], lab_target[..., 0][target_skin])
     lab[..., 1:] = base_target[..., 1:] * shade_chroma(lab[..., 0], base_target[..., 0]) + detail[..., 1:]
+    if (fade := highlight_colour(lab_target, target_skin)) is not None:
+        # the colour the photo's fading highlights give this lightness, less the low-pass of what they gave there
+        faded = fade(lab_target[..., 0])
+        base_faded = masked_lowpass(faded, target_skin, sigma)
+        if inner_share is not None:
+            base_faded = (base_faded * (1 - inner_share)
+                          + masked_lowpass(faded, target_skin, inner_sigma) * inner_share)
+        lab[..., 1:] += fade(lab[..., 0]) - base_faded
     if eyes is not None:
         w = eyes[..., None].astype(np.float32)
         lab = lab * (1 - w) + eye_colours(lab_source, eyes, source_skin, lab_target, photo_eyes, target_skin,
@@ -172,6 +188,42 @@ def shadow_depth_gain(detail: np.ndarray, zone: np.ndarray, photo_detail: np.nda
     depth = -float(np.quantile(mine, NOSTRIL_DEPTH_QUANTILE))
     photo_depth = max(0.0, -float(np.quantile(theirs, NOSTRIL_DEPTH_QUANTILE)))
     return 1.0 if depth <= photo_depth else float(np.clip(photo_depth / depth, NOSTRIL_LEAST_GAIN, 1.0))
+
+
+def skin_colour_by_lightness(lab: np.ndarray, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L* centres (K,), median a*b* (K×2)) of the skin pixels (`skin`, bool, over `lab`, H×W×3 CIELAB) in bins
+    HIGHLIGHT_COLOUR_BIN wide, for the bins holding at least HIGHLIGHT_COLOUR_SHARE of them; none under 64."""
+    values = lab[skin]
+    if len(values) < 64:
+        return np.zeros(0, np.float32), np.zeros((0, 2), np.float32)
+    values = values[::max(1, len(values) // HIGHLIGHT_COLOUR_SAMPLES)]
+    bins = np.floor(values[:, 0] / HIGHLIGHT_COLOUR_BIN).astype(np.int32)
+    readable = np.flatnonzero(np.bincount(bins) >= max(16, HIGHLIGHT_COLOUR_SHARE * len(values)))
+    colours = np.array([np.median(values[bins == b, 1:], axis=0) for b in readable]).reshape(-1, 2)
+    return (readable + 0.5) * HIGHLIGHT_COLOUR_BIN, colours
+
+
+def highlight_colour(lab: np.ndarray, skin: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The photo's skin colour by lightness where it fades in the camera's top stops: a function of L* (H×W
+    float32) giving the a*b* (H×W×2) of the photo's skin (`skin`, bool, over `lab`, H×W×3 CIELAB) at that
+    lightness above its most colourful lightness and HIGHLIGHT_SHOULDER_L, held below. None when no skin that
+    light is read.
+
+    A camera compresses highlights: past its shoulder the channels clip one after another and the skin's colour
+    fades to white as its light rises, which shading by the light alone (`shade_chroma`) does not model. On a
+    high-key photo (a fair skin one or two stops over, cheeks L* 90–100, chroma 4 where the shaded skin shows 25)
+    the portrait's modelling set on the faded low-pass kept its colour, and the face read as a grey mask against
+    a yellow-white neck. Reading the photo's own fade tells a shaded pixel there the colour the photo gives it."""
+    centres, colours = skin_colour_by_lightness(lab, skin)
+    if len(centres) < 2:
+        return None
+    peak = int(np.argmax(np.hypot(colours[:, 0], colours[:, 1])))
+    fading = (np.arange(len(centres)) >= peak) & (centres >= HIGHLIGHT_SHOULDER_L)
+    if fading.sum() < 2:  # no fade in the camera's top stops
+        return None
+    centres, colours = centres[fading], colours[fading]
+    return lambda lightness: np.stack([np.interp(lightness, centres, colours[:, channel]).astype(np.float32)
+                                       for channel in (0, 1)], -1)
 
 
 def below_highlights(lightness: np.ndarray, photo_skin: np.ndarray) -> np.ndarray:
@@ -546,14 +598,22 @@ def match_skin_colour(face: np.ndarray, photo: np.ndarray, cheeks: np.ndarray, w
     shift = float(np.clip(photo_median[0] - face_median[0], -SKIN_LIGHTNESS_SHIFT, SKIN_LIGHTNESS_SHIFT))
     photo_chroma = float(np.hypot(*photo_median[1:]))
     # a black-and-white photo's skin has no colour left, and nor may the face in it (a brown iris, a pink lip
-    # line gave the swap away): there the chroma follows the photo's all the way down
-    least = 0.0 if photo_chroma < COLOURLESS_SKIN_CHROMA else 1.0 / SKIN_CHROMA_GAIN
+    # line gave the swap away): there the chroma follows the photo's all the way down. Told by the skin's most
+    # colourful lightness, not the cheeks': an overexposed photo's cheeks clip to white, its shaded skin does not
+    least = 0.0 if _skin_chroma(lab_photo, cheeks if skin is None else skin) < COLOURLESS_SKIN_CHROMA \
+        else 1.0 / SKIN_CHROMA_GAIN
     gain = float(np.clip(photo_chroma / max(float(np.hypot(*face_median[1:])), 1e-3), least, SKIN_CHROMA_GAIN))
     lab_face[..., 0] += shift * weight
     if skin is not None:
         lab_face[..., 0] = below_highlights(lab_face[..., 0], lab_photo[..., 0][skin])
     lab_face[..., 1:] *= (1.0 + (gain - 1.0) * weight)[..., None]
     return lab_to_bgr(lab_face)
+
+
+def _skin_chroma(lab: np.ndarray, skin: np.ndarray) -> float:
+    """The chroma of the skin's most colourful lightness (`skin_colour_by_lightness`), 0 with too few pixels."""
+    _, colours = skin_colour_by_lightness(lab, skin)
+    return float(np.hypot(colours[:, 0], colours[:, 1]).max()) if len(colours) else 0.0
 
 
 def borrow_texture(face: np.ndarray, photo_fine: np.ndarray, skin: np.ndarray, sigma: float) -> np.ndarray:

@@ -32,8 +32,8 @@ from shared.faces.onnx_models import (CONVERTER_SIGNATURE, OCCLUDER_SIGNATURE, P
 from shared.faces.paste import paste_back, soft_square_mask, warp_mask_to_image
 from shared.faces.realism import (CRITERIA, RealismThresholds, SharpnessMeter, dark_patches, forehead_mask,
                                   identity_to_original, identity_to_source, meets_criteria, neck_mask, realism_figures,
-                                  realism_warnings, seam_excess_delta_e, sharpness_ratio, teeth_added,
-                                  tone_gap_delta_e, upper_cheeks_mask)
+                                  realism_warnings, seam_excess_delta_e, sharpness_ratio, skin_colour_delta_e,
+                                  teeth_added, tone_gap_delta_e, upper_cheeks_mask)
 from shared.faces.select import FaceSelection, find_faces, identity_similarity, largest_face, select_faces
 from shared.faces.types import Face
 
@@ -49,6 +49,7 @@ __all__ = [
     "image_tensor", "imported_masks", "lab_to_bgr", "largest_face", "mask_edge_px", "match_skin_color",
     "meets_criteria", "mesh_topology", "neck_mask", "noise_sigma", "outside_mask_psnr", "paste_back", "person_mask",
     "realism_figures", "realism_warnings", "region_mask", "seam_delta_e", "seam_excess_delta_e", "select_faces",
-    "sharpness", "sharpness_ratio", "similarity_matrix", "skin_lab_stats", "soft_square_mask", "teeth_added",
+    "sharpness", "sharpness_ratio", "similarity_matrix", "skin_colour_delta_e", "skin_lab_stats", "soft_square_mask",
+    "teeth_added",
     "template_points", "tensor_image", "tone_gap_delta_e", "upper_cheeks_mask", "warp_mask_to_image", "warp_to_crop",
 ]

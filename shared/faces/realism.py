@@ -10,6 +10,7 @@ a shadow, an open mouth, a collar) is never held against the swap.
 | `tone_gap_delta_e` | change of the cheek−neck colour relation (ΔE76; to the face's own tone without a neck) | ≤ 5 |
 | `sharpness_ratio` | Laplacian variance of the inner face, result / original | 0.6 – 1.8 |
 | `seam_excess_delta_e` | `seam_delta_e` along the paste outline, result − original | ≤ 3 |
+| `skin_colour_delta_e` | the face skin's a*b* at equal lightness, result against original (ΔE76) | ≤ 5 |
 | `teeth_added` | share of the mouth that became teeth-like | ≤ 0.03 |
 | `dark_patches` | share of forehead + cheeks that became markedly darker than the skin | ≤ 0.03 |
 | `identity_to_source`, `identity_to_original` | SFace cosine of the result face | to_source > to_original |
@@ -37,7 +38,8 @@ from shared.faces.types import Face, check_bgr
 
 __all__ = ["CRITERIA", "RealismThresholds", "SharpnessMeter", "dark_patches", "identity_to_original",
            "identity_to_source", "forehead_mask", "meets_criteria", "neck_mask", "realism_figures", "realism_warnings",
-           "seam_excess_delta_e", "sharpness_ratio", "teeth_added", "tone_gap_delta_e", "upper_cheeks_mask"]
+           "seam_excess_delta_e", "sharpness_ratio", "skin_colour_delta_e", "teeth_added", "tone_gap_delta_e",
+           "upper_cheeks_mask"]
 
 # The neck band, in units of the face height (forehead top, mesh point 10, to chin, point 152),
 # measured from the chin along the face's own "down" direction, and its width in face widths.
@@ -47,6 +49,12 @@ NECK_MIN_PIXELS = 40  # and at least NECK_MIN_SHARE of the band: fewer and the n
 NECK_MIN_SHARE = 0.08
 NECK_CHROMA_TOLERANCE = 14.0  # |(a, b) − cheeks' (a, b)| of a skin-like neck pixel in the original
 NECK_L_RANGE = (-38.0, 15.0)  # L of a skin-like neck pixel relative to the cheeks (necks are shaded)
+
+# Skin colour at equal lightness: the inner face's skin in L* bins this wide, each counted when it holds this share
+# of the skin in both images; at most SKIN_COLOUR_SAMPLES pixels are read (a median needs no more).
+SKIN_COLOUR_BIN = 4.0
+SKIN_COLOUR_SHARE = 0.03
+SKIN_COLOUR_SAMPLES = 20_000
 
 # Teeth: bright and far less red / saturated than the skin around them.
 TEETH_L_BELOW_SKIN = 18.0  # L ≥ skin L − this (and ≥ TEETH_MIN_L)
@@ -77,6 +85,7 @@ class RealismThresholds:
     sharpness_min: float = 0.6
     sharpness_max: float = 1.8
     seam_excess_max: float = 3.0
+    skin_colour_max: float = 5.0
     teeth_added_max: float = 0.03
     dark_patches_max: float = 0.03
 
@@ -87,6 +96,7 @@ class RealismThresholds:
             settings = get_settings()
         return cls(tone_gap_max=settings.realism_tone_gap_max, sharpness_min=settings.realism_sharpness_min,
                    sharpness_max=settings.realism_sharpness_max, seam_excess_max=settings.realism_seam_excess_max,
+                   skin_colour_max=settings.realism_skin_colour_max,
                    teeth_added_max=settings.realism_teeth_added_max,
                    dark_patches_max=settings.realism_dark_patches_max)
 
@@ -206,6 +216,41 @@ def seam_excess_delta_e(original: np.ndarray, result: np.ndarray, paste_mask: np
         return None
 
 
+def skin_colour_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray) -> float | None:
+    """How far the face's skin colour moved at equal lightness, CIELAB ΔE76 of a*b* (0 = kept).
+
+    Skin: the mesh face oval eroded by one face edge, eyes, brows and lips left out. Each image's skin is
+    binned by its own L* (SKIN_COLOUR_BIN wide); for every bin holding SKIN_COLOUR_SHARE of the skin in both,
+    the distance between the two medians of a*b*; the figure is the median over those bins. None when no bin
+    counts. The face must take the body's colour, and a face's colour changes with its light: on a high-key
+    photo a fair skin fades to white where it is lit and keeps its colour where shaded, so comparing the cheeks'
+    means (the tone gap) read a grey mask on a yellow-white face as the photo's own white (gluesenkamp_perez
+    one stop over: tone gap 3.0, this figure 13). Swaps that read right on the development sets stay under 3.5."""
+    return _skin_colour(_Pair(original, result, mesh_image))
+
+
+def _skin_colour(pair: "_Pair") -> float | None:
+    mesh, shape = pair.mesh, pair.shape
+    skin = face_oval_mask(mesh, shape, face_edge_px(mesh), 0.0) > 0.5
+    for region in ("eyes", "brows", "lips"):
+        skin &= region_mask(mesh, region, shape, 0.0) <= 0.5
+    count = int(skin.sum())
+    if count < 64:
+        return None
+    step = max(1, count // SKIN_COLOUR_SAMPLES)
+    original, result = pair.lab_o[skin][::step], pair.lab_r[skin][::step]
+    bins_o = np.floor(original[:, 0] / SKIN_COLOUR_BIN).astype(np.int32)
+    bins_r = np.floor(result[:, 0] / SKIN_COLOUR_BIN).astype(np.int32)
+    least = max(16, SKIN_COLOUR_SHARE * len(original))
+    slots = int(100 / SKIN_COLOUR_BIN) + 2
+    counted = np.flatnonzero((np.bincount(bins_o, minlength=slots)[:slots] >= least)
+                             & (np.bincount(bins_r, minlength=slots)[:slots] >= least))
+    if not len(counted):
+        return None
+    return float(np.median([np.linalg.norm(np.median(original[bins_o == b, 1:], axis=0)
+                                           - np.median(result[bins_r == b, 1:], axis=0)) for b in counted]))
+
+
 def teeth_added(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray) -> float:
     """Share (0..1) of the mouth that is teeth-like in the result and was not in the original.
 
@@ -319,7 +364,8 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
 
     `mesh_image`: the target face's (478, 2) mesh in original image pixels; `face`: its detection;
     `source_embedding`: the virtual model's SFace embedding; `paste_mask`: the paste weight (H×W),
-    optional. Keys: tone_gap_delta_e, sharpness_ratio, seam_excess_delta_e, teeth_added, dark_patches,
+    optional. Keys: tone_gap_delta_e, sharpness_ratio, seam_excess_delta_e, skin_colour_delta_e, teeth_added,
+    dark_patches,
     identity_to_source, identity_to_original (floats; None where not measurable), and tone_reference
     ("neck", or "face" when the neck is not visible and the tone gap is to the original face's cheeks).
     `result_embedding` / `original_embedding`: SFace embeddings of the result's and the original's face
@@ -333,6 +379,7 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
         "tone_gap_delta_e": _tone_gap(pair),
         "sharpness_ratio": _sharpness(pair),
         "seam_excess_delta_e": seam_excess_delta_e(pair.full_original, pair.full_result, paste_mask, pair.full_mesh),
+        "skin_colour_delta_e": _skin_colour(pair),
         "teeth_added": _teeth(pair),
         "dark_patches": _dark(pair),
         "identity_to_source": cosine_similarity(swapped, source_embedding),
@@ -348,7 +395,7 @@ def realism_figures(original: np.ndarray, result: np.ndarray, mesh_image: np.nda
 # differ by up to about this much in SFace cosine.
 IDENTITY_MARGIN = 0.03
 
-# The issue's five done-when criteria (the seam is a warning, not one of them).
+# The issue's five done-when criteria (the seam and the skin colour at equal lightness are warnings, not among them).
 CRITERIA = ("teeth_added", "sharpness_ratio", "tone_gap_delta_e", "dark_patches", "identity")
 
 _MESSAGES = {
@@ -358,6 +405,8 @@ _MESSAGES = {
     "over-sharpened": "the face is sharper or noisier than the photo (sharpness {value:.2f}× the original's, "
                       "at most {bar:.2f}×)",
     "visible-seam": "the face's outline shows (seam ΔE {value:.1f} above the photo's own edge, bar {bar:.1f})",
+    "skin-colour-mismatch": "the face's skin is another colour than the photo's at the same lightness (ΔE "
+                            "{value:.1f}, bar {bar:.1f}): it reads grey or tinted against the body",
     "teeth-added": "teeth appear where the photo's mouth had none ({value:.0%} of the mouth, bar {bar:.0%})",
     "dark-patches": "dark strands or patches appear on the forehead or cheeks ({value:.1%} of them, "
                     "bar {bar:.1%})",
@@ -369,7 +418,7 @@ _MESSAGES = {
 def realism_warnings(figures: dict, thresholds: RealismThresholds | None = None) -> list[dict]:
     """`[{code, message}]` for every bar the figures miss (none: quality "pass").
 
-    Codes: tone-mismatch, soft-face / over-sharpened, visible-seam, teeth-added, dark-patches,
+    Codes: tone-mismatch, soft-face / over-sharpened, visible-seam, skin-colour-mismatch, teeth-added, dark-patches,
     identity-not-transferred. A figure that is None (not measurable) raises no warning.
     """
     t = thresholds or RealismThresholds()
@@ -390,6 +439,9 @@ def realism_warnings(figures: dict, thresholds: RealismThresholds | None = None)
     value = figures.get("seam_excess_delta_e")
     if value is not None and value > t.seam_excess_max:
         add("visible-seam", value=value, bar=t.seam_excess_max)
+    value = figures.get("skin_colour_delta_e")
+    if value is not None and value > t.skin_colour_max:
+        add("skin-colour-mismatch", value=value, bar=t.skin_colour_max)
     value = figures.get("teeth_added")
     if value is not None and value > t.teeth_added_max:
         add("teeth-added", value=value, bar=t.teeth_added_max)

@@ -593,3 +593,59 @@ def test_in_a_black_and_white_photo_the_face_loses_its_colour():
                                                cheeks, weight)).astype(np.float32)
     assert float(np.hypot(*np.median(muted[cheeks], axis=0)[1:])) == pytest.approx(
         float(np.hypot(14.0, 18.0)) / blend.SKIN_CHROMA_GAIN, abs=0.6)
+
+
+def _high_key_skin(size: int = SIZE) -> np.ndarray:
+    """CIELAB float32: a fair skin photographed over its camera's shoulder, lightness rising across the picture
+    from L* 70 to 100 while its colour fades from a*b* (9, 18) to white, as the channels clip one by one."""
+    lightness = np.linspace(70.0, 100.0, size, dtype=np.float32)[None, :].repeat(size, 0)
+    fade = np.clip((100.0 - lightness) / 15.0, 0.0, 1.0)
+    return np.stack([lightness, 9.0 * fade, 18.0 * fade], -1).astype(np.float32)
+
+
+def test_a_camera_fading_highlights_are_read_from_the_photo_skin():
+    """`highlight_colour` gives the photo's a*b* at a lightness above its most colourful one, that colour held
+    below it; a skin whose colour does not fade with its light has none."""
+    skin = np.ones((SIZE, SIZE), bool)
+    fade = blend.highlight_colour(_high_key_skin(), skin)
+    assert fade is not None
+    at = fade(np.array([60.0, 80.0, 92.5, 99.0], np.float32))
+    assert at[0] == pytest.approx((9.0, 18.0), abs=1.0) and at[1] == pytest.approx((9.0, 18.0), abs=1.0)
+    assert at[2] == pytest.approx((4.5, 9.0), abs=1.2)
+    assert float(np.hypot(*at[3])) < 2.5
+    assert blend.highlight_colour(_flat_lab((SIZE, SIZE), (70.0, 12.0, 16.0)), skin) is None
+
+
+def test_on_a_high_key_photo_the_portrait_shading_takes_the_photo_colour_at_its_lightness():
+    """On a high-key photo the low-pass of the skin is nearly white where the face is lit: the portrait's modelling
+    set on it kept that faded colour, and its shaded cheek and nose side read as grey against the photo's own
+    shaded skin (gluesenkamp_perez one stop over: chroma 2–5 where her skin shows 15–20). The shade now takes
+    the colour the photo gives its skin at that lightness."""
+    target = _high_key_skin()
+    target[:, 150:] = (99.5, 0.0, 0.5)  # the lit side clipped to white
+    source = _flat_lab((SIZE, SIZE), (75.0, 12.0, 16.0))
+    source[120:140, 195:215] = (45.0, 12.0, 16.0)  # a shaded crease on the portrait's lit side
+    skin = np.ones((SIZE, SIZE), bool)
+    result = bgr_to_lab(blend.transfer_tone(lab_to_bgr(source), skin, lab_to_bgr(target), skin,
+                                            sigma=SIGMA)).astype(np.float32)
+    shaded = result[124:136, 199:211]
+    lightness = float(np.median(shaded[..., 0]))
+    assert lightness < 92.0  # the portrait's shade stays a shade
+    photo_colour = blend.highlight_colour(target, skin)(np.float32(lightness))
+    assert float(np.median(_chroma(shaded))) > 0.75 * float(np.hypot(*photo_colour))
+
+
+def test_an_overexposed_photo_is_not_black_and_white():
+    """An overexposed photo's cheeks clip to white (chroma under COLOURLESS_SKIN_CHROMA) while its shaded skin
+    keeps its colour: read as a black-and-white photo, the face was drained to grey. Given the photo's skin,
+    the face's colour is damped no further than by SKIN_CHROMA_GAIN."""
+    cheeks = np.zeros((SIZE, SIZE), bool)
+    cheeks[100:160, 150:216] = True
+    photo = _high_key_skin()
+    photo[:, 150:] = (99.5, 0.0, 0.5)
+    face = _flat_lab((SIZE, SIZE), (80.0, 6.0, 12.0))
+    skin = np.ones((SIZE, SIZE), bool)
+    kept = bgr_to_lab(blend.match_skin_colour(lab_to_bgr(face), lab_to_bgr(photo), cheeks,
+                                              np.ones((SIZE, SIZE), np.float32), skin)).astype(np.float32)
+    assert float(np.median(_chroma(kept[cheeks]))) == pytest.approx(
+        float(np.hypot(6.0, 12.0)) / blend.SKIN_CHROMA_GAIN, abs=0.8)

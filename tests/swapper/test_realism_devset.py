@@ -19,8 +19,8 @@ import pytest
 
 from shared.errors import InvalidInput
 from shared.faces import RealismThresholds
-from tests.data.realism.make_variants import (CROSS_SPECS, FULL_BODY_SPECS, SIZE_SPECS, SPECS, TURNED_SPECS, build,
-                                              measure)
+from tests.data.realism.make_variants import (CROSS_SPECS, FULL_BODY_SPECS, HIGH_KEY_SPECS, SIZE_SPECS, SPECS,
+                                              TURNED_SPECS, build, measure)
 from tests.swapper.conftest import run_swap
 
 BARS = RealismThresholds()  # the issue's bars (the settings' defaults)
@@ -126,6 +126,25 @@ def test_a_head_turned_from_the_camera_takes_the_portrait_s_likeness(ctx, spec):
     output = run_swap(ctx, pair.target, pair.source, engine="classical")
     result = measure(spec, pair, output.image, BARS)
     assert result["passed"], (result["criteria"], result["figures"])
+
+
+HIGH_KEY = [spec for spec in HIGH_KEY_SPECS
+            if spec.name in ("ocasio_cortez→gluesenkamp_perez+shop-over1", "astronaut→blunt_rochester+shop-over1")]
+
+
+@pytest.mark.parametrize("spec", HIGH_KEY, ids=[s.name.replace("→", ">") for s in HIGH_KEY])
+def test_a_face_on_a_high_key_photo_keeps_the_colour_of_the_photo_s_skin(ctx, spec):
+    """One stop over, a fair skin's lit side fades to white while its shade keeps its colour. The portrait's
+    modelling set on the faded low-pass was grey (gluesenkamp_perez: the photo read as black and white from her
+    clipped cheeks, and the face was drained to grey; blunt_rochester: a green-grey mask on a yellow face), and
+    passed every criterion. The face now takes the photo's colour at each lightness, and the stage says so."""
+    pair = build(spec)
+    output = run_swap(ctx, pair.target, pair.source, engine="classical")
+    face = output.report["faces"][0]
+    independent = measure(spec, pair, output.image, BARS)["figures"]
+    assert independent["skin_colour_delta_e"] < 3.5, independent
+    assert face["realism"]["skin_colour_delta_e"] == pytest.approx(independent["skin_colour_delta_e"], abs=0.5)
+    assert "skin-colour-mismatch" not in {w["code"] for w in face["warnings"]}
 
 
 @pytest.mark.parametrize("target", ["c001130", "c001127"])

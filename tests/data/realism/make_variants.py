@@ -161,6 +161,15 @@ def tone_shifted(image: np.ndarray, delta_lab=(-14.0, 3.0, 7.0)) -> np.ndarray:
     return lab_to_bgr(bgr_to_lab(image) + np.asarray(delta_lab, np.float32))
 
 
+def over_exposed(image: np.ndarray, stops: float) -> np.ndarray:
+    """The photo `stops` stops brighter, as a camera renders it: linear light (display gamma 2.2) × 2^stops
+    through a soft shoulder (Reinhard's x(1 + k)/(1 + kx), k = 1/4, which leaves white at white), so a fair
+    skin's lit side fades to white and clips while its shaded side keeps its colour (a high-key studio shot)."""
+    linear = (image.astype(np.float32) / 255.0) ** 2.2 * 2.0 ** stops
+    shoulder = linear * 1.25 / (1.0 + 0.25 * linear)
+    return np.clip(shoulder ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def with_fringe(image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
     """A dense dark fringe (many strands) drawn from the hairline down towards the brows."""
     return draw_strands(image, mesh, count=28, color=(22, 26, 34))
@@ -198,7 +207,7 @@ class PairSpec:
     target: str
     source_variant: str = ""  # "", "fringe", "glasses", "face78", "face128"
     target_variant: str = ""  # "", "darker", "shop", "shop-cut", "cut", "rot180", "shop-rot90", "full36", "full28",
-    # "shop<px>" (a shop canvas with a face <px> wide)
+    # "shop<px>" (a shop canvas with a face <px> wide), "shop-over1", "shop-over2" (one and two stops over)
     expect: str = "swap"
 
     @property
@@ -300,6 +309,15 @@ TURNED_SPECS: tuple[PairSpec, ...] = tuple(
     for source in CROSS_SOURCES for target in TURNED_TARGETS for variant in ("", "shop"))
 
 
+# High-key shop photos (`bench/realism.py --high-key`, new in the eighteenth session): the same two portraits on six
+# targets of different skin tones on a shop canvas, one and two stops over (`over_exposed`): a fair skin's lit
+# side fades to white and clips, a dark skin stays in range.
+HIGH_KEY_TARGETS = ("khanna", "sewell", "matsui", "blunt_rochester", "casar", "gluesenkamp_perez")
+HIGH_KEY_SPECS: tuple[PairSpec, ...] = tuple(
+    PairSpec("high-key", source, target, target_variant=f"shop-over{stops}")
+    for stops in (1, 2) for target in HIGH_KEY_TARGETS for source in CROSS_SOURCES)
+
+
 def _source_variant(name: str, variant: str) -> np.ndarray:
     image = photo(name)
     if variant == "":
@@ -319,7 +337,9 @@ def _target_variant(name: str, variant: str, seed: int) -> np.ndarray:
               "cut": lambda: cut_by_frame(image), "rot180": lambda: rotated(image, 2),
               "shop-rot90": lambda: rotated(shop_canvas(image, seed=seed), 1),
               "full36": lambda: shop_canvas(image, 36, 0.06, seed=seed),
-              "full28": lambda: shop_canvas(image, 28, 0.06, seed=seed)}
+              "full28": lambda: shop_canvas(image, 28, 0.06, seed=seed),
+              "shop-over1": lambda: over_exposed(shop_canvas(image, seed=seed), 1.0),
+              "shop-over2": lambda: over_exposed(shop_canvas(image, seed=seed), 2.0)}
     if variant not in makers and variant.startswith("shop") and variant[4:].isdigit():  # "shop96": a 96-px face
         face_px = int(variant[4:])
         return shop_canvas(image, face_px, 0.10 if face_px > 60 else 0.06, seed=seed)
