@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from services.swapper.occlusion import EYE_CORNERS, feature_mask
-from shared.faces import (LAB_L_OFFSET, bgr_to_lab, face_oval_mask, grown, lab_to_bgr, mesh_topology, noise_sigma,
-                          region_mask)
+from shared.faces import (LAB_L_OFFSET, bgr_to_lab, colour_by_lightness, face_oval_mask, grown, lab_to_bgr,
+                          mesh_topology, noise_sigma, region_mask)
 
 INNER_TONE_SIGMA = 4.0  # × face edge width: the same around the eyes, brows and nose (their modelling is identity)
 LOWPASS_SIGMA_PX = 3.0  # low-passes are computed where σ is this many pixels
@@ -42,7 +42,7 @@ HIGHLIGHT_COLOUR_SHARE = 0.005  # a bin holds at least this share of the skin pi
 HIGHLIGHT_SHOULDER_L = 80.0  # L*: the camera's shoulder, above which the skin's colour fades with its light (below,
 # a colour changing with lightness is the face's own, the lit forehead's and the ruddier cheeks', which the local
 # low-pass carries)
-HIGHLIGHT_COLOUR_SAMPLES = 20_000  # at most about this many skin pixels are read (a median needs no more)
+HIGHLIGHT_COLOUR_SAMPLES = 4_000  # at most about this many skin pixels are read (a median needs no more)
 SHADE_CHROMA_KNEE = 0.8  # (L* + 16) ratio to the skin's below which a darker pixel loses chroma in proportion
 CHROMA_DRAIN = 0.1  # and where it takes colour away (towards grey-blue): a darker skin's greyer shading
 MOUTH_GROW = 0.3  # × face edge width: the target's lips are kept with this margin
@@ -193,14 +193,13 @@ def shadow_depth_gain(detail: np.ndarray, zone: np.ndarray, photo_detail: np.nda
 def skin_colour_by_lightness(lab: np.ndarray, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(L* centres (K,), median a*b* (K×2)) of the skin pixels (`skin`, bool, over `lab`, H×W×3 CIELAB) in bins
     HIGHLIGHT_COLOUR_BIN wide, for the bins holding at least HIGHLIGHT_COLOUR_SHARE of them; none under 64."""
-    values = lab[skin]
+    stride = max(1, int(np.sqrt(np.count_nonzero(skin) / HIGHLIGHT_COLOUR_SAMPLES)))  # a grid of samples
+    values = lab[::stride, ::stride][skin[::stride, ::stride]]
+    values = values[::-(-len(values) // HIGHLIGHT_COLOUR_SAMPLES) or 1]
     if len(values) < 64:
         return np.zeros(0, np.float32), np.zeros((0, 2), np.float32)
-    values = values[::max(1, len(values) // HIGHLIGHT_COLOUR_SAMPLES)]
-    bins = np.floor(values[:, 0] / HIGHLIGHT_COLOUR_BIN).astype(np.int32)
-    readable = np.flatnonzero(np.bincount(bins) >= max(16, HIGHLIGHT_COLOUR_SHARE * len(values)))
-    colours = np.array([np.median(values[bins == b, 1:], axis=0) for b in readable]).reshape(-1, 2)
-    return (readable + 0.5) * HIGHLIGHT_COLOUR_BIN, colours
+    bins, colours = colour_by_lightness(values, HIGHLIGHT_COLOUR_BIN, max(16, HIGHLIGHT_COLOUR_SHARE * len(values)))
+    return (bins + 0.5) * HIGHLIGHT_COLOUR_BIN, colours
 
 
 def highlight_colour(lab: np.ndarray, skin: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -18,7 +18,8 @@ layers below it (the import-linter layers contract in pyproject.toml):
 """
 from shared.faces.align import (FACESHIFTER_IDENTITY_SLICE, TEMPLATES, AlignedFace, align_face, apply_affine,
                                 similarity_matrix, template_points, warp_to_crop)
-from shared.faces.color import LAB_L_OFFSET, bgr_to_lab, lab_to_bgr, match_skin_color, skin_lab_stats
+from shared.faces.color import (LAB_L_OFFSET, bgr_to_lab, colour_by_lightness, lab_to_bgr, match_skin_color,
+                                skin_lab_stats)
 from shared.faces.detect import DEFAULT_MIN_FACE_PX, DEFAULT_MIN_SCORE, detect_faces
 from shared.faces.identity import cosine_similarity, embedding_of_aligned, identity_embedding
 from shared.faces.masks import (REGIONS, disk, face_edge_px, face_oval_mask, grown, mesh_topology, person_mask,
@@ -43,7 +44,8 @@ __all__ = [
     "RECOGNISER_SIGNATURE",
     "REGIONS", "TEMPLATES", "AlignedFace", "ArcFaceRecogniser", "Face", "FaceMasks", "FaceParser", "FaceSelection",
     "Identity", "Occluder", "RealismThresholds", "SharpnessMeter", "align_face", "apply_affine", "bgr_to_lab",
-    "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000", "detect_faces", "disk",
+    "colour_by_lightness", "convert_embeddings", "cosine_similarity", "dark_patches", "delta_e_ciede2000",
+    "detect_faces", "disk",
     "embedding_of_aligned", "face_edge_px", "face_mesh", "face_oval_mask", "find_faces", "forehead_mask", "grown",
     "identity_embedding", "identity_similarity", "identity_to_original", "identity_to_source", "image_face_mesh",
     "image_tensor", "imported_masks", "lab_to_bgr", "largest_face", "mask_edge_px", "match_skin_color",

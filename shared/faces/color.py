@@ -27,6 +27,28 @@ def lab_to_bgr(lab: np.ndarray) -> np.ndarray:
     return np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def colour_by_lightness(pixels: np.ndarray, bin_width: float, least: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bin numbers (K,), median a*b* (K×2)) of CIELAB pixels (N×3 float) grouped by L* in bins `bin_width` wide
+    (bin k holds k·width ≤ L* < (k + 1)·width), for the bins holding at least `least` pixels, lightest last.
+
+    How a skin's colour changes with its light: a camera's shoulder fades a fair skin to white as it brightens,
+    so colours are compared at equal lightness (the swap's highlight colours and its skin colour figure)."""
+    if not len(pixels):
+        return np.zeros(0, np.int32), np.zeros((0, 2), np.float32)
+    bins = np.floor(pixels[:, 0] / bin_width).astype(np.int32)
+    ordered = np.sort(bins)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    counts = np.diff(np.r_[starts, len(ordered)])
+    kept = counts >= least
+    starts, counts = starts[kept], counts[kept]
+    medians = np.empty((len(starts), 2), np.float32)
+    for channel in (0, 1):  # each bin's median: its middle values, every bin sorted at once (by bin, then value:
+        # |a*|, |b*| < 512)
+        values = np.sort(bins * 1024.0 + pixels[:, 1 + channel]) - ordered * 1024.0
+        medians[:, channel] = (values[starts + (counts - 1) // 2] + values[starts + counts // 2]) / 2
+    return ordered[starts], medians
+
+
 def skin_lab_stats(image: np.ndarray, skin_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) of the LAB channels over pixels where `skin_mask` > 0.5."""
     image = check_bgr(image)

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from shared.errors import InvalidInput
-from shared.faces.color import bgr_to_lab
+from shared.faces.color import bgr_to_lab, colour_by_lightness
 from shared.faces.identity import cosine_similarity, identity_embedding
 from shared.faces.masks import (_BROW_POLYGONS, _CHEEK_POINTS, _NOSE_POINTS, face_edge_px, face_oval_mask, grown,
                                mesh_topology, region_mask)
@@ -51,10 +51,10 @@ NECK_CHROMA_TOLERANCE = 14.0  # |(a, b) − cheeks' (a, b)| of a skin-like neck 
 NECK_L_RANGE = (-38.0, 15.0)  # L of a skin-like neck pixel relative to the cheeks (necks are shaded)
 
 # Skin colour at equal lightness: the inner face's skin in L* bins this wide, each counted when it holds this share
-# of the skin in both images; at most SKIN_COLOUR_SAMPLES pixels are read (a median needs no more).
+# of the skin in both images; about SKIN_COLOUR_SAMPLES pixels on a grid are read (a median needs no more).
 SKIN_COLOUR_BIN = 4.0
 SKIN_COLOUR_SHARE = 0.03
-SKIN_COLOUR_SAMPLES = 20_000
+SKIN_COLOUR_SAMPLES = 4_000
 
 # Teeth: bright and far less red / saturated than the skin around them.
 TEETH_L_BELOW_SKIN = 18.0  # L ≥ skin L − this (and ≥ TEETH_MIN_L)
@@ -230,25 +230,25 @@ def skin_colour_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np
 
 
 def _skin_colour(pair: "_Pair") -> float | None:
-    mesh, shape = pair.mesh, pair.shape
+    # read on a grid of about SKIN_COLOUR_SAMPLES of the face oval's pixels (its area is 400 face edges²), the
+    # masks drawn on that grid, which is anchored to the face (the same samples wherever the face is)
+    stride = max(1, int(20.0 * face_edge_px(pair.mesh) / np.sqrt(SKIN_COLOUR_SAMPLES)))
+    x0, y0 = (int(np.floor(v)) % stride for v in pair.mesh.min(axis=0))
+    grid = (slice(y0, None, stride), slice(x0, None, stride))
+    mesh, shape = (pair.mesh - (x0, y0)) / stride, pair.lab_o[grid].shape[:2]
     skin = face_oval_mask(mesh, shape, face_edge_px(mesh), 0.0) > 0.5
     for region in ("eyes", "brows", "lips"):
         skin &= region_mask(mesh, region, shape, 0.0) <= 0.5
     count = int(skin.sum())
     if count < 64:
         return None
-    step = max(1, count // SKIN_COLOUR_SAMPLES)
-    original, result = pair.lab_o[skin][::step], pair.lab_r[skin][::step]
-    bins_o = np.floor(original[:, 0] / SKIN_COLOUR_BIN).astype(np.int32)
-    bins_r = np.floor(result[:, 0] / SKIN_COLOUR_BIN).astype(np.int32)
-    least = max(16, SKIN_COLOUR_SHARE * len(original))
-    slots = int(100 / SKIN_COLOUR_BIN) + 2
-    counted = np.flatnonzero((np.bincount(bins_o, minlength=slots)[:slots] >= least)
-                             & (np.bincount(bins_r, minlength=slots)[:slots] >= least))
-    if not len(counted):
+    least = max(16, SKIN_COLOUR_SHARE * count)
+    bins_o, colours_o = colour_by_lightness(pair.lab_o[grid][skin], SKIN_COLOUR_BIN, least)
+    bins_r, colours_r = colour_by_lightness(pair.lab_r[grid][skin], SKIN_COLOUR_BIN, least)
+    _, in_o, in_r = np.intersect1d(bins_o, bins_r, assume_unique=True, return_indices=True)
+    if not len(in_o):
         return None
-    return float(np.median([np.linalg.norm(np.median(original[bins_o == b, 1:], axis=0)
-                                           - np.median(result[bins_r == b, 1:], axis=0)) for b in counted]))
+    return float(np.median(np.linalg.norm(colours_o[in_o] - colours_r[in_r], axis=1)))
 
 
 def teeth_added(original: np.ndarray, result: np.ndarray, mesh_image: np.ndarray) -> float:
