@@ -195,7 +195,7 @@ def skin_colour_by_lightness(lab: np.ndarray, skin: np.ndarray) -> tuple[np.ndar
     HIGHLIGHT_COLOUR_BIN wide, for the bins holding at least HIGHLIGHT_COLOUR_SHARE of them; none under 64."""
     stride = max(1, int(np.sqrt(np.count_nonzero(skin) / HIGHLIGHT_COLOUR_SAMPLES)))  # a grid of samples
     values = lab[::stride, ::stride][skin[::stride, ::stride]]
-    values = values[::-(-len(values) // HIGHLIGHT_COLOUR_SAMPLES) or 1]
+    values = values[::max(1, int(np.ceil(len(values) / HIGHLIGHT_COLOUR_SAMPLES)))]  # the grid holds up to 4 × as many
     if len(values) < 64:
         return np.zeros(0, np.float32), np.zeros((0, 2), np.float32)
     bins, colours = colour_by_lightness(values, HIGHLIGHT_COLOUR_BIN, max(16, HIGHLIGHT_COLOUR_SHARE * len(values)))

@@ -225,7 +225,8 @@ def skin_colour_delta_e(original: np.ndarray, result: np.ndarray, mesh_image: np
     counts. The face must take the body's colour, and a face's colour changes with its light: on a high-key
     photo a fair skin fades to white where it is lit and keeps its colour where shaded, so comparing the cheeks'
     means (the tone gap) read a grey mask on a yellow-white face as the photo's own white (gluesenkamp_perez
-    one stop over: tone gap 3.0, this figure 13). Swaps that read right on the development sets stay under 3.5."""
+    one stop over: tone gap 3.0–4.3, this figure 11–14). Swaps that read right on the development sets stay
+    under 3."""
     return _skin_colour(_Pair(original, result, mesh_image))
 
 
