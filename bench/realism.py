@@ -55,9 +55,8 @@ FIGURES = ("tone_gap_delta_e", "sharpness_ratio", "seam_excess_delta_e", "skin_c
 WIDER_SETS = {"cross": CROSS_SPECS, "sizes": SIZE_SPECS, "full-body": FULL_BODY_SPECS, "turned": TURNED_SPECS,
               "high-key": HIGH_KEY_SPECS}
 SHORT = {"tone_gap_delta_e": "tone", "sharpness_ratio": "sharp", "seam_excess_delta_e": "seam",
-         "skin_colour_delta_e": "colour",
-         "teeth_added": "teeth", "dark_patches": "dark", "identity_to_source": "id→src",
-         "identity_to_original": "id→orig"}
+         "skin_colour_delta_e": "colour", "teeth_added": "teeth", "dark_patches": "dark",
+         "identity_to_source": "id→src", "identity_to_original": "id→orig"}
 
 
 def _decoded(pixels: np.ndarray) -> DecodedImage:

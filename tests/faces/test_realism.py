@@ -14,9 +14,8 @@ import pytest
 from shared.errors import InvalidInput
 from shared.faces import (CRITERIA, RealismThresholds, SharpnessMeter, bgr_to_lab, dark_patches, identity_embedding,
                           identity_to_original, identity_to_source, image_face_mesh, lab_to_bgr, largest_face,
-                          meets_criteria,
-                          neck_mask, realism_figures, realism_warnings, region_mask, seam_excess_delta_e,
-                          sharpness_ratio, skin_colour_delta_e, teeth_added, tone_gap_delta_e)
+                          meets_criteria, neck_mask, realism_figures, realism_warnings, region_mask,
+                          seam_excess_delta_e, sharpness_ratio, skin_colour_delta_e, teeth_added, tone_gap_delta_e)
 from shared.settings import Settings
 from tests.data.realism import (blur_face, crude_swap, draw_dot, draw_strands, face_oval_weight, jpeg, paint_teeth,
                                 photo, shift_face_tone)
@@ -238,8 +237,7 @@ def test_every_warning_code_and_the_five_criteria():
     assert all(w["message"] for w in warnings)
     assert set(meets_criteria(bad)) == set(CRITERIA) and not any(meets_criteria(bad).values())
     good = {"tone_gap_delta_e": None, "sharpness_ratio": 1.0, "seam_excess_delta_e": 0.5, "skin_colour_delta_e": 2.0,
-            "teeth_added": 0.0,
-            "dark_patches": 0.0, "identity_to_source": 0.6, "identity_to_original": 0.3}
+            "teeth_added": 0.0, "dark_patches": 0.0, "identity_to_source": 0.6, "identity_to_original": 0.3}
     assert realism_warnings(good) == [] and all(meets_criteria(good).values())
 
 
